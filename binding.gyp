@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "plugsock",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/socket.cc",
+        "native/peercred_linux.cc",
+        "native/peercred_darwin.cc",
+        "native/fdpass.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "PLUGSOCK_SOURCE_HASH=<!(node scripts/source-hash.js)"
+      ],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fvisibility=hidden"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "xcode_settings": { "CLANG_CXX_LANGUAGE_STANDARD": "c++17", "MACOSX_DEPLOYMENT_TARGET": "11.0" }
+    }
+  ]
+}

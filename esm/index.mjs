@@ -1,0 +1,17 @@
+// The ES module entry re-exports the CommonJS build, so `import` and `require` share one
+// implementation (and `instanceof TransportError` holds across them).
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const plugsock = require('../dist/index.js');
+
+export const {
+  UnixSocketTransport,
+  normalizeUnixPath,
+  SUN_PATH_MAX,
+  TransportError,
+  ConnectionTimeoutError,
+  ErrorCodes,
+  capabilities,
+} = plugsock;
+export default plugsock;

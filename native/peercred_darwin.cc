@@ -1,0 +1,78 @@
+// peerCred / peerPidfd / pidfdAlive on macOS (docs/ADDON-CONTRACT.md).
+// UNTESTED: written against the macOS man pages; no macOS machine has compiled or run it yet.
+#ifdef __APPLE__
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <string>
+
+#include "errors.h"
+#include "modules.h"
+
+namespace plugsock {
+namespace {
+
+// False means a TypeError is pending (exceptions are off).
+bool ArgFd(const Napi::CallbackInfo& info, const char* name, int* out) {
+  double v = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue()
+                                                     : -1;
+  if (!std::isfinite(v) || std::trunc(v) != v || v < 0 || v > 2147483647.0) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name +
+                                   "\" argument must be a non-negative integer file descriptor");
+    return false;
+  }
+  *out = static_cast<int>(v);
+  return true;
+}
+
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+  uid_t uid;
+  gid_t gid;
+  if (::getpeereid(fd, &uid, &gid) != 0) return ThrowErrno(env, errno, "getpeereid");
+  pid_t pid = 0;
+  socklen_t len = sizeof(pid);
+  if (::getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) != 0) {
+    return ThrowErrno(env, errno, "getsockopt");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, pid));
+  out.Set("uid", Napi::Number::New(env, uid));
+  out.Set("gid", Napi::Number::New(env, gid));
+  // LOCAL_PEERCRED caps groups at 16 (XU_NGROUPS), so a list could be silently short;
+  // null says "unknown" honestly.
+  out.Set("groups", env.Null());
+  return out;
+}
+
+// No pidfds on macOS: -1 is the contract's "not available", so callers fall back as they do on
+// old Linux kernels.
+Napi::Value PeerPidfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+  return Napi::Number::New(env, -1);
+}
+
+Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
+  return ThrowErrno(info.Env(), ENOSYS, "pidfd_send_signal");
+}
+
+}  // namespace
+
+void InitPeercred(Napi::Env env, Napi::Object exports) {
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+  exports.Set("peerPidfd", Napi::Function::New(env, PeerPidfd, "peerPidfd"));
+  exports.Set("pidfdAlive", Napi::Function::New(env, PidfdAlive, "pidfdAlive"));
+}
+
+}  // namespace plugsock
+
+#endif  // __APPLE__

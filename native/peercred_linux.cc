@@ -1,0 +1,131 @@
+// peerCred / peerPidfd / pidfdAlive on Linux (docs/ADDON-CONTRACT.md).
+// Node has no API for any of these; the pid alone is racy (reuse), hence the pidfd pair.
+#ifdef __linux__
+
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "fd.h"
+#include "modules.h"
+
+// Older libc headers lack these; the numbers are kernel ABI and never change.
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+namespace plugsock {
+namespace {
+
+// False means a TypeError is pending (exceptions are off).
+bool ArgFd(const Napi::CallbackInfo& info, const char* name, int* out) {
+  double v = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue()
+                                                     : -1;
+  if (!std::isfinite(v) || std::trunc(v) != v || v < 0 || v > 2147483647.0) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name +
+                                   "\" argument must be a non-negative integer file descriptor");
+    return false;
+  }
+  *out = static_cast<int>(v);
+  return true;
+}
+
+// Supplementary groups as of connect()/listen(); nullptr-equivalent (false, errno ENOPROTOOPT)
+// on kernels before 4.13.
+bool PeerGroups(int fd, std::vector<gid_t>* groups) {
+  groups->resize(16);
+  for (;;) {
+    socklen_t len = static_cast<socklen_t>(groups->size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups->data(), &len) == 0) {
+      groups->resize(len / sizeof(gid_t));
+      return true;
+    }
+    // ERANGE reports the size needed in len; the peer's groups cannot change (they are a
+    // snapshot), so one retry normally suffices, but loop rather than trust that.
+    if (errno != ERANGE) return false;
+    size_t need = len / sizeof(gid_t);
+    groups->resize(need > groups->size() ? need : groups->size() * 2);
+  }
+}
+
+Napi::Value PeerCred(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+
+  struct ucred cred {};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return ThrowErrno(env, errno, "getsockopt");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, cred.pid));
+  out.Set("uid", Napi::Number::New(env, cred.uid));
+  out.Set("gid", Napi::Number::New(env, cred.gid));
+
+  std::vector<gid_t> groups;
+  if (PeerGroups(fd, &groups)) {
+    Napi::Array arr = Napi::Array::New(env, groups.size());
+    for (size_t i = 0; i < groups.size(); i++) {
+      arr.Set(static_cast<uint32_t>(i), Napi::Number::New(env, groups[i]));
+    }
+    out.Set("groups", arr);
+  } else if (errno == ENOPROTOOPT) {
+    out.Set("groups", env.Null());
+  } else {
+    return ThrowErrno(env, errno, "getsockopt");
+  }
+  return out;
+}
+
+Napi::Value PeerPidfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+  int raw = -1;
+  socklen_t len = sizeof(raw);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &raw, &len) != 0) {
+    if (errno == ENOPROTOOPT) return Napi::Number::New(env, -1);  // kernel before 6.5
+    return ThrowErrno(env, errno, "getsockopt");
+  }
+  Fd pidfd(raw);  // the kernel makes it O_CLOEXEC; the caller owns it from here
+  return Napi::Number::New(env, pidfd.release());
+}
+
+Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pidfd;
+  if (!ArgFd(info, "pidfd", &pidfd)) return env.Undefined();
+  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) {
+    return Napi::Boolean::New(env, true);
+  }
+  // ESRCH: exited and reaped. EPERM is checked only after the task was found, so the process
+  // exists (a peer running as another user) — that is "alive", not an error.
+  if (errno == ESRCH) return Napi::Boolean::New(env, false);
+  if (errno == EPERM) return Napi::Boolean::New(env, true);
+  return ThrowErrno(env, errno, "pidfd_send_signal");
+}
+
+}  // namespace
+
+void InitPeercred(Napi::Env env, Napi::Object exports) {
+  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+  exports.Set("peerPidfd", Napi::Function::New(env, PeerPidfd, "peerPidfd"));
+  exports.Set("pidfdAlive", Napi::Function::New(env, PidfdAlive, "pidfdAlive"));
+}
+
+}  // namespace plugsock
+
+#endif  // __linux__

@@ -1,0 +1,52 @@
+/**
+ * Loads the native addon once, and remembers why it did not load. Nothing here throws:
+ * a missing addon means fallback mode, and `capabilities()` says why.
+ */
+import { join } from 'node:path';
+
+/** The addon's exports (see docs/ADDON-CONTRACT.md). */
+export interface Binding {
+  sourceHash: string;
+  listenUnix(dir: string, name: string, mode: number, backlog: number): number;
+  connectUnix(path: string): number;
+  lockDir(dir: string): number;
+  closeFd(fd: number): void;
+  peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
+  peerPidfd(fd: number): number;
+  pidfdAlive(pidfd: number): boolean;
+  dupFd?(fd: number): number;
+  memfdCreate?(name: string): number;
+  FdChannel?: unknown;
+}
+
+interface LoadResult {
+  binding: Binding | null;
+  reason: string | null;
+}
+
+let loaded: LoadResult | undefined;
+
+/** Package root: dist/addon.js and src/addon.ts both sit one level below it. */
+export const packageRoot = join(__dirname, '..');
+
+export function loadAddon(): LoadResult {
+  if (loaded) return loaded;
+  if (process.env.PLUGSOCK_DISABLE_ADDON === '1') {
+    loaded = { binding: null, reason: 'disabled by PLUGSOCK_DISABLE_ADDON=1' };
+    return loaded;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => Binding;
+    loaded = { binding: nodeGypBuild(packageRoot), reason: null };
+  } catch (err) {
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    loaded = { binding: null, reason: `native addon did not load: ${message}` };
+  }
+  return loaded;
+}
+
+/** The binding, or null in fallback mode. */
+export function addon(): Binding | null {
+  return loadAddon().binding;
+}

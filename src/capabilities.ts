@@ -1,0 +1,49 @@
+/**
+ * What this installation can do, and why not where it cannot.
+ */
+import { loadAddon } from './addon';
+
+export interface Capabilities {
+  /** True when the native addon loaded. */
+  native: boolean;
+  /** Why the addon did not load (one line), or null. */
+  reason: string | null;
+  platform: NodeJS.Platform;
+  arch: string;
+  /** sha256 of the addon's sources it was built from, or null. */
+  addonSourceHash: string | null;
+  features: {
+    /** The socket file gets exactly the requested mode, never wider (both modes). */
+    exactMode: boolean;
+    /** Paths over 107 bytes bind and connect (fallback refuses them). */
+    longPaths: boolean;
+    /** `socket.peer` and peer policies. */
+    peerCredentials: boolean;
+    /** Supplementary groups of the peer (SO_PEERGROUPS). */
+    peerGroups: boolean;
+    /** fd passing over `fdPassing` connections (SCM_RIGHTS). */
+    fdPassing: boolean;
+    /** Concurrent stale-socket cleanup serialised by a directory lock. */
+    dirLock: boolean;
+  };
+}
+
+export function capabilities(): Capabilities {
+  const { binding, reason } = loadAddon();
+  const native = binding !== null;
+  return {
+    native,
+    reason,
+    platform: process.platform,
+    arch: process.arch,
+    addonSourceHash: binding?.sourceHash ?? null,
+    features: {
+      exactMode: true,
+      longPaths: native && process.platform === 'linux',
+      peerCredentials: native,
+      peerGroups: native && process.platform === 'linux',
+      fdPassing: native && typeof binding?.FdChannel === 'function',
+      dirLock: native,
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * Errors thrown by plugsock. Every error has a stable `code` to switch on; the message says
+ * what happened and what to do about it.
+ */
+
+/** Every code plugsock itself produces. System errors from the kernel keep their own codes. */
+export const ErrorCodes = {
+  /** Nothing exists at the socket path (and waiting did not help). */
+  SOCKET_NOT_FOUND: 'ERR_SOCKET_NOT_FOUND',
+  /** Something that is not a socket (file, directory, FIFO, symlink) is at the path. */
+  NOT_A_SOCKET: 'ERR_NOT_A_SOCKET',
+  /** A live server is listening at the path. */
+  ADDRESS_IN_USE: 'ERR_ADDRESS_IN_USE',
+  /** The path does not fit `sun_path` and this mode cannot bind it another way. */
+  PATH_TOO_LONG: 'ERR_PATH_TOO_LONG',
+  /** `connect()` gave up after `connectTimeoutMs`. */
+  CONNECT_TIMEOUT: 'ERR_CONNECT_TIMEOUT',
+  /** The kernel refused access (EACCES/EPERM) to the path or its directory. */
+  PERMISSION: 'ERR_PERMISSION',
+  /** A feature needs the native addon and it is not loaded. */
+  NATIVE_REQUIRED: 'ERR_NATIVE_REQUIRED',
+  /** The path or endpoint string is malformed (empty, NUL byte, relative, wrong scheme). */
+  INVALID_PATH: 'ERR_INVALID_PATH',
+  /** The socket's directory is world-writable without the sticky bit: anyone could swap the file. */
+  INSECURE_DIRECTORY: 'ERR_INSECURE_DIRECTORY',
+  /** An option has the wrong type or value. */
+  INVALID_OPTION: 'ERR_INVALID_OPTION',
+  /** The peer's credentials do not satisfy the peer policy. */
+  PEER_REJECTED: 'ERR_PEER_REJECTED',
+  /** The transport was closed while the operation was in progress. */
+  CLOSED: 'ERR_TRANSPORT_CLOSED',
+  /** listen()/connect() called in a state that does not allow it. */
+  INVALID_STATE: 'ERR_INVALID_STATE',
+  /** More than 253 fds in one sendFds() call. */
+  TOO_MANY_FDS: 'ERR_TOO_MANY_FDS',
+  /** The kernel dropped passed fds (receiver at its fd limit). */
+  FDS_TRUNCATED: 'ERR_FDS_TRUNCATED',
+  /** Any other failure of the underlying socket; `cause` holds the system error. */
+  TRANSPORT: 'ERR_TRANSPORT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | (string & {});
+
+export interface TransportErrorOptions {
+  cause?: unknown;
+  /** The socket path the error is about, when there is one. */
+  path?: string;
+}
+
+/** Base class of every error plugsock throws or emits. */
+export class TransportError extends Error {
+  /** Stable machine-readable code, e.g. `ERR_ADDRESS_IN_USE`. */
+  readonly code: ErrorCode;
+  /** The socket path involved, if any. */
+  readonly path?: string;
+
+  constructor(code: ErrorCode, message: string, options: TransportErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TransportError';
+    this.code = code;
+    if (options.path !== undefined) this.path = options.path;
+  }
+}
+
+/** `connect()` did not succeed within `connectTimeoutMs`. Code: `ERR_CONNECT_TIMEOUT`. */
+export class ConnectionTimeoutError extends TransportError {
+  /** How long connect() tried, in milliseconds. */
+  readonly timeoutMs: number;
+  /** What the last attempt saw: `'missing'`, `'refused'` or `'busy'` (backlog full). */
+  readonly lastSeen: string;
+
+  constructor(path: string, timeoutMs: number, lastSeen: string, cause?: unknown) {
+    super(
+      ErrorCodes.CONNECT_TIMEOUT,
+      `Timed out after ${timeoutMs} ms connecting to ${path}: the socket was ${describeLastSeen(lastSeen)} ` +
+        `on the last attempt. Check that the server is running and listening on this path, ` +
+        `or raise connectTimeoutMs.`,
+      { cause, path },
+    );
+    this.name = 'ConnectionTimeoutError';
+    this.timeoutMs = timeoutMs;
+    this.lastSeen = lastSeen;
+  }
+}
+
+function describeLastSeen(lastSeen: string): string {
+  switch (lastSeen) {
+    case 'missing':
+      return 'missing (no file at the path)';
+    case 'refused':
+      return 'refusing connections (a socket file with no server behind it)';
+    case 'busy':
+      return 'busy (its accept backlog was full)';
+    default:
+      return lastSeen;
+  }
+}
+
+/** A system error as thrown by Node or the addon (`code`, `errno`, `syscall`). */
+export interface SystemError extends Error {
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+export function isSystemError(err: unknown, ...codes: string[]): err is SystemError {
+  return err instanceof Error && typeof (err as SystemError).code === 'string' &&
+    (codes.length === 0 || codes.includes((err as SystemError).code as string));
+}

@@ -1,0 +1,101 @@
+/**
+ * Socket path rules: endpoint normalisation, generated paths and the sun_path length limit.
+ */
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCodes, TransportError } from './errors';
+
+/** Linux `sun_path` is 108 bytes including the terminating NUL. */
+export const SUN_PATH_MAX = 107;
+
+/**
+ * Turns an endpoint string into an absolute socket path.
+ *
+ * Accepts a plain absolute path or one prefixed with `unix:`, `unix:/` or `unix://`.
+ * `unix://tmp/a.sock` means `/tmp/a.sock` (the Python original's reading; gRPC would call
+ * `tmp` an authority). Repeated slashes collapse to one. Relative paths, empty strings, NUL
+ * bytes and paths that end in `/` throw `TransportError` with code `ERR_INVALID_PATH`.
+ *
+ * | input                | result         |
+ * |----------------------|----------------|
+ * | `/tmp/a.sock`        | `/tmp/a.sock`  |
+ * | `unix:/tmp/a.sock`   | `/tmp/a.sock`  |
+ * | `unix://tmp/a.sock`  | `/tmp/a.sock`  |
+ * | `unix:///tmp/a.sock` | `/tmp/a.sock`  |
+ * | `//tmp//a.sock`      | `/tmp/a.sock`  |
+ */
+export function normalizeUnixPath(endpoint: string): string {
+  if (typeof endpoint !== 'string') {
+    throw new TransportError(
+      ErrorCodes.INVALID_PATH,
+      `A socket endpoint must be a string, got ${endpoint === null ? 'null' : typeof endpoint}.`,
+    );
+  }
+  if (endpoint.includes('\0')) {
+    throw new TransportError(
+      ErrorCodes.INVALID_PATH,
+      `Socket path ${JSON.stringify(endpoint)} contains a NUL byte; abstract-namespace sockets are not supported, use a filesystem path.`,
+    );
+  }
+  let rest = endpoint.startsWith('unix:') ? endpoint.slice('unix:'.length) : endpoint;
+  if (rest === '') {
+    throw new TransportError(
+      ErrorCodes.INVALID_PATH,
+      `Empty socket path${endpoint ? ` in ${JSON.stringify(endpoint)}` : ''}: give an absolute path such as unix:/tmp/app.sock.`,
+    );
+  }
+  if (!rest.startsWith('/')) {
+    throw new TransportError(
+      ErrorCodes.INVALID_PATH,
+      `Socket path ${JSON.stringify(endpoint)} is not absolute: give an absolute path such as unix:/tmp/app.sock ` +
+        `(relative paths depend on the working directory of each process).`,
+    );
+  }
+  rest = rest.replace(/\/{2,}/g, '/');
+  if (rest === '/' || rest.endsWith('/')) {
+    throw new TransportError(
+      ErrorCodes.INVALID_PATH,
+      `Socket path ${JSON.stringify(endpoint)} names a directory: add a file name, e.g. ${rest.replace(/\/?$/, '/app.sock')}.`,
+    );
+  }
+  return rest;
+}
+
+/** Formats a path as the endpoint string plugsock reports: `unix:/abs/path`. */
+export function toEndpoint(path: string): string {
+  return `unix:${path}`;
+}
+
+/** Bytes the path takes in `sun_path` (without the NUL). */
+export function pathBytes(path: string): number {
+  return Buffer.byteLength(path);
+}
+
+export function fitsSunPath(path: string): boolean {
+  return pathBytes(path) <= SUN_PATH_MAX;
+}
+
+export function pathTooLongError(path: string, why: string): TransportError {
+  return new TransportError(
+    ErrorCodes.PATH_TOO_LONG,
+    `Socket path is ${pathBytes(path)} bytes; the limit is ${SUN_PATH_MAX} bytes (sun_path) ${why}. ` +
+      `Use a shorter path${why.includes('addon') ? ', or install plugsock with its native addon, which binds long paths' : ''}.`,
+    { path },
+  );
+}
+
+/** A fresh random name; 12 bytes of entropy make it unguessable. */
+export function randomName(prefix: string): string {
+  return prefix + randomBytes(12).toString('base64url');
+}
+
+/**
+ * The path used when none is given: a socket in a new private directory under the system
+ * temp dir. The directory is created by `listen()` (not here), so constructing a transport
+ * has no side effect on the filesystem.
+ */
+export function generatedPath(): { dir: string; path: string } {
+  const dir = join(tmpdir(), randomName('plugsock-'));
+  return { dir, path: join(dir, 'plugsock.sock') };
+}

@@ -1,0 +1,181 @@
+/**
+ * Who is on the other end: peer credentials (SO_PEERCRED and friends) and the policy check
+ * that runs before a connection is handed to the user.
+ */
+import { readFileSync } from 'node:fs';
+import type { Binding } from './addon';
+import { ErrorCodes, TransportError } from './errors';
+
+/**
+ * The process on the other end of a connection, as the kernel recorded it at
+ * `connect()`/`listen()` time.
+ *
+ * A pid can be reused after its process exits. Where the kernel has `SO_PEERPIDFD`
+ * (Linux 6.5+), `isAlive()` answers for the very process that connected, never for a newcomer
+ * that got its pid, so `verify` can check `cred.pid` and then `cred.isAlive()`.
+ */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups (SO_PEERGROUPS), or null where the kernel cannot say. */
+  readonly groups: readonly number[] | null;
+  /**
+   * A pidfd for the peer process (SO_PEERPIDFD), opened on first access and closed with the
+   * socket; null where the kernel lacks it or the socket is closed. Do not close it yourself.
+   */
+  readonly pidfd: number | null;
+  /**
+   * Whether the process that made the connection still runs. Immune to pid reuse where
+   * `SO_PEERPIDFD` exists; elsewhere returns null (cannot tell).
+   */
+  isAlive(): boolean | null;
+  /** The peer's command line from /proc (best effort, '' when unreadable). */
+  commandLine(): string;
+}
+
+/**
+ * Which peers may connect. Every field given must match (they are ANDed).
+ */
+export interface PeerPolicy {
+  /** Allowed user ids. */
+  uids?: readonly number[];
+  /** Allowed group ids: the peer's primary group or any of its supplementary groups. */
+  gids?: readonly number[];
+  /** Allowed process ids (see the pid-reuse note on `PeerCredentials`). */
+  pids?: readonly number[];
+  /** Only the user this process runs as. */
+  sameUser?: boolean;
+  /** A last word, may be async: return true to accept. A throw rejects. */
+  verify?: (cred: PeerCredentials) => boolean | Promise<boolean>;
+}
+
+/** Credentials bound to one open socket fd; the pidfd is fetched lazily. */
+export class Peer implements PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups: readonly number[] | null;
+  #pidfd: number | null | undefined;
+  #fd: number;
+  #binding: Binding;
+  #open = true;
+
+  constructor(binding: Binding, fd: number) {
+    const cred = binding.peerCred(fd);
+    this.pid = cred.pid;
+    this.uid = cred.uid;
+    this.gid = cred.gid;
+    this.groups = cred.groups === null ? null : Object.freeze([...cred.groups]);
+    this.#binding = binding;
+    this.#fd = fd;
+  }
+
+  get pidfd(): number | null {
+    if (this.#pidfd === undefined) {
+      if (!this.#open) return null;
+      const fd = this.#binding.peerPidfd(this.#fd);
+      this.#pidfd = fd >= 0 ? fd : null;
+    }
+    return this.#pidfd;
+  }
+
+  isAlive(): boolean | null {
+    const pidfd = this.pidfd;
+    return pidfd === null ? null : this.#binding.pidfdAlive(pidfd);
+  }
+
+  commandLine(): string {
+    try {
+      return readFileSync(`/proc/${this.pid}/cmdline`, 'utf8').replace(/\0+$/, '').split('\0').join(' ');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Called when the socket closes: its fd number may be reused from now on. */
+  release(): void {
+    this.#open = false;
+    if (typeof this.#pidfd === 'number') this.#binding.closeFd(this.#pidfd);
+    this.#pidfd = null;
+  }
+
+  toJSON(): object {
+    return { pid: this.pid, uid: this.uid, gid: this.gid, groups: this.groups };
+  }
+}
+
+function checkIds(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v) && v >= 0)) {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `peer.${name} must be an array of non-negative integers.`);
+  }
+}
+
+/** Validates a policy up front, so a typo fails at construction rather than per connection. */
+export function validatePolicy(policy: PeerPolicy | null | undefined): void {
+  if (policy === undefined || policy === null) return;
+  if (typeof policy !== 'object') {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, 'peer must be an object: { uids?, gids?, pids?, sameUser?, verify? }.');
+  }
+  checkIds('uids', policy.uids);
+  checkIds('gids', policy.gids);
+  checkIds('pids', policy.pids);
+  if (policy.sameUser !== undefined && typeof policy.sameUser !== 'boolean') {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, 'peer.sameUser must be a boolean.');
+  }
+  if (policy.verify !== undefined && typeof policy.verify !== 'function') {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, 'peer.verify must be a function (cred) => boolean | Promise<boolean>.');
+  }
+}
+
+/**
+ * The synchronous part of the policy. Returns why the peer is rejected, or null.
+ */
+export function staticRejection(policy: PeerPolicy, cred: PeerCredentials): string | null {
+  if (policy.uids && !policy.uids.includes(cred.uid)) return `uid ${cred.uid} is not in the allowed uids [${policy.uids.join(', ')}]`;
+  if (policy.gids) {
+    const groups = [cred.gid, ...(cred.groups ?? [])];
+    if (!groups.some((g) => policy.gids!.includes(g))) {
+      return `none of the groups [${[...new Set(groups)].join(', ')}] is in the allowed gids [${policy.gids.join(', ')}]`;
+    }
+  }
+  if (policy.pids && !policy.pids.includes(cred.pid)) return `pid ${cred.pid} is not in the allowed pids [${policy.pids.join(', ')}]`;
+  if (policy.sameUser && typeof process.getuid === 'function' && cred.uid !== process.getuid()) {
+    return `uid ${cred.uid} is not this process's user (${process.getuid()})`;
+  }
+  return null;
+}
+
+/**
+ * Runs the whole policy. Resolves to the rejection reason, or null when the peer is accepted.
+ * Synchronous policies settle without a timer, so a connection costs no extra event-loop turn.
+ */
+export function checkPeer(policy: PeerPolicy, cred: PeerCredentials): string | null | Promise<string | null> {
+  const reason = staticRejection(policy, cred);
+  if (reason !== null || !policy.verify) return reason;
+  let verdict: boolean | Promise<boolean>;
+  try {
+    verdict = policy.verify(cred);
+  } catch (err) {
+    return `verify() threw: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  if (verdict === true) return null;
+  if (verdict === false || !(verdict instanceof Promise || (verdict && typeof (verdict as Promise<boolean>).then === 'function'))) {
+    return 'verify() returned false';
+  }
+  return Promise.resolve(verdict).then(
+    (ok) => (ok === true ? null : 'verify() returned false'),
+    (err) => `verify() threw: ${err instanceof Error ? err.message : String(err)}`,
+  );
+}
+
+export function peerRejectedError(reason: string, cred: PeerCredentials | null, path: string): TransportError {
+  const who = cred ? `pid ${cred.pid}, uid ${cred.uid}, gid ${cred.gid}` : 'unknown peer';
+  return new TransportError(
+    ErrorCodes.PEER_REJECTED,
+    `The server at ${path} (${who}) was rejected by the peer policy: ${reason}. ` +
+      `Check that the expected process is listening there, or widen the policy.`,
+    { path },
+  );
+}

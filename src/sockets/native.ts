@@ -1,0 +1,73 @@
+/**
+ * Sockets made by the addon: the exact mode is set with fchmod before bind, paths of any
+ * length bind and connect, and the fd is then adopted by libuv so bytes flow through Node's
+ * own stream machinery (the addon adds nothing per byte).
+ */
+import * as net from 'node:net';
+import type { Binding } from '../addon';
+import { isSystemError } from '../errors';
+import { type ProbeResult, type SocketMaker, probeResultOf } from './types';
+
+const LOCK_RETRY_MS = 2;
+/** A lock held longer than this is someone else's business; proceed without it. */
+const LOCK_WAIT_MS = 1000;
+
+export class NativeSocketMaker implements SocketMaker {
+  readonly kind = 'native' as const;
+
+  constructor(private readonly binding: Binding) {}
+
+  async listen(dir: string, name: string, mode: number, backlog: number): Promise<net.Server> {
+    const fd = this.binding.listenUnix(dir, name, mode, backlog);
+    const server = net.createServer({ pauseOnConnect: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ fd, backlog }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      // listen({ fd }) failed before libuv took the fd over.
+      this.binding.closeFd(fd);
+      throw err;
+    }
+    return server;
+  }
+
+  async connect(path: string): Promise<net.Socket> {
+    const fd = this.binding.connectUnix(path);
+    return new net.Socket({ fd, readable: true, writable: true });
+  }
+
+  async probe(path: string): Promise<ProbeResult> {
+    try {
+      this.binding.closeFd(this.binding.connectUnix(path));
+      return 'live';
+    } catch (err) {
+      const result = isSystemError(err) ? probeResultOf(err.code) : null;
+      if (result === null) throw err;
+      return result;
+    }
+  }
+
+  async withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    let lockFd = -1;
+    for (;;) {
+      try {
+        lockFd = this.binding.lockDir(dir);
+        break;
+      } catch (err) {
+        if (!isSystemError(err, 'EAGAIN', 'EWOULDBLOCK') || Date.now() >= deadline) break;
+        await new Promise((r) => setTimeout(r, LOCK_RETRY_MS));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      if (lockFd >= 0) this.binding.closeFd(lockFd);
+    }
+  }
+}

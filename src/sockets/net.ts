@@ -1,0 +1,64 @@
+/**
+ * Sockets made with plain `net`, for when the addon cannot load. The transport binds them in
+ * a private directory, so the umask-then-chmod window of `server.listen(path)` is invisible,
+ * and `net`'s silent truncation of long paths is refused before it can happen.
+ */
+import { chmod } from 'node:fs/promises';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { isSystemError } from '../errors';
+import { type ProbeResult, type SocketMaker, probeResultOf } from './types';
+
+export class NetSocketMaker implements SocketMaker {
+  readonly kind = 'net' as const;
+
+  async listen(dir: string, name: string, mode: number, backlog: number): Promise<net.Server> {
+    const path = join(dir, name);
+    const server = net.createServer({ pauseOnConnect: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path, backlog }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      await chmod(path, mode);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    return server;
+  }
+
+  connect(path: string): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ path });
+      const onError = (err: Error) => {
+        socket.destroy();
+        reject(err);
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        resolve(socket);
+      });
+    });
+  }
+
+  async probe(path: string): Promise<ProbeResult> {
+    try {
+      (await this.connect(path)).destroy();
+      return 'live';
+    } catch (err) {
+      const result = isSystemError(err) ? probeResultOf(err.code) : null;
+      if (result === null) throw err;
+      return result;
+    }
+  }
+
+  async withDirLock<T>(_dir: string, fn: () => Promise<T>): Promise<T> {
+    // Node has no flock(); concurrent stale-socket cleanup relies on the inode check alone.
+    return fn();
+  }
+}

@@ -1,0 +1,640 @@
+/**
+ * UnixSocketTransport: the one state machine behind both socket makers.
+ *
+ * listen(): the socket is bound and listening inside a private 0700 staging directory next to
+ * the target, given its exact mode there, and only then published at the target path with
+ * link(2), which never replaces anything. So the file is never visible with a wider mode, a
+ * published socket is always already accepting, and an existing file is only ever removed after
+ * a probe proved it a dead socket (and it is still the same inode).
+ */
+import { EventEmitter } from 'node:events';
+import { lstatSync, mkdirSync, chmodSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { link, lstat, mkdtemp, rmdir, unlink } from 'node:fs/promises';
+import type * as net from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addon, loadAddon, type Binding } from './addon';
+import {
+  ConnectionTimeoutError,
+  ErrorCodes,
+  TransportError,
+  isSystemError,
+} from './errors';
+import { fitsSunPath, generatedPath, normalizeUnixPath, pathTooLongError, randomName, toEndpoint } from './path';
+import { Peer, type PeerCredentials, type PeerPolicy, checkPeer, peerRejectedError, validatePolicy } from './peer';
+import { NativeSocketMaker } from './sockets/native';
+import { NetSocketMaker } from './sockets/net';
+import type { SocketMaker } from './sockets/types';
+import { exitCleanup } from './exit-cleanup';
+
+/** A connection handed out by the transport: a `net.Socket` that knows its peer. */
+export type PeerSocket = net.Socket & {
+  /** The process on the other end, or null in fallback mode (no addon). */
+  peer: PeerCredentials | null;
+};
+
+export interface UnixSocketTransportOptions {
+  /** Socket path in any form `normalizeUnixPath` accepts. Omitted: a fresh private path under `os.tmpdir()`. */
+  path?: string;
+  /** Exact mode of the socket file, whatever the umask. Default `0o660`. */
+  mode?: number;
+  /** How long `connect()` keeps trying while the socket is missing or refusing. Default 5000. */
+  connectTimeoutMs?: number;
+  /**
+   * `'auto'` (default): use the addon when it loads, else plain `net`.
+   * `'require'`: throw `ERR_NATIVE_REQUIRED` if the addon is not loaded.
+   * `'off'`: always plain `net`.
+   */
+  native?: 'auto' | 'require' | 'off';
+  /** Who may be on the other end (needs the addon). Overridable per `listen()`/`connect()`. */
+  peer?: PeerPolicy;
+  /** Listen backlog. Default 511, as Node's. */
+  backlog?: number;
+}
+
+export interface ListenOptions {
+  /** Replaces the constructor's peer policy for this listener; `null` removes it. */
+  peer?: PeerPolicy | null;
+}
+
+export interface ConnectOptions {
+  /** Replaces the constructor's peer policy for this connection; `null` removes it. */
+  peer?: PeerPolicy | null;
+  /** Replaces `connectTimeoutMs` for this call. */
+  timeoutMs?: number;
+}
+
+type State = 'idle' | 'listening' | 'closed';
+
+/** Identity of the socket file this transport published, so close() never removes another. */
+interface Published {
+  path: string;
+  dev: number;
+  ino: number;
+}
+
+const DEFAULT_MODE = 0o660;
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_BACKLOG = 511;
+const RETRY_FIRST_MS = 5;
+const RETRY_MAX_MS = 100;
+/** Bounded so a path flapping between two other processes cannot keep listen() busy forever. */
+const PUBLISH_ATTEMPTS = 16;
+
+export interface UnixSocketTransport {
+  on(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  on(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  once(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'close', listener: () => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/**
+ * A Unix-domain-socket endpoint that can listen, connect, or both.
+ *
+ * ```ts
+ * const server = new UnixSocketTransport();           // private path under os.tmpdir()
+ * server.on('connection', (socket) => socket.pipe(socket));
+ * const endpoint = await server.listen();              // "unix:/tmp/plugsock-…/plugsock.sock"
+ * const socket = await new UnixSocketTransport().connect(endpoint);
+ * await server.close();                                // closes connections, removes the file
+ * ```
+ *
+ * Events: `'connection'` (socket, with `socket.peer` set), `'peerRejected'` (cred, reason),
+ * `'error'` (accept failures), `'close'`.
+ */
+export class UnixSocketTransport extends EventEmitter {
+  /** The normalised absolute socket path. */
+  readonly path: string;
+  /** Exact mode of the socket file. */
+  readonly mode: number;
+  readonly connectTimeoutMs: number;
+  readonly backlog: number;
+
+  #state: State = 'idle';
+  #maker: SocketMaker;
+  #binding: Binding | null;
+  #policy: PeerPolicy | undefined;
+  /** The private directory of a generated path, removed on close. */
+  #generatedDir: string | null;
+  #server: net.Server | null = null;
+  #published: Published | null = null;
+  #listening: Promise<string> | null = null;
+  #closing: Promise<void> | null = null;
+  #connections = new Set<net.Socket>();
+  #abort = new AbortController();
+  #endpoint: string | null = null;
+
+  constructor(options: UnixSocketTransportOptions = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, 'options must be an object.');
+    }
+    const mode = options.mode ?? DEFAULT_MODE;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `mode must be an integer from 0 to 0o777, got ${String(options.mode)}.`);
+    }
+    const timeout = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isFinite(timeout) || timeout < 0) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `connectTimeoutMs must be a non-negative number, got ${String(options.connectTimeoutMs)}.`);
+    }
+    const backlog = options.backlog ?? DEFAULT_BACKLOG;
+    if (!Number.isInteger(backlog) || backlog < 1) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `backlog must be a positive integer, got ${String(options.backlog)}.`);
+    }
+    const native = options.native ?? 'auto';
+    if (native !== 'auto' && native !== 'require' && native !== 'off') {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `native must be 'auto', 'require' or 'off', got ${String(native)}.`);
+    }
+    validatePolicy(options.peer);
+
+    this.#binding = native === 'off' ? null : addon();
+    if (!this.#binding && native === 'require') throw nativeRequired('native: \'require\'');
+    if (!this.#binding && options.peer) throw nativeRequired('a peer policy');
+    this.#maker = this.#binding ? new NativeSocketMaker(this.#binding) : new NetSocketMaker();
+    this.#policy = options.peer;
+    this.mode = mode;
+    this.connectTimeoutMs = timeout;
+    this.backlog = backlog;
+
+    if (options.path === undefined) {
+      const generated = generatedPath();
+      this.path = generated.path;
+      this.#generatedDir = generated.dir;
+    } else {
+      this.path = normalizeUnixPath(options.path);
+      this.#generatedDir = null;
+    }
+  }
+
+  /** Read through a getter so checks after an await see the current state. */
+  get #closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** `"unix:" + path` once listening (or after a successful connect), else null. */
+  get endpoint(): string | null {
+    return this.#endpoint;
+  }
+
+  /** `'native'` when the addon makes the sockets, `'net'` in fallback mode. */
+  get socketMaker(): 'native' | 'net' {
+    return this.#maker.kind;
+  }
+
+  /** Connections handed out and not yet closed. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Starts listening and resolves the endpoint (`unix:/abs/path`).
+   *
+   * A dead socket left at the path by a crashed server is removed; a live one gives
+   * `ERR_ADDRESS_IN_USE` and is left alone; anything that is not a socket gives
+   * `ERR_NOT_A_SOCKET` and is left alone.
+   */
+  listen(options: ListenOptions = {}): Promise<string> {
+    if (this.#closed) return Promise.reject(closedError(this.path));
+    if (this.#state === 'listening') {
+      return Promise.reject(new TransportError(ErrorCodes.INVALID_STATE, `This transport already listens on ${this.path}; create another transport for another listener.`, { path: this.path }));
+    }
+    const policy = options.peer === undefined ? this.#policy : options.peer ?? undefined;
+    try {
+      validatePolicy(policy);
+      if (policy && !this.#binding) throw nativeRequired('a peer policy');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#state = 'listening';
+    this.#listening = this.#listen(policy);
+    return this.#listening;
+  }
+
+  async #listen(policy: PeerPolicy | undefined): Promise<string> {
+    const path = this.path;
+    if (this.#maker.kind === 'net' && !fitsSunPath(path)) {
+      throw pathTooLongError(path, 'and plain net would silently truncate it (the native addon is not loaded)');
+    }
+    if (this.#generatedDir) this.#makeGeneratedDir(this.#generatedDir);
+    const parent = dirname(path);
+    await checkParent(parent, path);
+
+    const stageDir = await makeStageDir(parent, path);
+    const stagePath = join(stageDir, 's');
+    let server: net.Server | null = null;
+    let published: Published | null = null;
+    try {
+      if (this.#maker.kind === 'net' && !fitsSunPath(stagePath)) {
+        throw pathTooLongError(stagePath, `once staged (plugsock binds in a private directory next to the target first, ${Buffer.byteLength(stagePath) - Buffer.byteLength(path)} extra bytes) and the native addon is not loaded`);
+      }
+      try {
+        server = await this.#maker.listen(stageDir, 's', this.mode, this.backlog);
+      } catch (err) {
+        throw systemToTransport(err, path, 'bind');
+      }
+      published = await this.#maker.withDirLock(parent, () => this.#publish(stagePath, path));
+    } catch (err) {
+      server?.close();
+      throw err;
+    } finally {
+      await unlink(stagePath).catch(() => {});
+      await rmdir(stageDir).catch(() => {});
+    }
+
+    if (this.#closed) {
+      // close() was called while we were setting up: undo, as close() cannot see these yet.
+      server.close();
+      removeIfSame(published);
+      throw closedError(path);
+    }
+    this.#server = server;
+    this.#published = published;
+    this.#endpoint = toEndpoint(path);
+    exitCleanup.add(this, () => this.#removeFilesSync());
+    server.on('connection', (socket: net.Socket) => this.#onAccepted(socket, policy));
+    server.on('error', (err) => this.#emitError(err));
+    return this.#endpoint;
+  }
+
+  /** Links the staged socket to `path`, clearing a dead socket that is in the way. */
+  async #publish(stagePath: string, path: string): Promise<Published> {
+    for (let attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
+      try {
+        await link(stagePath, path);
+        const st = await lstat(path);
+        return { path, dev: st.dev, ino: st.ino };
+      } catch (err) {
+        if (!isSystemError(err, 'EEXIST')) throw systemToTransport(err, path, 'link');
+      }
+      let existing: Stats;
+      try {
+        existing = await lstat(path);
+      } catch (err) {
+        if (isSystemError(err, 'ENOENT')) continue; // removed meanwhile: try again
+        throw systemToTransport(err, path, 'lstat');
+      }
+      if (!existing.isSocket()) throw notASocket(path, existing);
+      const probe = await this.#maker.probe(path);
+      switch (probe) {
+        case 'live':
+        case 'busy':
+          throw new TransportError(
+            ErrorCodes.ADDRESS_IN_USE,
+            `A server is already listening on ${path}. Stop it, or choose another path; plugsock never removes a live socket.`,
+            { path },
+          );
+        case 'denied':
+          throw new TransportError(
+            ErrorCodes.PERMISSION,
+            `A socket at ${path} exists but this process may not connect to it, so it cannot tell whether it is in use; it was left alone. Remove it yourself if it is stale, or choose another path.`,
+            { path },
+          );
+        case 'missing':
+          continue;
+        case 'refused':
+          // A dead socket: nothing accepts on it. Remove it only if it is still the very
+          // file we probed, so a socket that someone published meanwhile survives.
+          try {
+            const now = lstatSync(path);
+            if (now.dev === existing.dev && now.ino === existing.ino) unlinkSync(path);
+          } catch (err) {
+            if (!isSystemError(err, 'ENOENT')) throw systemToTransport(err, path, 'unlink');
+          }
+          continue;
+      }
+    }
+    throw new TransportError(
+      ErrorCodes.ADDRESS_IN_USE,
+      `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`,
+      { path },
+    );
+  }
+
+  #makeGeneratedDir(dir: string): void {
+    // Whoever may use the socket (group/other bits of its mode) may traverse the directory;
+    // nobody but us may list or change it.
+    const dirMode = 0o700 | (this.mode & 0o060 ? 0o010 : 0) | (this.mode & 0o006 ? 0o001 : 0);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      chmodSync(dir, dirMode);
+    } catch (err) {
+      throw systemToTransport(err, dir, 'mkdir');
+    }
+  }
+
+  #onAccepted(socket: net.Socket, policy: PeerPolicy | undefined): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    let peer: Peer | null = null;
+    if (this.#binding) {
+      try {
+        peer = new Peer(this.#binding, socketFd(socket));
+      } catch (err) {
+        // The peer vanished between accept and the check (ENOTCONN and friends). With a
+        // policy that is a rejection; without one the socket is dead anyway.
+        socket.destroy();
+        if (!policy) return;
+        this.emit('peerRejected', null, `credentials unavailable: ${(err as Error).message}`);
+        return;
+      }
+    }
+    this.#track(socket, peer);
+    if (!policy || !peer) {
+      this.#handOut(socket, peer);
+      return;
+    }
+    const verdict = checkPeer(policy, peer);
+    if (typeof verdict === 'string' || verdict === null) {
+      this.#settleAccepted(socket, peer, verdict);
+    } else {
+      verdict.then((reason) => this.#settleAccepted(socket, peer, reason));
+    }
+  }
+
+  #settleAccepted(socket: net.Socket, peer: Peer, reason: string | null): void {
+    if (socket.destroyed || this.#closed) {
+      socket.destroy();
+      return;
+    }
+    if (reason !== null) {
+      // Nothing was read or written: the socket has been paused since accept.
+      socket.destroy();
+      this.emit('peerRejected', peer, reason);
+      return;
+    }
+    this.#handOut(socket, peer);
+  }
+
+  #handOut(socket: net.Socket, peer: Peer | null): void {
+    (socket as PeerSocket).peer = peer;
+    resumeFresh(socket);
+    this.emit('connection', socket as PeerSocket);
+  }
+
+  #track(socket: net.Socket, peer: Peer | null): void {
+    this.#connections.add(socket);
+    socket.once('close', () => {
+      this.#connections.delete(socket);
+      peer?.release();
+    });
+  }
+
+  #emitError(err: Error): void {
+    // An accept failure (EMFILE, say) is the server's business, reported the Node way; with
+    // nobody listening it must not crash the host, so it is dropped.
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /**
+   * Connects to `endpoint` (default: this transport's path) and resolves the socket.
+   *
+   * While the socket is missing or refusing, it retries with backoff until the timeout, then
+   * rejects with `ConnectionTimeoutError`. A path that is not a socket (`ERR_NOT_A_SOCKET`) or
+   * not accessible (`ERR_PERMISSION`) fails at once.
+   */
+  async connect(endpoint?: string, options: ConnectOptions = {}): Promise<PeerSocket> {
+    if (this.#closed) throw closedError(this.path);
+    const path = endpoint === undefined ? this.path : normalizeUnixPath(endpoint);
+    const policy = options.peer === undefined ? this.#policy : options.peer ?? undefined;
+    validatePolicy(policy);
+    if (policy && !this.#binding) throw nativeRequired('a peer policy');
+    const timeoutMs = options.timeoutMs ?? this.connectTimeoutMs;
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `timeoutMs must be a non-negative number, got ${String(options.timeoutMs)}.`);
+    }
+    if (this.#maker.kind === 'net' && !fitsSunPath(path)) {
+      throw pathTooLongError(path, 'and plain net would silently truncate it (the native addon is not loaded)');
+    }
+
+    const socket = await this.#connectWithRetry(path, timeoutMs);
+    let peer: Peer | null = null;
+    if (this.#binding) {
+      try {
+        peer = new Peer(this.#binding, socketFd(socket));
+      } catch (err) {
+        socket.destroy();
+        throw systemToTransport(err, path, 'getsockopt');
+      }
+    }
+    this.#track(socket, peer);
+    if (policy && peer) {
+      const reason = await checkPeer(policy, peer);
+      if (reason !== null) {
+        socket.destroy();
+        throw peerRejectedError(reason, peer, path);
+      }
+    }
+    if (this.#closed) {
+      socket.destroy();
+      throw closedError(path);
+    }
+    (socket as PeerSocket).peer = peer;
+    if (!this.#endpoint) this.#endpoint = toEndpoint(path);
+    return socket as PeerSocket;
+  }
+
+  async #connectWithRetry(path: string, timeoutMs: number): Promise<net.Socket> {
+    const deadline = Date.now() + timeoutMs;
+    let delay = RETRY_FIRST_MS;
+    let lastSeen = 'missing';
+    let lastError: unknown;
+    for (;;) {
+      try {
+        return await this.#maker.connect(path);
+      } catch (err) {
+        lastError = err;
+        lastSeen = await this.#classifyConnectError(err, path);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ConnectionTimeoutError(path, timeoutMs, lastSeen, lastError);
+      try {
+        await sleep(Math.min(delay, left), undefined, { signal: this.#abort.signal });
+      } catch {
+        throw closedError(path);
+      }
+      if (this.#closed) throw closedError(path);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    }
+  }
+
+  /** Throws for errors that waiting cannot cure; returns what was seen for those it can. */
+  async #classifyConnectError(err: unknown, path: string): Promise<string> {
+    if (!isSystemError(err)) throw err;
+    switch (err.code) {
+      case 'ENOENT':
+        return 'missing';
+      case 'EAGAIN':
+      case 'EWOULDBLOCK':
+        return 'busy';
+      case 'ECONNREFUSED': {
+        // Linux answers ECONNREFUSED for a regular file too: tell the two apart.
+        const st = await lstat(path).catch(() => null);
+        if (st && !st.isSocket() && !st.isSymbolicLink()) throw notASocket(path, st);
+        return 'refused';
+      }
+      default:
+        throw systemToTransport(err, path, 'connect');
+    }
+  }
+
+  /**
+   * Closes the listener and every connection, and removes the socket file if it is still the
+   * one this transport created (and the private directory of a generated path). Idempotent;
+   * concurrent calls share one promise.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#state = 'closed';
+      this.#abort.abort();
+      this.#closing = this.#close();
+    }
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    if (this.#listening) await this.#listening.catch(() => {});
+    for (const socket of this.#connections) socket.destroy();
+    const server = this.#server;
+    this.#server = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.#removeFilesSync();
+    exitCleanup.delete(this);
+    this.#endpoint = null;
+    this.emit('close');
+  }
+
+  /** Synchronous so the process 'exit' hook can use it too. */
+  #removeFilesSync(): void {
+    removeIfSame(this.#published);
+    this.#published = null;
+    if (this.#generatedDir) {
+      try {
+        rmdirSync(this.#generatedDir);
+      } catch {
+        // Missing (never listened), or something else put files there: not ours to empty.
+      }
+    }
+  }
+}
+
+/** Removes the published file only if it is still the inode this transport created. */
+function removeIfSame(published: Published | null): void {
+  if (!published) return;
+  try {
+    const st = lstatSync(published.path);
+    if (st.dev === published.dev && st.ino === published.ino) unlinkSync(published.path);
+  } catch {
+    // Already gone, or no longer ours to touch.
+  }
+}
+
+/** Undoes `pauseOnConnect`, leaving the socket as Node hands out a fresh one: buffering, not flowing. */
+function resumeFresh(socket: net.Socket): void {
+  (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+  socket.read(0);
+}
+
+function socketFd(socket: net.Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) {
+    throw Object.assign(new Error('socket has no file descriptor (already closed)'), { code: 'EBADF' });
+  }
+  return fd;
+}
+
+async function checkParent(parent: string, path: string): Promise<void> {
+  let st: Stats;
+  try {
+    st = await lstat(parent);
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT', 'ENOTDIR')) {
+      throw new TransportError(ErrorCodes.INVALID_PATH, `The directory ${parent} for socket ${path} does not exist: create it first.`, { path, cause: err });
+    }
+    throw systemToTransport(err, path, 'lstat');
+  }
+  if (st.isSymbolicLink()) {
+    // Follow it for the checks below: /var/run -> /run is common and harmless.
+    try {
+      st = await import('node:fs/promises').then((fs) => fs.stat(parent));
+    } catch (err) {
+      throw systemToTransport(err, path, 'stat');
+    }
+  }
+  if (!st.isDirectory()) {
+    throw new TransportError(ErrorCodes.INVALID_PATH, `${parent} is not a directory, so ${path} cannot be created there.`, { path });
+  }
+  if ((st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) {
+    throw new TransportError(
+      ErrorCodes.INSECURE_DIRECTORY,
+      `The directory ${parent} is writable by everyone and has no sticky bit, so any user could replace ${path}. Use a private directory (or one with the sticky bit, like /tmp).`,
+      { path },
+    );
+  }
+}
+
+async function makeStageDir(parent: string, path: string): Promise<string> {
+  try {
+    // mkdtemp creates it 0700: nobody but us can reach a socket inside before it is published.
+    return await mkdtemp(join(parent, randomName('.ps-').slice(0, 12)));
+  } catch (err) {
+    throw systemToTransport(err, path, 'mkdir');
+  }
+}
+
+function notASocket(path: string, st: Stats): TransportError {
+  const kind = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isFile() ? 'a regular file' : 'not a socket';
+  return new TransportError(
+    ErrorCodes.NOT_A_SOCKET,
+    `${path} is ${kind}, not a socket; plugsock leaves it alone. Remove it yourself or choose another path.`,
+    { path },
+  );
+}
+
+function closedError(path: string): TransportError {
+  return new TransportError(ErrorCodes.CLOSED, `The transport for ${path} was closed; create a new UnixSocketTransport.`, { path });
+}
+
+export function nativeRequired(what: string): TransportError {
+  const reason = loadAddon().reason ?? 'the transport was created with native: \'off\'';
+  return new TransportError(
+    ErrorCodes.NATIVE_REQUIRED,
+    `${what} needs plugsock's native addon, which is not in use here (${reason}). ` +
+      `Reinstall plugsock so its prebuild or a local build is available (plugsock info tells why it did not load), ` +
+      `or drop the option.`,
+  );
+}
+
+/** Maps a system error to the TransportError a user can act on. */
+export function systemToTransport(err: unknown, path: string, op: string): TransportError {
+  if (err instanceof TransportError) return err;
+  if (!isSystemError(err)) {
+    return new TransportError(ErrorCodes.TRANSPORT, `${op} failed for ${path}: ${String(err)}`, { path, cause: err });
+  }
+  switch (err.code) {
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new TransportError(
+        ErrorCodes.PERMISSION,
+        `Permission denied (${err.code}) during ${op} on ${path}. Check the permissions of the socket and its directories, and which user this process runs as.`,
+        { path, cause: err },
+      );
+    case 'ENAMETOOLONG':
+      return new TransportError(ErrorCodes.PATH_TOO_LONG, `The path ${path} is too long for ${op} (${err.code}). Use a shorter path.`, { path, cause: err });
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new TransportError(ErrorCodes.SOCKET_NOT_FOUND, `${op} failed: ${path} (or one of its directories) does not exist (${err.code}).`, { path, cause: err });
+    case 'EADDRINUSE':
+      return new TransportError(ErrorCodes.ADDRESS_IN_USE, `${path} is in use (${err.code}). Choose another path.`, { path, cause: err });
+    default:
+      return new TransportError(ErrorCodes.TRANSPORT, `${op} failed on ${path}: ${err.message}`, { path, cause: err });
+  }
+}
