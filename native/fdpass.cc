@@ -122,10 +122,10 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
     // Ownership is taken only once nothing can fail, so a failed constructor leaves the
     // caller's fd alone.
     fd_.reset(fd);
-    on_event_ = Napi::Persistent(info[1].As<Napi::Function>());
-    for (int i = 0; i < kEventCount; i++) {
-      names_[i] = Napi::Persistent(Napi::String::New(env, kEventNames[i]));
-    }
+    // Weak while idle: the callback closes over the JS stream that holds this channel, and a
+    // strong reference from here would make that cycle uncollectable. SetStrong() pins both
+    // while the poll is armed.
+    on_event_ = Napi::Weak(info[1].As<Napi::Function>());
   }
 
   ~FdChannel() override { CloseNow(); }
@@ -278,8 +278,10 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
     strong_ = strong;
     if (strong) {
       Ref();
+      on_event_.Ref();
     } else {
       Unref();
+      on_event_.Unref();
     }
   }
 
@@ -397,11 +399,14 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
 
   void Emit(Event event, std::initializer_list<napi_value> rest) {
     Napi::Env env = Env();
+    Napi::Function fn = on_event_.Value();
+    if (fn.IsEmpty()) return;  // collected: nobody is left to tell
     std::vector<napi_value> args;
     args.reserve(rest.size() + 1);
-    args.push_back(names_[event].Value());
+    // N-API 8 cannot hold references to strings, so the name is created per event.
+    args.push_back(Napi::String::New(env, kEventNames[event]));
     args.insert(args.end(), rest.begin(), rest.end());
-    on_event_.Call(env.Undefined(), args);
+    fn.Call(env.Undefined(), args);
     if (env.IsExceptionPending()) {
       // Like an exception thrown from a net.Socket 'data' handler: uncaughtException.
       Napi::Error err = env.GetAndClearPendingException();
@@ -414,7 +419,6 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
   Fd fd_;
   PollHandle* poll_ = nullptr;
   Napi::FunctionReference on_event_;
-  Napi::Reference<Napi::String> names_[kEventCount];
   Napi::AsyncContext async_;
   std::unique_ptr<char[]> read_buf_;
   bool reading_ = false;

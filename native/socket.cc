@@ -48,9 +48,10 @@ bool ArgPath(const Napi::CallbackInfo& info, size_t i, const char* name, std::st
     return false;
   }
   *out = info[i].As<Napi::String>().Utf8Value();
-  if (out->find('\0') != std::string::npos) {
-    ThrowTypeError(info.Env(),
-                   std::string("The \"") + name + "\" argument must not contain null bytes");
+  // An empty dir would turn "dir/name" into "/name"; an empty path means an abstract address.
+  if (out->empty() || out->find('\0') != std::string::npos) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name +
+                                   "\" argument must be a non-empty string without null bytes");
     return false;
   }
   return true;
@@ -64,9 +65,14 @@ int NewStreamSocket() {
 #ifdef __APPLE__
   Fd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
   if (!fd) return -1;
-  if (::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0) return -1;
   int fl = ::fcntl(fd.get(), F_GETFL);
-  if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) != 0) return -1;
+  if (::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0 || fl < 0 ||
+      ::fcntl(fd.get(), F_SETFL, fl | O_NONBLOCK) != 0) {
+    int err = errno;
+    fd.reset();  // before restoring errno: close() may touch it
+    errno = err;
+    return -1;
+  }
   return fd.release();
 #else
   return ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -102,13 +108,13 @@ struct Target {
 // On failure returns false with *syscall/errno describing it.
 bool ResolveTarget(const std::string& dir, const std::string& name, Target* t,
                    const char** syscall) {
-  t->full = dir + "/" + name;
+  t->full = dir.back() == '/' ? dir + name : dir + "/" + name;
   t->name = name;
   if (FitsSunPath(t->full)) {
     t->kernel = t->full;
     return true;
   }
-#ifdef O_PATH
+#ifdef __linux__  // no /proc/self/fd elsewhere (macOS: ENAMETOOLONG)
   t->dirfd.reset(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!t->dirfd) {
     *syscall = "open";
@@ -191,7 +197,7 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
     if (!ResolveTarget(dir, base, &target, &syscall)) {
       return ThrowErrno(env, errno, syscall, syscall[0] == 'o' ? dir : path);
     }
-    target.full = path;  // "/" + base would otherwise read "//base" for a file in the root
+    target.full = path;  // errors name the path exactly as the caller gave it
   }
 
   Fd fd(NewStreamSocket());

@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { lstatSync, mkdirSync, chmodSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
-import { link, lstat, mkdtemp, rmdir, unlink } from 'node:fs/promises';
+import { link, lstat, mkdtemp, rename, rmdir, unlink } from 'node:fs/promises';
 import type * as net from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -238,7 +238,7 @@ export class UnixSocketTransport extends EventEmitter {
       } catch (err) {
         throw systemToTransport(err, path, 'bind');
       }
-      published = await this.#maker.withDirLock(parent, () => this.#publish(stagePath, path));
+      published = await this.#maker.withDirLock(parent, () => this.#publish(stageDir, stagePath, path));
     } catch (err) {
       server?.close();
       throw err;
@@ -263,12 +263,13 @@ export class UnixSocketTransport extends EventEmitter {
   }
 
   /** Links the staged socket to `path`, clearing a dead socket that is in the way. */
-  async #publish(stagePath: string, path: string): Promise<Published> {
+  async #publish(stageDir: string, stagePath: string, path: string): Promise<Published> {
+    // The identity is taken from the staged name, which only we can touch.
+    const staged = await lstat(stagePath);
     for (let attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
       try {
         await link(stagePath, path);
-        const st = await lstat(path);
-        return { path, dev: st.dev, ino: st.ino };
+        return { path, dev: staged.dev, ino: staged.ino };
       } catch (err) {
         if (!isSystemError(err, 'EEXIST')) throw systemToTransport(err, path, 'link');
       }
@@ -298,14 +299,7 @@ export class UnixSocketTransport extends EventEmitter {
         case 'missing':
           continue;
         case 'refused':
-          // A dead socket: nothing accepts on it. Remove it only if it is still the very
-          // file we probed, so a socket that someone published meanwhile survives.
-          try {
-            const now = lstatSync(path);
-            if (now.dev === existing.dev && now.ino === existing.ino) unlinkSync(path);
-          } catch (err) {
-            if (!isSystemError(err, 'ENOENT')) throw systemToTransport(err, path, 'unlink');
-          }
+          await removeDeadSocket(stageDir, path, existing);
           continue;
       }
     }
@@ -587,6 +581,39 @@ async function makeStageDir(parent: string, path: string): Promise<string> {
   } catch (err) {
     throw systemToTransport(err, path, 'mkdir');
   }
+}
+
+/**
+ * Removes the dead socket `probed` from `path`, and nothing else. The file is first moved into
+ * our private staging directory with rename(2), which is atomic, and only deleted there if it is
+ * still the inode that was probed. If another process published a live socket meanwhile, that
+ * one is what got moved, and it is linked straight back.
+ */
+async function removeDeadSocket(stageDir: string, path: string, probed: Stats): Promise<void> {
+  const grave = join(stageDir, 'dead');
+  try {
+    await rename(path, grave);
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return;
+    throw systemToTransport(err, path, 'rename');
+  }
+  const moved = await lstat(grave);
+  if (moved.dev === probed.dev && moved.ino === probed.ino) {
+    await unlink(grave);
+    return;
+  }
+  try {
+    await link(grave, path);
+  } catch (err) {
+    // A third process took the path in the instant the file was away. Deleting the moved file
+    // would orphan a live server, so it stays where it is and the caller is told.
+    throw new TransportError(
+      ErrorCodes.ADDRESS_IN_USE,
+      `Several processes are racing for ${path}; a socket that was displaced in the race was kept at ${grave}. Choose a path of your own.`,
+      { path, cause: err },
+    );
+  }
+  await unlink(grave);
 }
 
 function notASocket(path: string, st: Stats): TransportError {

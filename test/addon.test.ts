@@ -173,6 +173,8 @@ describe('listenUnix mode', () => {
       [[dir, 's', 1.5, 4], 'mode'],
       [[dir, 's', 0o600], 'backlog'],
       [[dir, 's\0x', 0o600, 4], 'name'],
+      [['', 's', 0o600, 4], 'dir'], // would bind "/s"
+      [[dir, '', 0o600, 4], 'name'],
     ];
     for (const [args, name] of bad) {
       const e = caught(() => (addon.listenUnix as (...a: unknown[]) => number)(...args));
@@ -182,6 +184,7 @@ describe('listenUnix mode', () => {
     }
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(caught(() => (addon.closeFd as (x: unknown) => void)(-1))).toBeInstanceOf(TypeError);
+    expect(caught(() => addon.connectUnix(''))).toBeInstanceOf(TypeError);
     expect(caught(() => (addon.peerCred as (x: unknown) => void)('3'))).toBeInstanceOf(TypeError);
   });
 });
@@ -211,6 +214,14 @@ describe.runIf(isLinux)('long paths', () => {
     expect(data).toBe('hello');
     sock.destroy();
     await new Promise((r) => server.close(r));
+  });
+
+  it('a trailing slash on dir is not doubled in the reported path', () => {
+    const dir = longDir();
+    const fd = addon.listenUnix(dir + '/', 's', 0o600, 4);
+    const e = caught(() => addon.listenUnix(dir + '/', 's', 0o600, 4));
+    expect(e.path).toBe(path.join(dir, 's'));
+    addon.closeFd(fd);
   });
 
   it('ENAMETOOLONG when even the /proc/self/fd route cannot fit', () => {

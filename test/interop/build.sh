@@ -9,6 +9,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+examples="$(cd "$here/../../examples" && pwd)"
 out="$here/.build"
 gopath="$out/gopath"
 pkg="$gopath/src/plugsockinterop"
@@ -27,7 +28,7 @@ for d in github.com/hashicorp/go-plugin google.golang.org/grpc github.com/golang
 done
 
 # Up to date?
-newest_src="$(find "$here/proto" "$here/shared" "$here/kvplugin" "$here/kvhost" "$here/build.sh" -type f -printf '%T@\n' | sort -n | tail -1)"
+newest_src="$(find "$examples/kv.proto" "$here/shared" "$here/kvplugin" "$here/kvhost" "$here/build.sh" -type f -printf '%T@\n' | sort -n | tail -1)"
 if [[ -x "$bin/kv-plugin" && -x "$bin/kv-host" ]]; then
   oldest_bin="$(stat -c %Y "$bin/kv-plugin" "$bin/kv-host" | sort -n | head -1)"
   if (( ${newest_src%.*} < oldest_bin )); then
@@ -46,8 +47,8 @@ cp -r "$here/shared" "$here/kvplugin" "$here/kvhost" "$pkg/"
 if [[ ! -x "$bin/protoc-gen-go" ]]; then
   "$GO" build -o "$bin/protoc-gen-go" github.com/golang/protobuf/protoc-gen-go
 fi
-protoc --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$here/proto" \
-  --go_out=plugins=grpc,paths=source_relative:"$pkg/kvpb" "$here/proto/kv.proto"
+protoc --plugin=protoc-gen-go="$bin/protoc-gen-go" -I "$examples" \
+  --go_out=plugins=grpc,paths=source_relative:"$pkg/kvpb" "$examples/kv.proto"
 
 "$GO" build -o "$bin/kv-plugin.tmp" plugsockinterop/kvplugin
 "$GO" build -o "$bin/kv-host.tmp" plugsockinterop/kvhost

@@ -1,0 +1,378 @@
+/**
+ * A Duplex byte stream over a connected Unix stream socket that can also pass file descriptors
+ * (SCM_RIGHTS) in both directions.
+ *
+ * libuv reads ordinary sockets with read(), which silently discards passed fds, so the native
+ * FdChannel owns every read and write of the socket (recvmsg/sendmsg); this class adds Node's
+ * stream semantics on top: backpressure, ordering of sendFds() with write(), half-close.
+ */
+import { closeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { Duplex } from 'node:stream';
+import { addon } from './addon';
+import { ErrorCodes, TransportError } from './errors';
+
+/** SCM_MAX_FD: the kernel refuses more fds in one message. */
+export const MAX_FDS_PER_CALL = 253;
+
+/** Most buffers handed to one sendmsg (IOV_MAX). */
+const MAX_IOV = 1024;
+
+/** The native side (native/fdpass.cc). */
+export interface FdChannelHandle {
+  /** One sendmsg: bytes sent, or -1 when the socket is full (nothing sent, fds included). */
+  write(data: Uint8Array | Uint8Array[], fds?: number[] | null): number;
+  setWantWritable(want: boolean): void;
+  readStart(): void;
+  readStop(): void;
+  shutdown(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  readonly fd: number;
+}
+
+export type FdChannelEvent =
+  | [type: 'data', chunk: Buffer, fds: number[] | null, truncatedCount: number | undefined]
+  | [type: 'end']
+  | [type: 'error', error: Error]
+  | [type: 'writable'];
+
+export type FdChannelConstructor = new (
+  fd: number,
+  onEvent: (...event: FdChannelEvent) => void,
+) => FdChannelHandle;
+
+export interface FdStreamOptions<Peer = unknown> {
+  /** Whatever the transport knows about the other side (e.g. peer credentials); kept as `peer`. */
+  peer?: Peer;
+  /** As for net.Socket: when false (the default) the stream ends its writable side once the
+   * peer has ended its own. */
+  allowHalfOpen?: boolean;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+}
+
+/** The `'fdsTruncated'` error: the kernel set MSG_CTRUNC and the fds of one message were lost. */
+export interface FdsTruncatedError extends TransportError {
+  /** How many fds of that message did arrive; they have been closed. */
+  receivedCount: number;
+}
+
+/** Marks the Buffer that sendFds() writes, so _write/_writev know which fds travel with it. */
+interface FdTag {
+  fds: number[];
+  /** A failure of this send alone (e.g. EBADF): the stream stays usable, the promise rejects. */
+  error?: Error;
+}
+const fdTags = new WeakMap<Uint8Array, FdTag>();
+
+/** One sendmsg's worth: either a run of plain buffers, or one sendFds payload with its fds. */
+interface WriteOp {
+  bufs: Buffer[];
+  fds: number[] | null;
+  tag?: FdTag;
+}
+
+interface PendingWrite {
+  ops: WriteOp[];
+  cb: (err?: Error | null) => void;
+}
+
+/** sendmsg failures that concern one message's fds, not the connection: nothing was sent. */
+const PER_MESSAGE_ERRNOS = new Set([
+  -osConstants.errno.EBADF,
+  -osConstants.errno.EINVAL,
+  // Linux: the sender has too many fds in flight (RLIMIT_NOFILE of unreceived fds).
+  ...(process.platform === 'linux' ? [-109] : []), // ETOOMANYREFS: not in os.constants
+]);
+
+function loadChannel(): FdChannelConstructor {
+  const ctor = addon()?.FdChannel as FdChannelConstructor | undefined;
+  if (!ctor) {
+    throw new TransportError(
+      ErrorCodes.NATIVE_REQUIRED,
+      'fd passing needs the native addon (Node cannot receive fds on an ordinary socket), and it is not loaded.',
+    );
+  }
+  return ctor;
+}
+
+function closeAll(fds: readonly number[]): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed by whoever owned it; nothing else can be done for this fd.
+    }
+  }
+}
+
+/**
+ * A connected Unix stream socket as a Duplex, with fd passing.
+ *
+ * Events, beyond Duplex's:
+ * - `'fds' (fds: number[])`: fds received; emitted immediately before the `'data'` chunk that
+ *   holds the first byte sent with them. That chunk holds no byte written after that payload
+ *   (it may hold bytes written before it), so the fds belong to the last payload that starts in
+ *   it. The listener owns the fds and must close them. Without an `'fds'` listener they are
+ *   closed at once. Pairing by chunk holds for `'data'` in flowing mode; `read()` in paused mode
+ *   may merge chunks.
+ * - `'fdsTruncated' (err: FdsTruncatedError)`: code `ERR_FDS_TRUNCATED`. The kernel could not
+ *   deliver all fds of a message (the receiver hit RLIMIT_NOFILE, say). The fds that did arrive
+ *   are closed, the bytes are still delivered, the stream stays open. This is deliberately not
+ *   `'error'`: in Node `'error'` means the stream is dead (pipeline/finished tear down, an
+ *   unhandled `'error'` crashes the process), while here the connection is fine. With no
+ *   listener it becomes a process warning (`process.emitWarning`), so the loss is never silent.
+ */
+export class FdStream<Peer = unknown> extends Duplex {
+  /** Whatever the creator passed as `options.peer`. */
+  readonly peer: Peer | undefined;
+
+  private channel: FdChannelHandle | null;
+  private pending: PendingWrite | null = null;
+  private reading = false;
+
+  /**
+   * Takes ownership of `fd`, a connected AF_UNIX SOCK_STREAM socket (made non-blocking here).
+   * If the constructor throws, the caller still owns `fd`.
+   */
+  constructor(fd: number, options: FdStreamOptions<Peer> = {}) {
+    super({
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      readableHighWaterMark: options.readableHighWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark,
+    });
+    this.peer = options.peer;
+    const Channel = loadChannel();
+    this.channel = new Channel(fd, this.onChannelEvent);
+  }
+
+  /** The socket's fd, or -1 once destroyed. Reading or writing it directly corrupts the stream. */
+  get fd(): number {
+    return this.channel ? this.channel.fd : -1;
+  }
+
+  /**
+   * Sends `fds` with `data` (one zero byte when absent or empty), in order with every other
+   * write on this stream, honouring backpressure. Resolves once the kernel has taken them. The
+   * caller keeps its own fds (the receiver gets duplicates) and must keep them open until the
+   * promise settles. Rejects with `ERR_TOO_MANY_FDS` beyond 253 fds, and with `EBADF` for a
+   * closed or invalid fd, in which case nothing of this call was sent and the stream goes on.
+   */
+  sendFds(fds: readonly number[], data?: Uint8Array): Promise<void> {
+    if (!Array.isArray(fds) || !fds.every((fd) => Number.isInteger(fd))) {
+      return Promise.reject(
+        new TransportError(ErrorCodes.INVALID_OPTION, 'sendFds(fds): fds must be an array of integers.'),
+      );
+    }
+    if (fds.length > MAX_FDS_PER_CALL) {
+      return Promise.reject(
+        new TransportError(
+          ErrorCodes.TOO_MANY_FDS,
+          `sendFds() got ${fds.length} fds; at most ${MAX_FDS_PER_CALL} travel in one message (SCM_MAX_FD). Split them over several calls.`,
+        ),
+      );
+    }
+    if (this.destroyed || this.writableEnded) {
+      return Promise.reject(
+        new TransportError(
+          ErrorCodes.CLOSED,
+          `sendFds() on a stream that is ${this.destroyed ? 'destroyed' : 'ended'}.`,
+        ),
+      );
+    }
+    // A Buffer of our own (a view, not a copy) gives the WeakMap a key nobody else writes.
+    const buf =
+      data && data.byteLength > 0 ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.alloc(1);
+    const tag: FdTag = { fds: fds.slice() };
+    fdTags.set(buf, tag);
+    return new Promise<void>((resolve, reject) => {
+      // Going through write() puts the fds in Writable's own queue: ordered with every write
+      // before and after, corked with them, and counted against the high-water mark.
+      this.write(buf, (err) => {
+        const failure = tag.error ?? err;
+        if (failure) reject(failure);
+        else resolve();
+      });
+    });
+  }
+
+  /** Like net.Socket#ref: keep the process alive while this stream waits for I/O (default). */
+  ref(): this {
+    this.channel?.ref();
+    return this;
+  }
+
+  /** Like net.Socket#unref: let the process exit even though this stream is open. */
+  unref(): this {
+    this.channel?.unref();
+    return this;
+  }
+
+  override _read(): void {
+    if (!this.reading && this.channel) {
+      this.reading = true;
+      this.channel.readStart();
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const tag = fdTags.get(chunk);
+    const ops: WriteOp[] = chunk.length > 0 ? [{ bufs: [chunk], fds: tag ? tag.fds : null, tag }] : [];
+    this.startWrite({ ops, cb });
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    const ops: WriteOp[] = [];
+    let plain: WriteOp | null = null;
+    for (const { chunk } of chunks) {
+      if (chunk.length === 0) continue;
+      const tag = fdTags.get(chunk);
+      if (tag) {
+        // Alone in its sendmsg: then the kernel ends the receiver's read at the end of this
+        // payload, which is what lets the receiver pair fds with bytes.
+        ops.push({ bufs: [chunk], fds: tag.fds, tag });
+        plain = null;
+      } else {
+        if (!plain || plain.bufs.length >= MAX_IOV) {
+          plain = { bufs: [], fds: null };
+          ops.push(plain);
+        }
+        plain.bufs.push(chunk);
+      }
+    }
+    this.startWrite({ ops, cb });
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    try {
+      this.channel?.shutdown();
+    } catch (err) {
+      // The peer already went away: there is nothing left to half-close.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') return cb(err as Error);
+    }
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const channel = this.channel;
+    this.channel = null;
+    channel?.close();
+    const pending = this.pending;
+    this.pending = null;
+    if (pending) {
+      // As net.Socket does for a write in flight: its callback (and a sendFds promise) fails.
+      const reason =
+        err ?? Object.assign(new Error('The stream was destroyed before this write completed.'), {
+          code: 'ERR_STREAM_DESTROYED',
+        });
+      pending.cb(reason);
+    }
+    cb(err);
+  }
+
+  private startWrite(pending: PendingWrite): void {
+    this.pending = pending;
+    this.pump();
+  }
+
+  /** Sends as much of the pending write as the socket takes; resumes on 'writable'. */
+  private pump(): void {
+    const pending = this.pending;
+    const channel = this.channel;
+    if (!pending || !channel) return;
+    const { ops } = pending;
+    while (ops.length > 0) {
+      const op = ops[0];
+      let sent: number;
+      try {
+        sent = channel.write(op.bufs.length === 1 ? op.bufs[0] : op.bufs, op.fds);
+      } catch (err) {
+        const errno = (err as NodeJS.ErrnoException).errno;
+        if (op.tag && op.fds && errno !== undefined && PER_MESSAGE_ERRNOS.has(errno)) {
+          // sendmsg failed whole: nothing of this sendFds went out, the byte stream is intact.
+          op.tag.error = err as Error;
+          ops.shift();
+          continue;
+        }
+        this.pending = null;
+        pending.cb(err as Error);
+        return;
+      }
+      if (sent < 0) {
+        // EAGAIN sent nothing, fds included: the same op (with its fds) is retried whole.
+        channel.setWantWritable(true);
+        return;
+      }
+      // Any byte sent carried the fds with it; the rest must go without them.
+      op.fds = null;
+      let i = 0;
+      while (sent > 0) {
+        const b = op.bufs[i];
+        if (b.length <= sent) {
+          sent -= b.length;
+          i++;
+        } else {
+          op.bufs[i] = b.subarray(sent);
+          sent = 0;
+        }
+      }
+      if (i > 0) op.bufs.splice(0, i);
+      if (op.bufs.length === 0) ops.shift();
+    }
+    this.pending = null;
+    pending.cb();
+  }
+
+  private onChannelEvent = (...event: FdChannelEvent): void => {
+    switch (event[0]) {
+      case 'data': {
+        const [, chunk, fds, truncatedCount] = event;
+        if (truncatedCount !== undefined) this.reportTruncated(truncatedCount);
+        if (fds) {
+          if (this.destroyed || this.listenerCount('fds') === 0) closeAll(fds);
+          else this.emit('fds', fds);
+        }
+        if (!this.push(chunk) && this.reading && this.channel) {
+          this.reading = false;
+          this.channel.readStop();
+        }
+        break;
+      }
+      case 'end':
+        this.reading = false;
+        this.push(null);
+        break;
+      case 'error':
+        this.destroy(event[1]);
+        break;
+      case 'writable':
+        this.pump();
+        break;
+    }
+  };
+
+  private reportTruncated(receivedCount: number): void {
+    const err = new TransportError(
+      ErrorCodes.FDS_TRUNCATED,
+      `The kernel dropped fds passed with one message (MSG_CTRUNC): ${receivedCount} arrived and were closed. ` +
+        'The receiving process is probably at its fd limit (RLIMIT_NOFILE). The connection is still usable.',
+    ) as FdsTruncatedError;
+    err.receivedCount = receivedCount;
+    if (this.listenerCount('fdsTruncated') > 0) this.emit('fdsTruncated', err);
+    else process.emitWarning(err);
+  }
+}
+
+export interface FdStream<Peer = unknown> {
+  on(event: 'fds', listener: (fds: number[]) => void): this;
+  on(event: 'fdsTruncated', listener: (err: FdsTruncatedError) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'fds', listener: (fds: number[]) => void): this;
+  once(event: 'fdsTruncated', listener: (err: FdsTruncatedError) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  addListener(event: 'fds', listener: (fds: number[]) => void): this;
+  addListener(event: 'fdsTruncated', listener: (err: FdsTruncatedError) => void): this;
+  addListener(event: string | symbol, listener: (...args: any[]) => void): this;
+}

@@ -1,0 +1,450 @@
+/**
+ * Host side: launch a go-plugin plugin (Go or Node), read and validate its handshake, verify
+ * who serves the socket, and hand out grpc-js clients whose every connection is verified.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { lstatSync, mkdtempSync, readFileSync, rmdirSync, unlinkSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { capabilities } from '../capabilities';
+import { TransportError } from '../errors';
+import type { PeerCredentials } from '../peer';
+import { UnixSocketTransport } from '../transport';
+import {
+  GoPluginErrorCodes,
+  buildHostEnv,
+  parseHandshakeLine,
+  type Handshake,
+} from './handshake';
+import { HEALTH_SERVICE_NAME, goPluginServices, type StdioData } from './proto';
+
+export interface StartPluginOptions {
+  /** The plugin executable. */
+  command: string;
+  args?: readonly string[];
+  cwd?: string;
+  /** Base environment (default `process.env`); the go-plugin variables are added on top. */
+  env?: NodeJS.ProcessEnv;
+  magicCookieKey: string;
+  magicCookieValue: string;
+  /** App protocol versions this host speaks (PLUGIN_PROTOCOL_VERSIONS). Default [1]. */
+  versions?: readonly number[];
+  /** How long to wait for the handshake line. Default 60000 (go-plugin's StartTimeout). */
+  startTimeoutMs?: number;
+  /** How long kill() waits after the Shutdown RPC before SIGKILL. Default 2000 (as go-plugin). */
+  killGraceMs?: number;
+  /**
+   * Directory passed as PLUGIN_UNIX_SOCKET_DIR. Default: a fresh private (0700) directory that
+   * kill() removes. `false`: do not set it (the plugin picks, e.g. go-plugin < 1.5 uses $TMPDIR).
+   */
+  socketDir?: string | false;
+  /** PLUGIN_UNIX_SOCKET_GROUP: a group name or gid. */
+  socketGroup?: string | number;
+  /**
+   * Check that the socket is served by the spawned process or one of its descendants
+   * (SO_PEERCRED). Default true when the native addon is loaded; true without it throws.
+   */
+  verifyPeer?: boolean;
+  /** Receives the plugin's stderr as it arrives (a tail is always kept for error messages). */
+  onStderr?: (chunk: Buffer) => void;
+  /** Receives stdout after the handshake line (go-plugin hosts drain and discard it). */
+  onStdout?: (chunk: Buffer) => void;
+  /** Extra grpc-js channel options. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export interface PluginProcess {
+  readonly pid: number;
+  readonly handshake: Handshake;
+  readonly appVersion: number;
+  /** Absolute socket path. */
+  readonly address: string;
+  /** grpc-js target for the socket, `unix:/abs/path`. */
+  readonly target: string;
+  /** Channel credentials whose connector verifies the peer of every connection grpc-js makes. */
+  readonly credentials: grpc.ChannelCredentials;
+  /** The shared channel. */
+  readonly channel: grpc.Channel;
+  /** Builds a client of a service on the shared channel. */
+  client<T extends grpc.Client = grpc.Client>(ctor: grpc.ServiceClientConstructor | (new (...a: any[]) => T)): T;
+  /** Health check of service "plugin" (what go-plugin's Ping does). */
+  ping(timeoutMs?: number): Promise<void>;
+  /** Opens the plugin's GRPCStdio stream (only once per plugin); rejects when it lacks the service. */
+  streamStdio(onData: (channel: 'stdout' | 'stderr', data: Buffer) => void): Promise<void>;
+  /** The last bytes of the plugin's stderr. */
+  stderrTail(): string;
+  /** Settles when the process exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Graceful Shutdown RPC, then SIGKILL after the grace period; removes what is left. Idempotent. */
+  kill(): Promise<void>;
+}
+
+const STDERR_TAIL = 8192;
+const MAX_LINE = 64 * 1024;
+
+/** Parent pid of `pid` from /proc/<pid>/stat, or null. */
+function parentPid(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(fields[1]);
+    return Number.isInteger(ppid) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `pid` is `ancestor` or one of its descendants (walks the ppid chain). */
+export function isSameOrDescendant(pid: number, ancestor: number): boolean {
+  let p: number | null = pid;
+  for (let i = 0; i < 64 && p !== null && p > 1; i++) {
+    if (p === ancestor) return true;
+    p = parentPid(p);
+  }
+  return p === ancestor;
+}
+
+/**
+ * Channel credentials for an insecure Unix-socket channel that swap the socket grpc-js opened
+ * for one opened by `connect` (UnixSocketTransport with a peer policy), so no RPC ever goes
+ * over a connection whose peer was not checked. Uses grpc-js's `_createSecureConnector` hook
+ * (declared in its public typings since 1.13).
+ */
+class VerifiedUnixCredentials extends grpc.ChannelCredentials {
+  constructor(private readonly connectVerified: () => Promise<Socket>) {
+    super();
+  }
+  override compose(): grpc.ChannelCredentials {
+    throw new Error('plugsock: insecure Unix-socket credentials cannot be composed with call credentials');
+  }
+  _isSecure(): boolean {
+    return false;
+  }
+  _equals(other: grpc.ChannelCredentials): boolean {
+    return other === this;
+  }
+  _createSecureConnector(_target: unknown, _options: unknown, callCredentials?: grpc.CallCredentials) {
+    const creds = callCredentials ?? grpc.credentials.createEmpty();
+    const connectVerified = this.connectVerified;
+    return {
+      async connect(socket: Socket) {
+        socket.destroy();
+        const verified = await connectVerified();
+        return { socket: verified, secure: false };
+      },
+      waitForReady: () => Promise.resolve(),
+      getCallCredentials: () => creds,
+      destroy() {},
+    };
+  }
+}
+
+/** True when `path` is a socket nobody accepts on (ECONNREFUSED). */
+function isDeadSocket(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+function tailOf(buf: Buffer[]): string {
+  return Buffer.concat(buf).toString('utf8').slice(-STDERR_TAIL);
+}
+
+/**
+ * Starts a go-plugin plugin and returns once its handshake is validated and (by default) its
+ * socket's peer is verified. Errors (all `TransportError`, with the stderr tail in the message):
+ * ERR_PLUGIN_EXITED, ERR_HANDSHAKE_TIMEOUT, ERR_HANDSHAKE_INVALID, ERR_UNSUPPORTED_VERSION,
+ * ERR_UNSUPPORTED_PROTOCOL, ERR_PEER_MISMATCH.
+ */
+export async function startPlugin(options: StartPluginOptions): Promise<PluginProcess> {
+  const versions = options.versions ?? [1];
+  const native = capabilities().native;
+  const verifyPeer = options.verifyPeer ?? native;
+  if (verifyPeer && !native) {
+    throw new TransportError('ERR_NATIVE_REQUIRED', `verifyPeer needs the native addon: ${capabilities().reason ?? 'not loaded'}.`);
+  }
+  let ownDir: string | null = null;
+  let socketDir: string | null = null;
+  if (options.socketDir === undefined) {
+    ownDir = mkdtempSync(join(tmpdir(), 'plugsock-gp-'));
+    socketDir = ownDir;
+  } else if (options.socketDir) {
+    socketDir = options.socketDir;
+  }
+  const env: NodeJS.ProcessEnv = {
+    ...(options.env ?? process.env),
+    ...buildHostEnv({
+      magicCookieKey: options.magicCookieKey,
+      magicCookieValue: options.magicCookieValue,
+      versions,
+      ...(socketDir ? { unixSocketDir: socketDir } : {}),
+      ...(options.socketGroup !== undefined ? { unixSocketGroup: options.socketGroup } : {}),
+    }),
+  };
+
+  const stderrChunks: Buffer[] = [];
+  let stderrLen = 0;
+  const child: ChildProcess = spawn(options.command, [...(options.args ?? [])], {
+    cwd: options.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exitHook = () => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  process.on('exit', exitHook);
+
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      process.removeListener('exit', exitHook);
+      resolve({ code, signal });
+    });
+  });
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  void spawnError.then(() => process.removeListener('exit', exitHook));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderrChunks.push(chunk);
+    stderrLen += chunk.length;
+    while (stderrLen > STDERR_TAIL * 2 && stderrChunks.length > 1) stderrLen -= stderrChunks.shift()!.length;
+    options.onStderr?.(chunk);
+  });
+  const stderrDone = new Promise<void>((r) => child.stderr!.once('close', () => r()));
+  const stderrTail = () => tailOf(stderrChunks);
+  const withStderr = async (msg: string): Promise<string> => {
+    // Let the plugin's last words arrive (bounded: a grandchild may hold the pipe open).
+    await Promise.race([stderrDone, new Promise((r) => setTimeout(r, 200))]);
+    const tail = stderrTail().trimEnd();
+    return tail ? `${msg}\n--- plugin stderr (last ${Math.min(tail.length, STDERR_TAIL)} chars) ---\n${tail}` : `${msg} (the plugin wrote nothing to stderr)`;
+  };
+
+  /**
+   * Removes what a plugin left behind: its socket when it is in our private directory, or when
+   * `stale` and nothing accepts on it any more (a plugin we had to kill cannot remove it); then
+   * our private directory if it is empty. Never touches a socket that still has a server.
+   */
+  const cleanupFiles = async (address: string | null, stale: boolean) => {
+    if (address) {
+      try {
+        const st = lstatSync(address);
+        if (st.isSocket()) {
+          if (ownDir !== null && dirname(address) === ownDir) unlinkSync(address);
+          else if (stale && (await isDeadSocket(address))) unlinkSync(address);
+        }
+      } catch {
+        /* gone already */
+      }
+    }
+    if (ownDir) {
+      try {
+        rmdirSync(ownDir);
+      } catch {
+        /* not empty (not ours to empty) or gone */
+      }
+    }
+  };
+
+  let announced: string | null = null; // the child's socket, once known not to be someone else's
+  const fail = async (code: string, msg: string, cause?: unknown): Promise<never> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.race([exited, spawnError]);
+    const full = await withStderr(msg);
+    await cleanupFiles(announced, true);
+    throw new TransportError(code, full, cause === undefined ? {} : { cause });
+  };
+
+  // Read the first stdout line.
+  const startTimeoutMs = options.startTimeoutMs ?? 60000;
+  type First = { kind: 'line'; line: string } | { kind: 'eof' } | { kind: 'timeout' } | { kind: 'spawn'; err: Error } | { kind: 'toolong' };
+  let buffered = Buffer.alloc(0);
+  let gotLine = false;
+  const first = await new Promise<First>((resolve) => {
+    const timer = setTimeout(() => resolve({ kind: 'timeout' }), startTimeoutMs);
+    const done = (f: First) => {
+      clearTimeout(timer);
+      resolve(f);
+    };
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (gotLine) {
+        options.onStdout?.(chunk);
+        return;
+      }
+      buffered = Buffer.concat([buffered, chunk]);
+      const nl = buffered.indexOf(0x0a);
+      if (nl >= 0) {
+        gotLine = true;
+        const rest = buffered.subarray(nl + 1);
+        if (rest.length) options.onStdout?.(rest);
+        done({ kind: 'line', line: buffered.subarray(0, nl).toString('utf8') });
+      } else if (buffered.length > MAX_LINE) {
+        gotLine = true;
+        done({ kind: 'toolong' });
+      }
+    });
+    child.stdout!.once('end', () => {
+      if (!gotLine) done({ kind: 'eof' });
+    });
+    spawnError.then((err) => done({ kind: 'spawn', err }));
+  });
+
+  const what = `plugin ${options.command}`;
+  switch (first.kind) {
+    case 'spawn':
+      return fail(GoPluginErrorCodes.PLUGIN_EXITED, `Could not start ${what}: ${first.err.message}.`, first.err);
+    case 'timeout':
+      return fail(
+        GoPluginErrorCodes.HANDSHAKE_TIMEOUT,
+        `Timed out after ${startTimeoutMs} ms waiting for the go-plugin handshake line from ${what} (pid ${child.pid}).`,
+      );
+    case 'toolong':
+      return fail(GoPluginErrorCodes.HANDSHAKE_INVALID, `${what} printed over ${MAX_LINE} bytes on stdout without a newline; that is not a go-plugin handshake.`);
+    case 'eof': {
+      const last = buffered.length ? ` It printed ${JSON.stringify(buffered.toString('utf8').slice(0, 200))} without a newline.` : '';
+      const r = await Promise.race([exited, new Promise<null>((res) => setTimeout(() => res(null), 1000))]);
+      const how = r ? (r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`) : 'closed its stdout';
+      return fail(GoPluginErrorCodes.PLUGIN_EXITED, `${what} (pid ${child.pid}) ${how} before printing the go-plugin handshake line.${last}`);
+    }
+    case 'line':
+      break;
+  }
+  let handshake: Handshake;
+  try {
+    handshake = parseHandshakeLine(first.line, { appVersions: versions });
+  } catch (err) {
+    const e = err as TransportError;
+    // A well-formed line with a version we refuse still names the child's socket: clean it up.
+    if (e.code === GoPluginErrorCodes.UNSUPPORTED_VERSION) {
+      try {
+        const h = parseHandshakeLine(first.line);
+        if (h.network === 'unix') announced = h.address;
+      } catch {
+        /* core version mismatch: not parseable further */
+      }
+    }
+    return fail(e.code, `${what}: ${e.message}`, err);
+  }
+  if (handshake.protocol !== 'grpc') {
+    return fail(GoPluginErrorCodes.UNSUPPORTED_PROTOCOL, `${what} speaks go-plugin's ${handshake.protocol} protocol; only grpc is supported.`);
+  }
+  if (handshake.network !== 'unix') {
+    return fail(GoPluginErrorCodes.UNSUPPORTED_PROTOCOL, `${what} listens on ${handshake.network} ${handshake.address}; this host connects only to unix sockets.`);
+  }
+  const address = handshake.address;
+  const childPid = child.pid!;
+  if (handshake.network === 'unix') announced = address;
+
+  // Peer verification: every connection (this probe and each grpc-js makes) must be served by
+  // the child or one of its descendants.
+  const connector = new UnixSocketTransport({ connectTimeoutMs: 5000 });
+  const peerPolicy = verifyPeer
+    ? { verify: (cred: PeerCredentials) => isSameOrDescendant(cred.pid, childPid) }
+    : null;
+  const connectVerified = async (): Promise<Socket> => {
+    try {
+      return await connector.connect(address, { peer: peerPolicy });
+    } catch (err) {
+      if (err instanceof TransportError && err.code === 'ERR_PEER_REJECTED') {
+        throw new TransportError(
+          GoPluginErrorCodes.PEER_MISMATCH,
+          `The socket ${address} named in the handshake of ${what} (pid ${childPid}) is served by another process ` +
+            `(${err.message}); refusing to talk to it.`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  };
+  try {
+    const probe = await connectVerified();
+    probe.destroy();
+  } catch (err) {
+    await connector.close();
+    const e = err as TransportError;
+    if (e.code === GoPluginErrorCodes.PEER_MISMATCH) announced = null; // another process's socket
+    return fail(e.code ?? 'ERR_TRANSPORT', `${what}: ${e.message}`, err);
+  }
+
+  const credentials = new VerifiedUnixCredentials(connectVerified);
+  const target = `unix:${address}`;
+  const channel = new grpc.Channel(target, credentials, {
+    'grpc.max_receive_message_length': -1,
+    ...options.channelOptions,
+  });
+  const services = goPluginServices();
+  const makeClient = <T extends grpc.Client>(ctor: any): T => {
+    return new ctor(target, credentials, { channelOverride: channel }) as T;
+  };
+
+  let killing: Promise<void> | null = null;
+  const kill = (): Promise<void> => {
+    killing ??= (async () => {
+      const graceMs = options.killGraceMs ?? 2000;
+      let forced = false;
+      if (child.exitCode === null && child.signalCode === null) {
+        const controller = makeClient<grpc.Client>(services.controller);
+        await new Promise<void>((resolve) => {
+          (controller as any).Shutdown({}, { deadline: Date.now() + graceMs }, () => resolve());
+        });
+        const r = await Promise.race([exited, new Promise<null>((res) => setTimeout(() => res(null), graceMs))]);
+        if (!r) {
+          forced = true;
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+      // Clients share `channel` (channelOverride): closing it closes them all.
+      channel.close();
+      await connector.close();
+      // A plugin killed (or crashed) leaves its socket behind: remove it. A clean exit removed it.
+      await cleanupFiles(address, forced || (await exited).signal !== null);
+    })();
+    return killing;
+  };
+
+  return {
+    pid: childPid,
+    handshake,
+    appVersion: handshake.appVersion,
+    address,
+    target,
+    credentials,
+    channel,
+    client: makeClient,
+    ping(timeoutMs = 5000) {
+      const health = makeClient<grpc.Client>(services.health);
+      return new Promise<void>((resolve, reject) => {
+        (health as any).Check({ service: HEALTH_SERVICE_NAME }, { deadline: Date.now() + timeoutMs }, (err: Error | null, res: any) => {
+          if (err) reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `Health check of ${what} failed: ${err.message}`, { cause: err }));
+          else if (res?.status !== 'SERVING') reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `${what} reports ${res?.status} for service "plugin".`));
+          else resolve();
+        });
+      });
+    },
+    streamStdio(onData) {
+      const c = makeClient<grpc.Client>(services.stdio);
+      return new Promise<void>((resolve, reject) => {
+        const call = (c as any).StreamStdio({}) as grpc.ClientReadableStream<StdioData>;
+        call.on('data', (d: StdioData) => onData(d.channel === 'STDERR' ? 'stderr' : 'stdout', d.data));
+        call.on('error', (err: grpc.ServiceError) => {
+          if (err.code === grpc.status.CANCELLED || err.code === grpc.status.UNAVAILABLE) resolve();
+          else reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `StreamStdio of ${what} failed: ${err.message}`, { cause: err }));
+        });
+        call.on('end', () => resolve());
+      });
+    },
+    stderrTail,
+    exited,
+    kill,
+  };
+}
+

@@ -1,0 +1,319 @@
+// fd passing on a real kernel. The cross-process tests spawn `node test/fixtures/fd-peer.mjs`
+// (which loads src/*.ts through esbuild) and talk to it over a Unix socket.
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, readSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FdStream } from '../src/fd-stream';
+import { fdKind, fdToReadStream, memfdCreate } from '../src/fd-helpers';
+
+const require = createRequire(import.meta.url);
+const common = require('./fixtures/fd-common.js');
+const binding = common.binding();
+const PEER = join(__dirname, 'fixtures', 'fd-peer.mjs');
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'plugsock-fd-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** An FdStream pair in this process. */
+async function pair(): Promise<[FdStream, FdStream, () => void]> {
+  const sockPath = join(dir, 'pair.sock');
+  let resolveAccepted!: (fd: number) => void;
+  const accepted = new Promise<number>((r) => (resolveAccepted = r));
+  const server: net.Server = await common.fdServer(sockPath, resolveAccepted);
+  const a = new FdStream(common.connectFd(sockPath));
+  const b = new FdStream(await accepted, { allowHalfOpen: true });
+  return [a, b, () => server.close()];
+}
+
+/** Spawns the peer fixture; resolves with the accepted FdStream and the child's JSON result. */
+async function startPeer(mode: string, args: string[] = [], prefix: string[] = []) {
+  const sockPath = join(dir, `${mode}.sock`);
+  let resolveAccepted!: (fd: number) => void;
+  const accepted = new Promise<number>((r) => (resolveAccepted = r));
+  const server: net.Server = await common.fdServer(sockPath, resolveAccepted);
+  const argv = [...prefix, process.execPath, PEER, mode, sockPath, ...args];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const result = new Promise<any>((resolve, reject) => {
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`peer ${mode} exited with ${code}: ${out}`));
+      const lines = out.trim().split('\n');
+      resolve(JSON.parse(lines[lines.length - 1]));
+    });
+  });
+  const stream = new FdStream(await accepted, { peer: { mode } });
+  server.close();
+  return { stream, result, child };
+}
+
+function nextData(stream: FdStream, expected: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const onData = (d: Buffer) => {
+      got += d.toString();
+      if (got === expected) {
+        stream.off('data', onData);
+        resolve();
+      } else if (!expected.startsWith(got)) reject(new Error(`expected ${expected}, got ${got}`));
+    };
+    stream.on('data', onData);
+  });
+}
+
+describe('FdStream across processes', () => {
+  it('passes a regular file, a pipe end, a connected socket and a memfd, which the peer uses; then 253 at once; 254 is refused', async () => {
+    const { stream, result } = await startPeer('kinds');
+    expect(stream.peer).toEqual({ mode: 'kinds' });
+
+    const filePath = join(dir, 'file');
+    writeFileSync(filePath, 'file text');
+    const file = openSync(filePath, 'r+');
+
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const pipeR = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const pipeW = openSync(fifo, constants.O_WRONLY);
+
+    const socketPath = join(dir, 'other.sock');
+    let socketSaw = '';
+    const other = net.createServer((s) => {
+      s.on('data', (d) => {
+        socketSaw += d;
+        s.write('reply from the parent');
+      });
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => other.listen(socketPath, r));
+    const sock = binding.connectUnix(socketPath);
+
+    const memfd = memfdCreate('kinds');
+    writeSync(memfd, 'memfd text');
+
+    const pipeText = new Promise<string>((resolve) => {
+      let s = '';
+      const r = fdToReadStream(pipeR);
+      r.on('data', (d) => (s += d));
+      r.on('end', () => resolve(s));
+    });
+
+    await stream.sendFds([file, pipeW, sock, memfd], Buffer.from('four kinds'));
+    // The peer has duplicates now; ours can go (the pipe must, for the reader to see EOF).
+    for (const fd of [file, pipeW, sock]) closeSync(fd);
+
+    await nextData(stream, 'ready');
+    const many = Array.from({ length: 253 }, () => openSync(filePath, 'r'));
+    await stream.sendFds(many, Buffer.from('many'));
+    const tooMany = [...many, openSync(filePath, 'r')];
+    await expect(stream.sendFds(tooMany)).rejects.toMatchObject({ code: 'ERR_TOO_MANY_FDS' });
+    tooMany.forEach((fd) => closeSync(fd));
+
+    const r = await result;
+    expect(r).toMatchObject({
+      label: 'four kinds',
+      kindsSeen: ['file', 'fifo', 'socket', 'file'],
+      fileText: 'file text',
+      socketReply: 'reply from the parent',
+      memText: 'memfd text',
+      manyCount: 253,
+      manyInodes: 1,
+    });
+    expect(await pipeText).toBe('through the pipe');
+    expect(socketSaw).toBe('hello over the passed socket\n');
+    expect(readFileSync(filePath, 'utf8')).toBe('file text +child');
+    const back = Buffer.alloc(64);
+    expect(back.toString('utf8', 0, readSync(memfd, back, 0, 64, 0))).toBe('memfd text +child');
+    closeSync(memfd);
+    other.close();
+    stream.destroy();
+  });
+
+  it('interleaves 100 MB each way with 10,000 sendFds each way: every byte in order, every fd with its bytes', async () => {
+    const bytes = 100 * 1024 * 1024;
+    const fdCount = 10_000;
+    const { stream, result } = await startPeer('interleave', [String(bytes), String(fdCount)]);
+    const [sent, got] = await Promise.all([
+      common.sendInterleaved(stream, { totalBytes: bytes, fdCount, seed: 1 }),
+      common.receiveInterleaved(stream),
+    ]);
+    const child = await result;
+    expect(sent.dataBytes).toBe(bytes);
+    expect(child.got).toMatchObject({ records: sent.records, dataBytes: bytes, fdsPaired: fdCount });
+    expect(got).toMatchObject({ records: child.sent.records, dataBytes: bytes, fdsPaired: fdCount });
+  }, 60_000);
+
+  it('leaves fd counts unchanged in both processes after 100,000 passes, and after passes to a peer with no fds listener', async () => {
+    const passes = 100_000;
+    const silent = 20_000;
+    const before = common.countFds();
+    const { stream, result } = await startPeer('count', [String(passes), String(silent)]);
+    const fd = openSync('/dev/null', 'r');
+    const sendMany = async (n: number) => {
+      let batch: Promise<void>[] = [];
+      for (let i = 0; i < n; i++) {
+        batch.push(stream.sendFds([fd]));
+        if (batch.length === 2000) {
+          await Promise.all(batch);
+          batch = [];
+        }
+      }
+      await Promise.all(batch);
+    };
+    const ack = nextData(stream, 'A');
+    await sendMany(passes);
+    await ack;
+    const done = nextData(stream, 'B');
+    await sendMany(silent);
+    await done;
+    const r = await result;
+    closeSync(fd);
+    stream.destroy();
+    await new Promise((res) => stream.once('close', res));
+    expect(r).toMatchObject({ received: passes, bytes: passes + silent });
+    expect(r.after).toBe(r.before);
+    expect(common.countFds()).toBe(before);
+  }, 60_000);
+
+  it('a receiver at RLIMIT_NOFILE gets ERR_FDS_TRUNCATED and the connection stays usable', async () => {
+    const { stream, result } = await startPeer('rlimit', [], ['prlimit', '--nofile=200:200']);
+    const f1 = openSync('/dev/null', 'r');
+    const f2 = openSync('/dev/null', 'r');
+    const freed = nextData(stream, 'freed');
+    await nextData(stream, 'full');
+    await stream.sendFds([f1, f2], Buffer.from('first'));
+    await freed;
+    await stream.sendFds([f1, f2], Buffer.from('second'));
+    const r = await result;
+    closeSync(f1);
+    closeSync(f2);
+    stream.destroy();
+    expect(r).toEqual({
+      truncations: [{ code: 'ERR_FDS_TRUNCATED', receivedCount: 1 }],
+      datas: ['first', 'second'],
+      secondFdsOk: true,
+    });
+  });
+});
+
+describe('FdStream in one process', () => {
+  it('a sendFds that meets a full socket (EAGAIN) is retried whole: its fd arrives once, with its bytes, in order', async () => {
+    const [a, b, stop] = await pair();
+    const big = Buffer.alloc(8 * 1024 * 1024, 7);
+    const memfd = memfdCreate('eagain');
+    writeSync(memfd, 'marker');
+    a.write(big); // far beyond the socket buffer: the stream is now waiting for 'writable'
+    const sent = a.sendFds([memfd], Buffer.from('FD'));
+    a.write('tail');
+    a.end();
+    const fdsSeen: number[][] = [];
+    let total = 0;
+    let fdAt = -1;
+    let chunkWithFds: Buffer | null = null;
+    let nextIsFdChunk = false;
+    b.on('fds', (fds) => {
+      fdsSeen.push(fds);
+      fdAt = total;
+      nextIsFdChunk = true;
+    });
+    const parts: Buffer[] = [];
+    b.on('data', (d: Buffer) => {
+      if (nextIsFdChunk) chunkWithFds = d;
+      nextIsFdChunk = false;
+      parts.push(d);
+      total += d.length;
+    });
+    await new Promise((r) => b.on('end', r));
+    await sent;
+    const all = Buffer.concat(parts);
+    expect(all.length).toBe(big.length + 6);
+    expect(all.subarray(big.length).toString()).toBe('FDtail');
+    expect(fdsSeen.length).toBe(1);
+    // The chunk after 'fds' holds the payload's first byte and nothing written after it.
+    expect(fdAt).toBeLessThanOrEqual(big.length);
+    expect(fdAt + chunkWithFds!.length).toBeGreaterThan(big.length);
+    expect(fdAt + chunkWithFds!.length).toBeLessThanOrEqual(big.length + 2);
+    const got = Buffer.alloc(16);
+    expect(got.toString('utf8', 0, readSync(fdsSeen[0][0], got, 0, 16, 0))).toBe('marker');
+    closeSync(fdsSeen[0][0]);
+    closeSync(memfd);
+    b.end();
+    stop();
+  });
+
+  it('EBADF for a closed or invalid fd rejects that call only; the stream goes on', async () => {
+    const [a, b, stop] = await pair();
+    const fd = openSync('/dev/null', 'r');
+    closeSync(fd);
+    const fdsEvents: number[][] = [];
+    b.on('fds', (fds) => fdsEvents.push(fds));
+    let text = '';
+    b.on('data', (d) => (text += d));
+    a.write('before ');
+    await expect(a.sendFds([fd], Buffer.from('lost '))).rejects.toMatchObject({ code: 'EBADF' });
+    await expect(a.sendFds([1 << 30])).rejects.toMatchObject({ code: 'EBADF' });
+    await expect(a.sendFds([-1])).rejects.toMatchObject({ code: 'EBADF' });
+    a.end('after');
+    await new Promise((r) => b.on('end', r));
+    expect(text).toBe('before after');
+    expect(fdsEvents).toEqual([]);
+    b.destroy();
+    stop();
+  });
+
+  it('closes received fds when nobody listens for them, and refuses a 254th fd', async () => {
+    const [a, b, stop] = await pair();
+    const fd = openSync('/dev/null', 'r');
+    const before = common.countFds();
+    const chunks: Buffer[] = [];
+    b.on('data', (d) => chunks.push(d));
+    for (let i = 0; i < 50; i++) await a.sendFds(Array(253).fill(fd), Buffer.from('x'));
+    await expect(a.sendFds(Array(254).fill(fd))).rejects.toMatchObject({ code: 'ERR_TOO_MANY_FDS' });
+    a.end();
+    await new Promise((r) => b.on('end', r));
+    expect(Buffer.concat(chunks).toString()).toBe('x'.repeat(50));
+    expect(common.countFds()).toBe(before);
+    closeSync(fd);
+    b.destroy();
+    stop();
+  });
+
+  it('half-closes on end(): the peer reads EOF and can still answer', async () => {
+    const [a, b, stop] = await pair();
+    b.on('data', () => {});
+    b.on('end', () => b.end('answer after EOF'));
+    a.end('question');
+    let answer = '';
+    a.on('data', (d) => (answer += d));
+    await new Promise((r) => a.on('close', r));
+    expect(answer).toBe('answer after EOF');
+    expect(a.fd).toBe(-1);
+    stop();
+  });
+
+  it('destroy() rejects a sendFds still waiting for the socket to drain, and closes the socket', async () => {
+    const [a, b, stop] = await pair();
+    const fd = openSync('/dev/null', 'r');
+    a.write(Buffer.alloc(8 * 1024 * 1024));
+    const p = a.sendFds([fd]);
+    a.destroy();
+    await expect(p).rejects.toBeTruthy();
+    await new Promise((r) => b.on('close', r).resume());
+    closeSync(fd);
+    stop();
+  });
+
+  it('fdKind tells the kinds apart', () => {
+    const memfd = memfdCreate('k');
+    expect(fdKind(memfd)).toBe('file');
+    closeSync(memfd);
+  });
+});
