@@ -50,6 +50,8 @@ export interface UnixSocketTransportOptions {
   peer?: PeerPolicy;
   /** Listen backlog. Default 511, as Node's. */
   backlog?: number;
+  /** As `net`'s option: keep our side writable after the peer ends. Default false. */
+  allowHalfOpen?: boolean;
 }
 
 export interface ListenOptions {
@@ -156,7 +158,8 @@ export class UnixSocketTransport extends EventEmitter {
     this.#binding = native === 'off' ? null : addon();
     if (!this.#binding && native === 'require') throw nativeRequired('native: \'require\'');
     if (!this.#binding && options.peer) throw nativeRequired('a peer policy');
-    this.#maker = this.#binding ? new NativeSocketMaker(this.#binding) : new NetSocketMaker();
+    const allowHalfOpen = options.allowHalfOpen === true;
+    this.#maker = this.#binding ? new NativeSocketMaker(this.#binding, allowHalfOpen) : new NetSocketMaker(allowHalfOpen);
     this.#policy = options.peer;
     this.mode = mode;
     this.connectTimeoutMs = timeout;

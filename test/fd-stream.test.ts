@@ -51,7 +51,8 @@ async function startPeer(mode: string, args: string[] = [], prefix: string[] = [
       resolve(JSON.parse(lines[lines.length - 1]));
     });
   });
-  const stream = new FdStream(await accepted, { peer: { mode } });
+  // Half-open like the child: in the interleaving run one side finishes sending first.
+  const stream = new FdStream(await accepted, { peer: { mode }, allowHalfOpen: true });
   server.close();
   return { stream, result, child };
 }
@@ -116,6 +117,7 @@ describe('FdStream across processes', () => {
     const tooMany = [...many, openSync(filePath, 'r')];
     await expect(stream.sendFds(tooMany)).rejects.toMatchObject({ code: 'ERR_TOO_MANY_FDS' });
     tooMany.forEach((fd) => closeSync(fd));
+    stream.end();
 
     const r = await result;
     expect(r).toMatchObject({
@@ -152,7 +154,7 @@ describe('FdStream across processes', () => {
   }, 60_000);
 
   it('leaves fd counts unchanged in both processes after 100,000 passes, and after passes to a peer with no fds listener', async () => {
-    const passes = 100_000;
+    const passes = Number(process.env.FD_PASSES ?? 100_000);
     const silent = 20_000;
     const before = common.countFds();
     const { stream, result } = await startPeer('count', [String(passes), String(silent)]);
@@ -170,10 +172,13 @@ describe('FdStream across processes', () => {
     };
     const ack = nextData(stream, 'A');
     await sendMany(passes);
+    console.log("sent phase 1");
     await ack;
+    console.log("ack");
     const done = nextData(stream, 'B');
     await sendMany(silent);
     await done;
+    stream.end();
     const r = await result;
     closeSync(fd);
     stream.destroy();
@@ -187,11 +192,12 @@ describe('FdStream across processes', () => {
     const { stream, result } = await startPeer('rlimit', [], ['prlimit', '--nofile=200:200']);
     const f1 = openSync('/dev/null', 'r');
     const f2 = openSync('/dev/null', 'r');
-    const freed = nextData(stream, 'freed');
     await nextData(stream, 'full');
+    const freed = nextData(stream, 'freed');
     await stream.sendFds([f1, f2], Buffer.from('first'));
     await freed;
     await stream.sendFds([f1, f2], Buffer.from('second'));
+    stream.end();
     const r = await result;
     closeSync(f1);
     closeSync(f2);
@@ -305,8 +311,11 @@ describe('FdStream in one process', () => {
     a.write(Buffer.alloc(8 * 1024 * 1024));
     const p = a.sendFds([fd]);
     a.destroy();
-    await expect(p).rejects.toBeTruthy();
-    await new Promise((r) => b.on('close', r).resume());
+    await expect(p).rejects.toMatchObject({ code: 'ERR_STREAM_DESTROYED' });
+    expect(a.fd).toBe(-1);
+    // The peer sees EOF: the socket really was closed.
+    await new Promise((r) => b.on('end', r).resume());
+    b.destroy();
     closeSync(fd);
     stop();
   });

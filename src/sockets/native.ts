@@ -15,11 +15,14 @@ const LOCK_WAIT_MS = 1000;
 export class NativeSocketMaker implements SocketMaker {
   readonly kind = 'native' as const;
 
-  constructor(private readonly binding: Binding) {}
+  constructor(
+    private readonly binding: Binding,
+    private readonly allowHalfOpen: boolean,
+  ) {}
 
   async listen(dir: string, name: string, mode: number, backlog: number): Promise<net.Server> {
     const fd = this.binding.listenUnix(dir, name, mode, backlog);
-    const server = net.createServer({ pauseOnConnect: true });
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: this.allowHalfOpen });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -38,7 +41,7 @@ export class NativeSocketMaker implements SocketMaker {
 
   async connect(path: string): Promise<net.Socket> {
     const fd = this.binding.connectUnix(path);
-    return new net.Socket({ fd, readable: true, writable: true });
+    return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen });
   }
 
   async probe(path: string): Promise<ProbeResult> {

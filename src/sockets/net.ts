@@ -12,9 +12,11 @@ import { type ProbeResult, type SocketMaker, probeResultOf } from './types';
 export class NetSocketMaker implements SocketMaker {
   readonly kind = 'net' as const;
 
+  constructor(private readonly allowHalfOpen: boolean) {}
+
   async listen(dir: string, name: string, mode: number, backlog: number): Promise<net.Server> {
     const path = join(dir, name);
-    const server = net.createServer({ pauseOnConnect: true });
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: this.allowHalfOpen });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ path, backlog }, () => {
@@ -33,7 +35,7 @@ export class NetSocketMaker implements SocketMaker {
 
   connect(path: string): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ path });
+      const socket = net.connect({ path, allowHalfOpen: this.allowHalfOpen });
       const onError = (err: Error) => {
         socket.destroy();
         reject(err);
