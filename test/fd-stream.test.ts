@@ -177,7 +177,9 @@ describe('FdStream across processes', () => {
     console.log("ack");
     const done = nextData(stream, 'B');
     await sendMany(silent);
+    console.log("sent silent");
     await done;
+    console.log("done");
     stream.end();
     const r = await result;
     closeSync(fd);

@@ -17,6 +17,12 @@ const plugsock = require('../../dist/index.js');
 const cfg = JSON.parse(process.argv[2]);
 const CHUNK = 64 * 1024;
 
+/** Tells the parent we are loaded and waits for 'go' (sent once the server listens). */
+async function started() {
+  send({ type: 'ready' });
+  await go;
+}
+
 function send(msg) {
   process.send?.(msg);
 }
@@ -163,12 +169,11 @@ async function streamClient() {
   const onread = cfg.onread
     ? { buffer: Buffer.allocUnsafe(CHUNK), callback: (n) => { onData(n); } }
     : undefined;
+  await started();
   const { socket, via } = await connectClient(onread);
   socket.on('error', (err) => fail(err));
   if (!onread) socket.on('data', (d) => onData(d.length));
   socket.on('end', () => finish());
-  send({ type: 'ready' });
-  await go;
   const ru0 = process.resourceUsage();
   const t0 = performance.now();
   socket.write('g');
@@ -192,10 +197,9 @@ async function streamClient() {
 }
 
 async function pingpongClient() {
+  await started();
   const { socket, via } = await connectClient();
   socket.on('error', (err) => fail(err));
-  send({ type: 'ready' });
-  await go;
   const msg = Buffer.alloc(64, 0x62);
   const start = performance.now();
   const measureFrom = start + cfg.warmupMs;
@@ -238,10 +242,7 @@ async function connectionsClient() {
       socket.resume();
     });
   };
-  // Probe once so a broken setup fails before 'ready'.
-  await once();
-  send({ type: 'ready' });
-  await go;
+  await started();
   const start = performance.now();
   const measureFrom = start + cfg.warmupMs;
   const end = measureFrom + cfg.durationMs;
@@ -289,8 +290,7 @@ async function listenOnce() {
 }
 
 async function listenTimer() {
-  send({ type: 'ready' });
-  await go;
+  await started();
   for (let i = 0; i < cfg.warmup; i++) await listenOnce();
   const times = [];
   for (let i = 0; i < cfg.n; i++) {

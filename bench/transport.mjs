@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// plugsock transport benchmarks: plugsock native, plugsock fallback (native: 'off') and plain
+// `net`, server and client in separate processes, runs interleaved, medians of the repetitions.
+// Progress goes to stderr; the last line of stdout is the JSON { rows, notes } that run.mjs reads.
+//
+//   node bench/transport.mjs [--quick] [--reps N] [--only stream,pingpong,connections,policy,listen]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import { interleave, runPair, runSolo } from './lib/proc.mjs';
+import { fmtNum, pairedRatio, summarize } from './lib/stats.mjs';
+
+const require = createRequire(import.meta.url);
+const plugsock = require('../dist/index.js');
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const argValue = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const only = argValue('--only')?.split(',');
+const P = quick
+  ? { reps: 2, bytes: 64 * 2 ** 20, warmupMs: 50, durationMs: 250, concurrency: 4, listenN: 30, listenWarmup: 5 }
+  : { reps: 3, bytes: 2 ** 30, warmupMs: 250, durationMs: 1500, concurrency: 4, listenN: 200, listenWarmup: 20 };
+if (argValue('--reps')) P.reps = Number(argValue('--reps'));
+
+const log = (...a) => console.error('[transport]', ...a);
+const dir = mkdtempSync(join(os.tmpdir(), 'plugsock-bench-'));
+const pathOf = (impl) => join(dir, `${impl}.sock`);
+const rows = [];
+const notes = [];
+const caps = plugsock.capabilities();
+const nativeOk = caps.native !== false;
+
+function progress(bench) {
+  return (v, rep, res, err) =>
+    log(`${bench} ${v} rep ${rep + 1}/${P.reps}: ${err ? `FAILED ${err.message.split('\n')[0]}` : `${fmtNum(res.value)} ${res.unit}${res.minfltPerGiB !== undefined ? `, ${fmtNum(res.minfltPerGiB)} minflt/GiB` : ''}`}`);
+}
+
+const values = (list, key = 'value') => list.map((r) => (r ? r[key] : NaN));
+
+/** A table row: cells are summaries of the per-rep values; ratio is native/net, paired per rep. */
+function row(name, unit, cells, { ratioOf = ['native', 'net'], target = null, better = 'higher', key = 'value', note, na = {} } = {}) {
+  const out = { name, unit, better, target };
+  for (const col of ['native', 'fallback', 'net']) {
+    out[col] = na[col] ?? (cells[col] ? summarize(values(cells[col], key)) : null);
+  }
+  const [a, b] = ratioOf;
+  out.ratio = cells[a] && cells[b] ? pairedRatio(values(cells[a], key), values(cells[b], key)) : null;
+  out.met = target === null || out.ratio === null ? null : better === 'higher' ? out.ratio >= target : out.ratio <= target;
+  if (note) out.note = note;
+  rows.push(out);
+  return out;
+}
+
+function viaOf(list) {
+  return [...new Set(list.filter(Boolean).map((r) => r.via))].join(', ');
+}
+
+const benches = {
+  async stream() {
+    // Server writes cfg.bytes in 64 KiB writes; the client reads (so the onread variants,
+    // which Node only offers on the connecting side, measure the very same direction).
+    const variants = ['native', 'fallback', 'net', 'native+onread', 'fallback+onread', 'net+onread'];
+    const { results, errors } = await interleave(variants, P.reps, (v) => {
+      const [impl, mode] = v.split('+');
+      return runPair(
+        { impl, kind: 'stream', path: pathOf(impl), bytes: P.bytes },
+        { impl, kind: 'stream', path: pathOf(impl), bytes: P.bytes, onread: mode === 'onread' },
+      );
+    }, { log: progress('stream') });
+    notes.push(...errors.map((e) => `stream: ${e}`));
+    const size = P.bytes >= 2 ** 30 ? `${P.bytes / 2 ** 30} GiB` : `${P.bytes / 2 ** 20} MiB`;
+    row(`stream throughput (64 KiB writes, ${size})`, 'GB/s', results, { target: 0.95 });
+    row('  reader minor page faults / GiB', 'faults', results, { key: 'minfltPerGiB', better: 'lower' });
+    row('stream, onread reuse-buffer reader vs net default', 'GB/s',
+      { native: results['native+onread'], fallback: results['fallback+onread'], net: results.net },
+      { target: 2.0, note: `reader: native ${viaOf(results['native+onread'])}; fallback ${viaOf(results['fallback+onread'])}; net column = plain net default reader` });
+    row('  reader minor page faults / GiB (onread)', 'faults',
+      { native: results['native+onread'], fallback: results['fallback+onread'], net: results['net+onread'] },
+      { key: 'minfltPerGiB', better: 'lower', note: 'net column = net.connect({ path, onread })' });
+    row('stream, onread on every column (net = net.connect onread)', 'GB/s',
+      { native: results['native+onread'], fallback: results['fallback+onread'], net: results['net+onread'] },
+      { target: 0.95 });
+  },
+
+  async pingpong() {
+    const { results, errors } = await interleave(['native', 'fallback', 'net'], P.reps, (impl) => runPair(
+      { impl, kind: 'echo', path: pathOf(impl) },
+      { impl, kind: 'echo', path: pathOf(impl), warmupMs: P.warmupMs, durationMs: P.durationMs },
+    ), { log: progress('pingpong') });
+    notes.push(...errors.map((e) => `pingpong: ${e}`));
+    row('ping-pong round trips/s (64 B messages)', 'rt/s', results, { target: 0.95 });
+  },
+
+  async connections() {
+    const { results, errors } = await interleave(['native', 'fallback', 'net'], P.reps, (impl) => runPair(
+      { impl, kind: 'close', path: pathOf(impl) },
+      { impl, kind: 'close', path: pathOf(impl), warmupMs: P.warmupMs, durationMs: P.durationMs, concurrency: P.concurrency },
+    ), { log: progress('connections') });
+    notes.push(...errors.map((e) => `connections: ${e}`));
+    row(`connections/s (connect+accept+close, ${P.concurrency} in flight)`, 'conn/s', results, { target: 0.85 });
+  },
+
+  async policy() {
+    // Native with peer: { uids: [getuid()] } on the server and on the client, against plain net
+    // without any check. Fallback cannot have a policy (fail closed): verify that it refuses.
+    let fallbackCell = 'n/a';
+    try {
+      new plugsock.UnixSocketTransport({ native: 'off', peer: { uids: [process.getuid()] } });
+      fallbackCell = 'ACCEPTED (bug)';
+      notes.push('policy: a fallback transport accepted a peer policy; it must throw ERR_NATIVE_REQUIRED');
+    } catch (err) {
+      fallbackCell = `n/a (${err.code ?? err.message})`;
+    }
+    const { results, errors } = await interleave(['native', 'net'], P.reps, (impl) => runPair(
+      { impl, kind: 'close', path: pathOf(impl), policy: impl === 'native' },
+      { impl, kind: 'close', path: pathOf(impl), policy: impl === 'native', warmupMs: P.warmupMs, durationMs: P.durationMs, concurrency: P.concurrency },
+    ), { log: progress('policy') });
+    notes.push(...errors.map((e) => `policy: ${e}`));
+    row('connections/s, native with uids policy vs net without', 'conn/s', results, { target: 0.8, na: { fallback: fallbackCell } });
+  },
+
+  async listen() {
+    const { results, errors } = await interleave(['native', 'fallback', 'net'], P.reps, (impl) => runSolo(
+      { role: 'listen', impl, path: pathOf(impl), n: P.listenN, warmup: P.listenWarmup },
+    ), { log: progress('listen') });
+    notes.push(...errors.map((e) => `listen: ${e}`));
+    row(`listen() setup time (median of ${P.listenN} listen+close)`, 'us', results, { better: 'lower' });
+  },
+};
+
+const started = Date.now();
+try {
+  if (!nativeOk) notes.push(`the addon did not load (${caps.reason ?? 'unknown reason'}): native columns will fail`);
+  for (const [name, fn] of Object.entries(benches)) {
+    if (only && !only.includes(name)) continue;
+    log(`${name}...`);
+    await fn();
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+notes.push(
+  `transport.mjs: ${P.reps} interleaved repetitions per cell (medians; ratio = median of per-repetition native/net ratios); ` +
+  `stream: server writes, client reads, GB = 1e9 bytes, page faults = reader's minor faults during the transfer; ` +
+  `connections: server closes each accepted socket at once, client waits for the close; took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+);
+console.log(JSON.stringify({ module: 'transport', params: P, capabilities: caps, rows, notes }));
