@@ -87,11 +87,21 @@ async function listen(args: string[]): Promise<void> {
     });
   });
   transport.on('peerRejected', (cred, reason) => log(`rejected ${describePeer(cred)}: ${reason}`));
-  process.stdin.on('data', (chunk) => {
-    for (const s of sockets) s.write(chunk);
-  });
-  process.stdin.on('end', () => {
-    for (const s of sockets) s.end();
+  // Like nc -lU: stdin is read only once someone is connected, so nothing typed early is lost.
+  let stdinEnded = false;
+  const startStdin = () => {
+    if (process.stdin.listenerCount('data') > 0) return;
+    process.stdin.on('data', (chunk) => {
+      for (const s of sockets) s.write(chunk);
+    });
+    process.stdin.on('end', () => {
+      stdinEnded = true;
+      for (const s of sockets) s.end();
+    });
+  };
+  transport.on('connection', (socket) => {
+    if (stdinEnded) socket.end();
+    else startStdin();
   });
   const stop = () => void transport.close();
   process.once('SIGINT', stop);
