@@ -70,8 +70,12 @@ function runModule(name) {
           : `exited ${signal ?? code} without a JSON last line`;
       }
       if (!error && code !== 0) error = `exited ${signal ?? code} (its JSON was still used)`;
-      const rows = Array.isArray(parsed) ? parsed : parsed?.rows ?? [];
-      const notes = Array.isArray(parsed?.notes) ? parsed.notes : [];
+      const rows = Array.isArray(parsed) ? parsed : Array.isArray(parsed?.rows) ? parsed.rows : [];
+      const notes = Array.isArray(parsed?.notes) ? [...parsed.notes] : [];
+      if (parsed && rows.length === 0) {
+        // Not in the row format (bench/README.md): keep it visible rather than drop it.
+        notes.push(`printed JSON without "rows", so it is not in the table (row format: bench/README.md); it said: ${JSON.stringify(parsed).slice(0, 400)}`);
+      }
       resolve({ module: name, ok: !!parsed, error, seconds, rows: rows.map((r) => normalizeRow(r, name)), notes, raw: Array.isArray(parsed) ? undefined : parsed });
     });
   });

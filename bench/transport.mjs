@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
-import { interleave, runPair, runSolo } from './lib/proc.mjs';
+import { interleave, runPair, runSolo, startPair } from './lib/proc.mjs';
 import { fmtNum, pairedRatio, summarize } from './lib/stats.mjs';
 
 const require = createRequire(import.meta.url);
@@ -21,10 +21,14 @@ const argValue = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const only = argValue('--only')?.split(',');
+// reps: fresh process pairs per cell (stream, listen); rounds: alternated windows of
+// long-lived pairs (ping-pong, connections), each window warmupMs (the first: firstWarmupMs)
+// then windowMs measured.
 const P = quick
-  ? { reps: 2, bytes: 64 * 2 ** 20, warmupMs: 50, durationMs: 250, concurrency: 4, listenN: 30, listenWarmup: 5 }
-  : { reps: 3, bytes: 2 ** 30, warmupMs: 250, durationMs: 1500, concurrency: 4, listenN: 200, listenWarmup: 20 };
+  ? { reps: 1, rounds: 3, bytes: 64 * 2 ** 20, firstWarmupMs: 100, warmupMs: 20, windowMs: 100, concurrency: 4, listenN: 30, listenWarmup: 5 }
+  : { reps: 3, rounds: 9, bytes: 2 ** 30, firstWarmupMs: 300, warmupMs: 50, windowMs: 400, concurrency: 4, listenN: 200, listenWarmup: 20 };
 if (argValue('--reps')) P.reps = Number(argValue('--reps'));
+if (argValue('--rounds')) P.rounds = Number(argValue('--rounds'));
 
 const log = (...a) => console.error('[transport]', ...a);
 const dir = mkdtempSync(join(os.tmpdir(), 'plugsock-bench-'));
@@ -36,7 +40,43 @@ const nativeOk = caps.native !== false;
 
 function progress(bench) {
   return (v, rep, res, err) =>
-    log(`${bench} ${v} rep ${rep + 1}/${P.reps}: ${err ? `FAILED ${err.message.split('\n')[0]}` : `${fmtNum(res.value)} ${res.unit}${res.minfltPerGiB !== undefined ? `, ${fmtNum(res.minfltPerGiB)} minflt/GiB` : ''}`}`);
+    log(`${bench} ${v} #${rep + 1}: ${err ? `FAILED ${err.message.split('\n')[0]}` : `${fmtNum(res.value)} ${res.unit}${res.minfltPerGiB !== undefined ? `, ${fmtNum(res.minfltPerGiB)} minflt/GiB` : ''}`}`);
+}
+
+/**
+ * Starts one long-lived server+client pair per variant, then measures P.rounds windows of
+ * each, alternated and rotated (A,B,C / B,C,A / ...), so background load on the shared
+ * machine hits every variant alike. A pair that fails is restarted once.
+ */
+async function alternate(variants, makePair, bench) {
+  const pairs = {};
+  const results = Object.fromEntries(variants.map((v) => [v, []]));
+  const errors = [];
+  const restarts = Object.fromEntries(variants.map((v) => [v, 0]));
+  try {
+    for (const v of variants) pairs[v] = await makePair(v).catch((err) => { errors.push(`${v}: ${err.message.split('\n')[0]}`); return null; });
+    const log = progress(bench);
+    for (let round = 0; round < P.rounds; round++) {
+      for (let i = 0; i < variants.length; i++) {
+        const v = variants[(i + round) % variants.length];
+        if (!pairs[v]) continue;
+        const warmupMs = results[v].length === 0 ? P.firstWarmupMs : P.warmupMs;
+        try {
+          results[v][round] = await pairs[v].measure({ warmupMs, durationMs: P.windowMs });
+          log(v, round, results[v][round]);
+        } catch (err) {
+          results[v][round] = null;
+          log(v, round, null, err);
+          errors.push(`${v} round ${round + 1}: ${err.message.split('\n')[0]}`);
+          await pairs[v].stop();
+          pairs[v] = restarts[v]++ < 1 ? await makePair(v).catch(() => null) : null;
+        }
+      }
+    }
+  } finally {
+    await Promise.all(Object.values(pairs).filter(Boolean).map((p) => p.stop()));
+  }
+  return { results, errors };
 }
 
 const values = (list, key = 'value') => list.map((r) => (r ? r[key] : NaN));
@@ -87,19 +127,19 @@ const benches = {
   },
 
   async pingpong() {
-    const { results, errors } = await interleave(['native', 'fallback', 'net'], P.reps, (impl) => runPair(
+    const { results, errors } = await alternate(['native', 'fallback', 'net'], (impl) => startPair(
       { impl, kind: 'echo', path: pathOf(impl) },
-      { impl, kind: 'echo', path: pathOf(impl), warmupMs: P.warmupMs, durationMs: P.durationMs },
-    ), { log: progress('pingpong') });
+      { impl, kind: 'echo', path: pathOf(impl) },
+    ), 'pingpong');
     notes.push(...errors.map((e) => `pingpong: ${e}`));
     row('ping-pong round trips/s (64 B messages)', 'rt/s', results, { target: 0.95 });
   },
 
   async connections() {
-    const { results, errors } = await interleave(['native', 'fallback', 'net'], P.reps, (impl) => runPair(
+    const { results, errors } = await alternate(['native', 'fallback', 'net'], (impl) => startPair(
       { impl, kind: 'close', path: pathOf(impl) },
-      { impl, kind: 'close', path: pathOf(impl), warmupMs: P.warmupMs, durationMs: P.durationMs, concurrency: P.concurrency },
-    ), { log: progress('connections') });
+      { impl, kind: 'close', path: pathOf(impl), concurrency: P.concurrency },
+    ), 'connections');
     notes.push(...errors.map((e) => `connections: ${e}`));
     row(`connections/s (connect+accept+close, ${P.concurrency} in flight)`, 'conn/s', results, { target: 0.85 });
   },
@@ -115,10 +155,11 @@ const benches = {
     } catch (err) {
       fallbackCell = `n/a (${err.code ?? err.message})`;
     }
-    const { results, errors } = await interleave(['native', 'net'], P.reps, (impl) => runPair(
-      { impl, kind: 'close', path: pathOf(impl), policy: impl === 'native' },
-      { impl, kind: 'close', path: pathOf(impl), policy: impl === 'native', warmupMs: P.warmupMs, durationMs: P.durationMs, concurrency: P.concurrency },
-    ), { log: progress('policy') });
+    // Its own socket paths, so these pairs never meet the connections pairs' files.
+    const { results, errors } = await alternate(['native', 'net'], (impl) => startPair(
+      { impl, kind: 'close', path: pathOf(`${impl}-policy`), policy: impl === 'native' },
+      { impl, kind: 'close', path: pathOf(`${impl}-policy`), policy: impl === 'native', concurrency: P.concurrency },
+    ), 'policy');
     notes.push(...errors.map((e) => `policy: ${e}`));
     row('connections/s, native with uids policy vs net without', 'conn/s', results, { target: 0.8, na: { fallback: fallbackCell } });
   },
@@ -144,7 +185,9 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 notes.push(
-  `transport.mjs: ${P.reps} interleaved repetitions per cell (medians; ratio = median of per-repetition native/net ratios); ` +
+  `transport.mjs: stream and listen: ${P.reps} interleaved repetitions, each in fresh processes; ` +
+  `ping-pong and connections: ${P.rounds} alternated ${P.windowMs} ms windows of long-lived pairs; ` +
+  `cells are medians, ratio = median of per-repetition native/net ratios; ` +
   `stream: server writes, client reads, GB = 1e9 bytes, page faults = reader's minor faults during the transfer; ` +
   `connections: server closes each accepted socket at once, client waits for the close; took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
 );

@@ -32,7 +32,8 @@ namespace {
 
 constexpr int kMaxFds = 253;                // SCM_MAX_FD: the kernel refuses more per message
 constexpr size_t kReadSize = 64 * 1024;     // same chunk size libuv uses for net.Socket
-constexpr int kReadsPerPoll = 32;           // bounded so one busy peer cannot starve the loop
+constexpr size_t kMessagesPerBatch = 64;    // messages per JS call
+constexpr int kBatchesPerPoll = 16;         // bounded so one busy peer cannot starve the loop
 constexpr size_t kMaxIov = 1024;            // IOV_MAX on Linux and macOS
 
 #ifdef MSG_CMSG_CLOEXEC
@@ -136,8 +137,11 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
     FdChannel* owner = nullptr;  // nulled when the channel closes; the handle outlives it
   };
 
-  enum Event { kData, kEnd, kError, kWritable, kEventCount };
-  static constexpr const char* kEventNames[kEventCount] = {"data", "end", "error", "writable"};
+  // onEvent(type, ...): 0 data (buffer, lengths[], fdLists[]|null, droppedCounts[]|null),
+  // 1 end, 2 error (err), 3 writable. Keep in step with FdChannelEvent in src/fd-stream.ts.
+  enum Event { kData = 0, kEnd = 1, kError = 2, kWritable = 3 };
+  static constexpr int kStopAgain = -1;
+  static constexpr int kStopEof = -2;
 
   // write(data: Uint8Array | Uint8Array[], fds?: number[]): number
   // One sendmsg. Returns bytes sent, or -1 when the socket is full (EAGAIN: nothing was sent,
@@ -328,72 +332,121 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
     Unref();
   }
 
+  // Reads until EAGAIN, in batches: each batch packs up to kMessagesPerBatch messages (or about
+  // 64 KiB) into one Buffer and one JS call. Passing fds makes every message its own recvmsg
+  // (the kernel ends a read after a message that carried fds), and a JS call plus a Buffer per
+  // message was most of the receiver's cost.
   void ReadBatch(Napi::Env env) {
-    if (!read_buf_) read_buf_.reset(new char[kReadSize]);
-    for (int i = 0; i < kReadsPerPoll && reading_ && fd_; i++) {
-      ControlBuffer control;
-      iovec iov{read_buf_.get(), kReadSize};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control.buf;
-      msg.msg_controllen = sizeof(control.buf);
-      ssize_t n;
-      do {
-        n = recvmsg(fd_.get(), &msg, kRecvFlags);
-      } while (n < 0 && errno == EINTR);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        int err = errno;
-        reading_ = false;
-        UpdatePoll(env);
-        Emit(kError, {ErrnoError(env, err, "recvmsg").Value()});
-        return;
-      }
-
-      // Take ownership of every fd that arrived before anything else can fail.
-      std::vector<Fd> fds;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char* data = CMSG_DATA(c);
-        for (size_t k = 0; k < count; k++) {
-          int fd;
-          std::memcpy(&fd, data + k * sizeof(int), sizeof(int));
-          fds.emplace_back(fd);
-#ifndef MSG_CMSG_CLOEXEC
-          fcntl(fd, F_SETFD, FD_CLOEXEC);
-#endif
+    if (!read_buf_) read_buf_.reset(new char[2 * kReadSize]);
+    for (int batch = 0; batch < kBatchesPerPoll && reading_ && fd_; batch++) {
+      Napi::HandleScope inner(env);
+      size_t used = 0;
+      lens_.clear();
+      fd_counts_.clear();
+      dropped_.clear();
+      fds_.clear();
+      bool any_fds = false;
+      bool any_dropped = false;
+      int stop = 0;  // 0: batch full, EAGAIN, EOF or an errno
+      while (lens_.size() < kMessagesPerBatch && used <= kReadSize) {
+        ControlBuffer control;
+        iovec iov{read_buf_.get() + used, kReadSize};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof(control.buf);
+        ssize_t n;
+        do {
+          n = recvmsg(fd_.get(), &msg, kRecvFlags);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+          stop = (errno == EAGAIN || errno == EWOULDBLOCK) ? kStopAgain : errno;
+          break;
         }
+        // Own every fd that arrived before anything else can fail.
+        size_t first = fds_.size();
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+          size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          const unsigned char* data = CMSG_DATA(c);
+          for (size_t k = 0; k < count; k++) {
+            int fd;
+            std::memcpy(&fd, data + k * sizeof(int), sizeof(int));
+            fds_.emplace_back(fd);
+#ifndef MSG_CMSG_CLOEXEC
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+          }
+        }
+        size_t got = fds_.size() - first;
+        bool truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+        if (n == 0 && got == 0 && !truncated) {
+          stop = kStopEof;
+          break;
+        }
+        if (truncated) {
+          // Some fds did not fit (fd limit, say): a partial set cannot be paired with its
+          // bytes reliably, so close what came and let JS report the loss.
+          fds_.resize(first);
+          dropped_.push_back(static_cast<int>(got));
+          fd_counts_.push_back(0);
+          any_dropped = true;
+        } else {
+          dropped_.push_back(-1);
+          fd_counts_.push_back(static_cast<int>(got));
+          any_fds = any_fds || got > 0;
+        }
+        lens_.push_back(static_cast<size_t>(n));
+        used += static_cast<size_t>(n);
       }
-      bool truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
 
-      if (n == 0 && fds.empty() && !truncated) {
+      if (!lens_.empty()) {
+        Napi::Array lens = Napi::Array::New(env, lens_.size());
+        Napi::Value fd_lists = env.Null();
+        Napi::Value dropped = env.Null();
+        if (any_fds) {
+          Napi::Array lists = Napi::Array::New(env, lens_.size());
+          size_t next = 0;
+          for (size_t i = 0; i < lens_.size(); i++) {
+            if (fd_counts_[i] == 0) continue;
+            Napi::Array arr = Napi::Array::New(env, fd_counts_[i]);
+            for (int k = 0; k < fd_counts_[i]; k++) {
+              arr.Set(static_cast<uint32_t>(k), Napi::Number::New(env, fds_[next++].get()));
+            }
+            lists.Set(static_cast<uint32_t>(i), arr);
+          }
+          fd_lists = lists;
+        }
+        if (any_dropped) {
+          Napi::Array arr = Napi::Array::New(env, lens_.size());
+          for (size_t i = 0; i < lens_.size(); i++) {
+            if (dropped_[i] >= 0) arr.Set(static_cast<uint32_t>(i), Napi::Number::New(env, dropped_[i]));
+          }
+          dropped = arr;
+        }
+        for (size_t i = 0; i < lens_.size(); i++) {
+          lens.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(lens_[i])));
+        }
+        for (Fd& f : fds_) f.release();  // JS owns them from here
+        fds_.clear();
+        Emit(kData, {Napi::Buffer<char>::Copy(env, read_buf_.get(), used), lens, fd_lists, dropped});
+      }
+
+      if (stop == kStopAgain) return;
+      if (stop == kStopEof) {
         eof_ = true;
         reading_ = false;
         UpdatePoll(env);
         Emit(kEnd, {});
         return;
       }
-
-      Napi::HandleScope inner(env);
-      Napi::Value list = env.Null();
-      Napi::Value dropped = env.Undefined();
-      if (truncated) {
-        // Some fds did not fit (fd limit, or a sender beyond SCM_MAX_FD): a partial set cannot
-        // be paired with its bytes reliably, so close what came and let JS report the loss.
-        dropped = Napi::Number::New(env, static_cast<double>(fds.size()));
-        fds.clear();
-      } else if (!fds.empty()) {
-        Napi::Array arr = Napi::Array::New(env, fds.size());
-        for (size_t k = 0; k < fds.size(); k++) {
-          arr.Set(static_cast<uint32_t>(k), Napi::Number::New(env, fds[k].get()));
-        }
-        for (Fd& f : fds) f.release();  // JS owns them from here
-        list = arr;
+      if (stop != 0) {
+        reading_ = false;
+        UpdatePoll(env);
+        Emit(kError, {ErrnoError(env, stop, "recvmsg").Value()});
+        return;
       }
-      Emit(kData, {Napi::Buffer<char>::Copy(env, read_buf_.get(), static_cast<size_t>(n)),
-                   list, dropped});
     }
   }
 
@@ -401,12 +454,13 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
     Napi::Env env = Env();
     Napi::Function fn = on_event_.Value();
     if (fn.IsEmpty()) return;  // collected: nobody is left to tell
-    std::vector<napi_value> args;
-    args.reserve(rest.size() + 1);
-    // N-API 8 cannot hold references to strings, so the name is created per event.
-    args.push_back(Napi::String::New(env, kEventNames[event]));
-    args.insert(args.end(), rest.begin(), rest.end());
-    fn.Call(env.Undefined(), args);
+    napi_value args[5];
+    size_t argc = 0;
+    // A number, not a name: N-API 8 cannot cache a string, and a fresh one per event costs.
+    args[argc++] = Napi::Number::New(env, event);
+    for (napi_value v : rest) args[argc++] = v;
+    napi_value ignored;
+    napi_call_function(env, env.Undefined(), fn, argc, args, &ignored);
     if (env.IsExceptionPending()) {
       // Like an exception thrown from a net.Socket 'data' handler: uncaughtException.
       Napi::Error err = env.GetAndClearPendingException();
@@ -420,7 +474,12 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
   PollHandle* poll_ = nullptr;
   Napi::FunctionReference on_event_;
   Napi::AsyncContext async_;
-  std::unique_ptr<char[]> read_buf_;
+  std::unique_ptr<char[]> read_buf_;  // 2 x 64 KiB: a batch may start a read at up to 64 KiB
+  // Per-batch scratch, kept to avoid reallocating each time.
+  std::vector<size_t> lens_;
+  std::vector<int> fd_counts_;
+  std::vector<int> dropped_;
+  std::vector<Fd> fds_;
   bool reading_ = false;
   bool want_writable_ = false;
   bool eof_ = false;

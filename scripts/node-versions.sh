@@ -16,6 +16,10 @@ case "$(uname -m)" in
   *) echo "node-versions.sh: unsupported machine $(uname -m)" >&2; exit 1 ;;
 esac
 
+# Self-ignoring cache (as pytest does), so a `git add -A` never picks up 100 MB of node binaries.
+mkdir -p "$cache"
+[ -f "$cache/.gitignore" ] || echo '*' > "$cache/.gitignore"
+
 for v in "${versions[@]}"; do
   dir=$cache/$v
   bin=$dir/node_modules/$pkg/bin
@@ -35,8 +39,8 @@ for v in "${versions[@]}"; do
     rm -rf "$dir"
     mv "$dir.tmp" "$dir"
   fi
-  # A bin dir holding node, plus npm/npx links to the npm that runs this script: the caller puts it
-  # first on PATH, so `npx vitest` and npm scripts run under this node.
+  # A bin dir holding only `node`: put it first on PATH and the system npm/npx (whose shebang is
+  # `#!/usr/bin/env node`), vitest and npm scripts all run under this node.
   out=$dir/bin
   mkdir -p "$out"
   ln -sfn "$bin/node" "$out/node"

@@ -32,11 +32,30 @@ export interface FdChannelHandle {
   readonly fd: number;
 }
 
+/** What FdChannel reports (numbers, not names: cheaper to make per event in N-API). */
+export const enum ChannelEvent {
+  /** One or more messages read in one go, packed in one Buffer. */
+  Data = 0,
+  End = 1,
+  Error = 2,
+  Writable = 3,
+}
+
 export type FdChannelEvent =
-  | [type: 'data', chunk: Buffer, fds: number[] | null, truncatedCount: number | undefined]
-  | [type: 'end']
-  | [type: 'error', error: Error]
-  | [type: 'writable'];
+  | [
+      type: ChannelEvent.Data,
+      /** The bytes of every message of the batch, back to back. */
+      bytes: Buffer,
+      /** Bytes of each message, as recvmsg returned them. */
+      lengths: number[],
+      /** fds that came with message i at index i (holes where none came), or null. */
+      fdLists: Array<number[] | undefined> | null,
+      /** At index i: MSG_CTRUNC hit message i and this many of its fds arrived (closed). */
+      dropped: Array<number | undefined> | null,
+    ]
+  | [type: ChannelEvent.End]
+  | [type: ChannelEvent.Error, error: Error]
+  | [type: ChannelEvent.Writable];
 
 export type FdChannelConstructor = new (
   fd: number,
@@ -65,7 +84,16 @@ interface FdTag {
   /** A failure of this send alone (e.g. EBADF): the stream stays usable, the promise rejects. */
   error?: Error;
 }
-const fdTags = new WeakMap<Uint8Array, FdTag>();
+// A symbol property on a Buffer this module created, not a WeakMap: at 100k+ sends a second
+// the WeakMap's ephemeron bookkeeping in every scavenge cost more than the send itself.
+const kFdTag = Symbol('plugsock.fdTag');
+type TaggedBuffer = Buffer & { [kFdTag]?: FdTag };
+const tagOf = (chunk: Buffer): FdTag | undefined => (chunk as TaggedBuffer)[kFdTag];
+
+// sendFds() without data sends one zero byte: views of one shared byte, so no allocation each.
+const ZERO_BYTE = new ArrayBuffer(1);
+const ONE_ZERO_BYTE = new Uint8Array(ZERO_BYTE);
+const RESOLVED = Promise.resolve();
 
 /** One sendmsg's worth: either a run of plain buffers, or one sendFds payload with its fds. */
 interface WriteOp {
@@ -182,11 +210,31 @@ export class FdStream<Peer = unknown> extends Duplex {
         ),
       );
     }
-    // A Buffer of our own (a view, not a copy) gives the WeakMap a key nobody else writes.
-    const buf =
-      data && data.byteLength > 0 ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.alloc(1);
+    const payload = data && data.byteLength > 0 ? data : ONE_ZERO_BYTE;
+    // Fast path: nothing is queued ahead (no buffered or in-flight write, not corked), so
+    // sending now keeps the order, and skips Writable's bookkeeping and a Promise per call.
+    if (this.channel && this.pending === null && this.writableLength === 0 && this.writableCorked === 0) {
+      let sent: number;
+      try {
+        sent = this.channel.write(payload, fds as number[]);
+      } catch (err) {
+        const errno = (err as NodeJS.ErrnoException).errno;
+        if (errno !== undefined && PER_MESSAGE_ERRNOS.has(errno)) return Promise.reject(err);
+        this.destroy(err as Error);
+        return Promise.reject(err);
+      }
+      if (sent === payload.byteLength) return RESOLVED;
+      if (sent > 0) {
+        // The fds went with the first byte; the rest follows as plain bytes, first in line.
+        const rest = Buffer.from(payload.buffer, payload.byteOffset + sent, payload.byteLength - sent);
+        return new Promise<void>((resolve, reject) => this.write(rest, (err) => (err ? reject(err) : resolve())));
+      }
+      // EAGAIN: nothing went, fds included; queue the whole message.
+    }
+    // A Buffer object of our own (a view, not a copy) carries the tag: nobody else holds it.
+    const buf: TaggedBuffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const tag: FdTag = { fds: fds.slice() };
-    fdTags.set(buf, tag);
+    buf[kFdTag] = tag;
     return new Promise<void>((resolve, reject) => {
       // Going through write() puts the fds in Writable's own queue: ordered with every write
       // before and after, corked with them, and counted against the high-water mark.
@@ -218,7 +266,7 @@ export class FdStream<Peer = unknown> extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const tag = fdTags.get(chunk);
+    const tag = tagOf(chunk);
     const ops: WriteOp[] = chunk.length > 0 ? [{ bufs: [chunk], fds: tag ? tag.fds : null, tag }] : [];
     this.startWrite({ ops, cb });
   }
@@ -228,7 +276,7 @@ export class FdStream<Peer = unknown> extends Duplex {
     let plain: WriteOp | null = null;
     for (const { chunk } of chunks) {
       if (chunk.length === 0) continue;
-      const tag = fdTags.get(chunk);
+      const tag = tagOf(chunk);
       if (tag) {
         // Alone in its sendmsg: then the kernel ends the receiver's read at the end of this
         // payload, which is what lets the receiver pair fds with bytes.
@@ -327,27 +375,37 @@ export class FdStream<Peer = unknown> extends Duplex {
 
   private onChannelEvent = (...event: FdChannelEvent): void => {
     switch (event[0]) {
-      case 'data': {
-        const [, chunk, fds, truncatedCount] = event;
-        if (truncatedCount !== undefined) this.reportTruncated(truncatedCount);
-        if (fds) {
-          if (this.destroyed || this.listenerCount('fds') === 0) closeAll(fds);
-          else this.emit('fds', fds);
-        }
-        if (!this.push(chunk) && this.reading && this.channel) {
-          this.reading = false;
-          this.channel.readStop();
+      case ChannelEvent.Data: {
+        const [, bytes, lengths, fdLists, dropped] = event;
+        const n = lengths.length;
+        let offset = 0;
+        for (let i = 0; i < n; i++) {
+          const len = lengths[i];
+          const chunk = n === 1 ? bytes : bytes.subarray(offset, offset + len);
+          offset += len;
+          if (dropped !== null && dropped[i] !== undefined) this.reportTruncated(dropped[i]!);
+          const fds = fdLists === null ? undefined : fdLists[i];
+          if (fds !== undefined) {
+            // 'fds' right before the bytes they came with, so a listener can pair them.
+            if (this.destroyed || this.listenerCount('fds') === 0) closeAll(fds);
+            else this.emit('fds', fds);
+          }
+          // Every message of the batch is already read: push them all, then stop reading.
+          if (!this.push(chunk) && this.reading && this.channel) {
+            this.reading = false;
+            this.channel.readStop();
+          }
         }
         break;
       }
-      case 'end':
+      case ChannelEvent.End:
         this.reading = false;
         this.push(null);
         break;
-      case 'error':
+      case ChannelEvent.Error:
         this.destroy(event[1]);
         break;
-      case 'writable':
+      case ChannelEvent.Writable:
         this.pump();
         break;
     }

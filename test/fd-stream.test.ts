@@ -15,6 +15,7 @@ const common = require('./fixtures/fd-common.js');
 const binding = common.binding();
 const PEER = join(__dirname, 'fixtures', 'fd-peer.mjs');
 
+const listFds = () => require('node:fs').readdirSync('/proc/self/fd').map((f: string) => { try { return f + '=' + require('node:fs').readlinkSync('/proc/self/fd/' + f); } catch { return f; } }).join(' ');
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'plugsock-fd-'));
@@ -24,14 +25,15 @@ afterEach(() => {
 });
 
 /** An FdStream pair in this process. */
-async function pair(): Promise<[FdStream, FdStream, () => void]> {
+async function pair(): Promise<[FdStream, FdStream, () => Promise<void>]> {
   const sockPath = join(dir, 'pair.sock');
   let resolveAccepted!: (fd: number) => void;
   const accepted = new Promise<number>((r) => (resolveAccepted = r));
   const server: net.Server = await common.fdServer(sockPath, resolveAccepted);
   const a = new FdStream(common.connectFd(sockPath));
   const b = new FdStream(await accepted, { allowHalfOpen: true });
-  return [a, b, () => server.close()];
+  // Awaited by every test: a listener closing late would skew the next test's fd count.
+  return [a, b, () => new Promise<void>((r) => server.close(() => r()))];
 }
 
 /** Spawns the peer fixture; resolves with the accepted FdStream and the child's JSON result. */
@@ -250,7 +252,7 @@ describe('FdStream in one process', () => {
     closeSync(fdsSeen[0][0]);
     closeSync(memfd);
     b.end();
-    stop();
+    await stop();
   });
 
   it('EBADF for a closed or invalid fd rejects that call only; the stream goes on', async () => {
@@ -265,18 +267,26 @@ describe('FdStream in one process', () => {
     await expect(a.sendFds([fd], Buffer.from('lost '))).rejects.toMatchObject({ code: 'EBADF' });
     await expect(a.sendFds([1 << 30])).rejects.toMatchObject({ code: 'EBADF' });
     await expect(a.sendFds([-1])).rejects.toMatchObject({ code: 'EBADF' });
+    // Queued behind other writes (the Writable path, not the direct one): same outcome.
+    a.cork();
+    a.write('x');
+    const queued = a.sendFds([fd], Buffer.from('lost too '));
+    a.write('y ');
+    a.uncork();
+    await expect(queued).rejects.toMatchObject({ code: 'EBADF' });
     a.end('after');
     await new Promise((r) => b.on('end', r));
-    expect(text).toBe('before after');
+    expect(text).toBe('before xy after');
     expect(fdsEvents).toEqual([]);
     b.destroy();
-    stop();
+    await stop();
   });
 
   it('closes received fds when nobody listens for them, and refuses a 254th fd', async () => {
     const [a, b, stop] = await pair();
     const fd = openSync('/dev/null', 'r');
     const before = common.countFds();
+    const beforeList = listFds();
     const chunks: Buffer[] = [];
     b.on('data', (d) => chunks.push(d));
     for (let i = 0; i < 50; i++) await a.sendFds(Array(253).fill(fd), Buffer.from('x'));
@@ -284,10 +294,11 @@ describe('FdStream in one process', () => {
     a.end();
     await new Promise((r) => b.on('end', r));
     expect(Buffer.concat(chunks).toString()).toBe('x'.repeat(50));
+    if (common.countFds() !== before) console.log('FDDIFF', beforeList, listFds());
     expect(common.countFds()).toBe(before);
     closeSync(fd);
     b.destroy();
-    stop();
+    await stop();
   });
 
   it('half-closes on end(): the peer reads EOF and can still answer', async () => {
@@ -300,7 +311,7 @@ describe('FdStream in one process', () => {
     await new Promise((r) => a.on('close', r));
     expect(answer).toBe('answer after EOF');
     expect(a.fd).toBe(-1);
-    stop();
+    await stop();
   });
 
   it('destroy() rejects a sendFds still waiting for the socket to drain, and closes the socket', async () => {
@@ -315,7 +326,7 @@ describe('FdStream in one process', () => {
     await new Promise((r) => b.on('end', r).resume());
     b.destroy();
     closeSync(fd);
-    stop();
+    await stop();
   });
 
   it('fdKind tells the kinds apart', () => {

@@ -172,6 +172,27 @@ describe('peer credentials', () => {
       ok.destroy();
     });
 
+    it('client: nothing the rejected server sent reaches the caller (socket paused until the verdict)', async () => {
+      const path = join(dir, 'chatty.sock');
+      const server = make({ path });
+      server.on('connection', (s) => {
+        s.on('error', () => {});
+        s.write('secret payload');
+      });
+      await server.listen();
+      let calls = 0;
+      const err = await expectCode(
+        make().connect(path, {
+          peer: { verify: () => new Promise((r) => setTimeout(() => r(false), 200)) },
+          onread: { buffer: Buffer.alloc(1024), callback: () => { calls++; return true; } },
+        }),
+        'ERR_PEER_REJECTED',
+      );
+      expect(err.message).toContain('verify() returned false');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(calls).toBe(0);
+    });
+
     it('a slow async verify does not hold up other connections', async () => {
       const path = join(dir, 'slow.sock');
       let calls = 0;

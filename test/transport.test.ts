@@ -310,6 +310,53 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
     expect(accepted.every((s) => s.destroyed)).toBe(true);
   });
 
+  it('connect() with onread delivers every byte into one reused buffer, without data events', async () => {
+    const path = join(dir, 'onread.sock');
+    const server = make({ path });
+    const total = 8 * 1024 * 1024;
+    server.on('connection', (s) => {
+      s.on('error', () => {});
+      const chunk = Buffer.alloc(64 * 1024);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          for (let i = 0; i < chunk.length; i++) chunk[i] = (sent + i) & 0xff;
+          sent += chunk.length;
+          if (!s.write(Buffer.from(chunk))) return void s.once('drain', pump);
+        }
+        s.end();
+      };
+      pump();
+    });
+    await server.listen();
+    const buffer = Buffer.alloc(16 * 1024);
+    const buffersSeen = new Set<Uint8Array>();
+    let received = 0;
+    let corrupt = 0;
+    let dataEvents = 0;
+    const socket = await make().connect(path, {
+      onread: {
+        buffer,
+        callback: (n, buf) => {
+          buffersSeen.add(buf);
+          for (let i = 0; i < n; i++) if (buf[i] !== ((received + i) & 0xff)) corrupt++;
+          received += n;
+          return true;
+        },
+      },
+    });
+    socket.on('data', () => dataEvents++);
+    await new Promise((r) => socket.once('end', r));
+    expect(received).toBe(total);
+    expect(corrupt).toBe(0);
+    expect(dataEvents).toBe(0);
+    expect([...buffersSeen]).toEqual([buffer]);
+  });
+
+  it('connect() rejects a malformed onread with ERR_INVALID_OPTION', async () => {
+    await expectCode(make().connect(join(dir, 'x.sock'), { onread: { buffer: Buffer.alloc(1) } as never }), 'ERR_INVALID_OPTION');
+  });
+
   it('connect() waits for a server that starts later', async () => {
     const path = join(dir, 'later.sock');
     const client = make({ connectTimeoutMs: 5000 });

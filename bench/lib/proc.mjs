@@ -8,48 +8,59 @@ const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
 
 /**
  * Starts `bench/lib/worker.mjs` with `config` in its own process. Returns a handle whose
- * `ready` resolves with the worker's 'ready' message, `result` with its 'result' message (or
- * rejects when it dies first), `send(msg)` and `stop()`.
+ * `ready` resolves with the worker's 'ready' message, `nextResult()` with its next 'result'
+ * message (rejecting when it fails or dies first), `send(msg)` and `stop()`.
  */
 export function startWorker(config, { timeoutMs = 120_000 } = {}) {
   const child = fork(WORKER, [JSON.stringify(config)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });
-  let readyResolve, readyReject, resultResolve, resultReject;
+  const label = `${config.role}/${config.impl}${config.kind ? `/${config.kind}` : ''}`;
+  let failure = null;
+  const results = [];
+  const waiters = [];
+  let readyResolve, readyReject;
   const ready = new Promise((res, rej) => { readyResolve = res; readyReject = rej; });
-  const result = new Promise((res, rej) => { resultResolve = res; resultReject = rej; });
-  // Either promise may go unawaited (a server's result, say): never an unhandled rejection.
   ready.catch(() => {});
-  result.catch(() => {});
-  const timer = setTimeout(() => {
-    const err = new Error(`worker ${config.role}/${config.impl}/${config.kind ?? ''} timed out after ${timeoutMs} ms`);
-    readyReject(err);
-    resultReject(err);
-    child.kill('SIGKILL');
-  }, timeoutMs);
-  timer.unref();
+  const failAll = (err) => {
+    failure ??= err;
+    readyReject(failure);
+    for (const w of waiters.splice(0)) w.reject(failure);
+  };
+  let timer = null;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      failAll(new Error(`worker ${label} timed out after ${timeoutMs} ms`));
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    timer.unref();
+  };
+  arm();
   child.on('message', (msg) => {
     if (msg?.type === 'ready') readyResolve(msg);
-    else if (msg?.type === 'result') resultResolve(msg);
-    else if (msg?.type === 'error') {
-      const err = new Error(`worker ${config.role}/${config.impl}: ${msg.message}`);
-      readyReject(err);
-      resultReject(err);
-    }
+    else if (msg?.type === 'result') {
+      const w = waiters.shift();
+      if (w) w.resolve(msg);
+      else results.push(msg);
+    } else if (msg?.type === 'error') failAll(new Error(`worker ${label}: ${msg.message}`));
   });
   const exited = new Promise((res) => child.once('exit', (code, signal) => {
     clearTimeout(timer);
-    const err = new Error(`worker ${config.role}/${config.impl}/${config.kind ?? ''} exited (${signal ?? code}) before reporting`);
-    readyReject(err);
-    resultReject(err);
+    failAll(new Error(`worker ${label} exited (${signal ?? code}) before reporting`));
     res({ code, signal });
   }));
   return {
     pid: child.pid,
     ready,
-    result,
     exited,
+    nextResult() {
+      arm();
+      if (results.length) return Promise.resolve(results.shift());
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
     send: (msg) => { if (child.connected) child.send(msg); },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -63,20 +74,37 @@ export function startWorker(config, { timeoutMs = 120_000 } = {}) {
 }
 
 /**
- * Runs one measurement with a server and a client in separate processes: both start at once
- * (their start-up overlaps), the client is told to go once the server listens, and the
- * client's result is returned. The server is always stopped.
+ * A server and a client in separate processes, started at once (their start-up overlaps).
+ * `measure(params)` sends the client a 'go' (the server is listening by then) and resolves its
+ * result; a client may take several 'go's (windows alternated with other pairs), or one.
  */
-export async function runPair(serverConfig, clientConfig, opts) {
+export async function startPair(serverConfig, clientConfig, opts) {
   const server = startWorker({ role: 'server', ...serverConfig }, opts);
   const client = startWorker({ role: 'client', ...clientConfig }, opts);
+  const stop = () => Promise.allSettled([client.stop(), server.stop()]);
   try {
     await Promise.all([server.ready, client.ready]);
-    client.send({ type: 'go' });
-    const res = await client.result;
-    return { ...res, serverPid: server.pid, clientPid: client.pid };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    async measure(params = {}) {
+      const res = client.nextResult();
+      client.send({ type: 'go', ...params });
+      return { ...(await res), serverPid: server.pid, clientPid: client.pid };
+    },
+    stop,
+  };
+}
+
+/** One measurement by a fresh pair of processes. */
+export async function runPair(serverConfig, clientConfig, opts) {
+  const pair = await startPair(serverConfig, clientConfig, opts);
+  try {
+    return await pair.measure();
   } finally {
-    await Promise.allSettled([client.stop(), server.stop()]);
+    await pair.stop();
   }
 }
 
@@ -85,8 +113,9 @@ export async function runSolo(config, opts) {
   const w = startWorker(config, opts);
   try {
     await w.ready;
+    const res = w.nextResult();
     w.send({ type: 'go' });
-    return await w.result;
+    return await res;
   } finally {
     await w.stop();
   }
@@ -119,13 +148,19 @@ export async function interleave(variants, reps, fn, { log = () => {} } = {}) {
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < variants.length; i++) {
       const v = variants[(i + rep) % variants.length];
-      try {
-        out[v][rep] = await fn(v, rep);
-        log(v, rep, out[v][rep]);
-      } catch (err) {
-        out[v][rep] = null;
-        errors.push(`${v} rep ${rep + 1}: ${err.message}`);
-        log(v, rep, null, err);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          out[v][rep] = await fn(v, rep);
+          log(v, rep, out[v][rep]);
+          break;
+        } catch (err) {
+          // Retried once: on a shared tree, dist/ may be rebuilt under a starting worker.
+          log(v, rep, null, err);
+          if (attempt < 2) continue;
+          out[v][rep] = null;
+          errors.push(`${v} rep ${rep + 1}: ${err.message.split('\n')[0]}`);
+          break;
+        }
       }
     }
   }

@@ -20,7 +20,7 @@ const CHUNK = 64 * 1024;
 /** Tells the parent we are loaded and waits for 'go' (sent once the server listens). */
 async function started() {
   send({ type: 'ready' });
-  await go;
+  return nextGo();
 }
 
 function send(msg) {
@@ -35,12 +35,21 @@ function fail(err) {
 process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
 
-let goResolve;
-const go = new Promise((res) => { goResolve = res; });
+// 'go' messages (each may carry window parameters), queued until the worker asks for one.
+const gos = [];
+let goWaiter = null;
+function nextGo() {
+  return gos.length ? Promise.resolve(gos.shift()) : new Promise((res) => { goWaiter = res; });
+}
 let stopHandler = () => process.exit(0);
 process.on('message', (msg) => {
-  if (msg?.type === 'go') goResolve();
-  else if (msg?.type === 'stop') stopHandler();
+  if (msg?.type === 'go') {
+    if (goWaiter) {
+      const w = goWaiter;
+      goWaiter = null;
+      w(msg);
+    } else gos.push(msg);
+  } else if (msg?.type === 'stop') stopHandler();
 });
 // The parent went away: do not linger.
 process.on('disconnect', () => process.exit(0));
@@ -197,21 +206,24 @@ async function streamClient() {
 }
 
 async function pingpongClient() {
-  await started();
+  let go = await started();
   const { socket, via } = await connectClient();
   socket.on('error', (err) => fail(err));
   const msg = Buffer.alloc(64, 0x62);
-  const start = performance.now();
-  const measureFrom = start + cfg.warmupMs;
-  const end = measureFrom + cfg.durationMs;
-  let measuring = false;
-  let rounds = 0;
-  let t0 = 0;
-  let pending = 64;
-  const result = await new Promise((resolve) => {
-    socket.on('data', (d) => {
-      pending -= d.length;
-      if (pending > 0) return;
+  let onRound = null;
+  let pending = 0;
+  socket.on('data', (d) => {
+    pending -= d.length;
+    if (pending <= 0) onRound();
+  });
+  // One measurement window per 'go': warm up, then count round trips for durationMs.
+  const windowOnce = ({ warmupMs = cfg.warmupMs, durationMs = cfg.durationMs }) => new Promise((resolve) => {
+    const measureFrom = performance.now() + warmupMs;
+    const end = measureFrom + durationMs;
+    let measuring = false;
+    let rounds = 0;
+    let t0 = 0;
+    onRound = () => {
       rounds++;
       const now = performance.now();
       if (!measuring && now >= measureFrom) {
@@ -224,16 +236,19 @@ async function pingpongClient() {
       }
       pending = 64;
       socket.write(msg);
-    });
+    };
+    pending = 64;
     socket.write(msg);
   });
-  socket.destroy();
-  return result;
+  for (;;) {
+    send({ type: 'result', ...(await windowOnce(go)) });
+    go = await nextGo();
+  }
 }
 
 async function connectionsClient() {
   // Connect, let the server accept (and check) it and close it, see the close; repeat, with
-  // `concurrency` such loops in flight.
+  // `concurrency` such loops in flight, for one window per 'go'.
   const once = async () => {
     const socket = cfg.impl === 'net' ? net.connect({ path: cfg.path }) : await transport().connect(cfg.path);
     await new Promise((res, rej) => {
@@ -242,33 +257,39 @@ async function connectionsClient() {
       socket.resume();
     });
   };
-  await started();
-  const start = performance.now();
-  const measureFrom = start + cfg.warmupMs;
-  const end = measureFrom + cfg.durationMs;
-  let count = 0;
-  let t0 = 0;
-  let measuring = false;
-  let last = start;
-  const loop = async () => {
-    for (;;) {
-      await once();
-      const now = performance.now();
-      if (!measuring && now >= measureFrom) {
-        measuring = true;
-        t0 = now;
-        count = 0;
-      } else if (measuring) {
-        if (now >= end) {
-          last = Math.max(last, now);
-          return;
+  const windowOnce = async ({ warmupMs = cfg.warmupMs, durationMs = cfg.durationMs }) => {
+    const start = performance.now();
+    const measureFrom = start + warmupMs;
+    const end = measureFrom + durationMs;
+    let count = 0;
+    let t0 = 0;
+    let measuring = false;
+    let last = start;
+    const loop = async () => {
+      for (;;) {
+        await once();
+        const now = performance.now();
+        if (!measuring && now >= measureFrom) {
+          measuring = true;
+          t0 = now;
+          count = 0;
+        } else if (measuring) {
+          if (now >= end) {
+            last = Math.max(last, now);
+            return;
+          }
+          count++;
         }
-        count++;
       }
-    }
+    };
+    await Promise.all(Array.from({ length: cfg.concurrency }, loop));
+    return { value: count / ((last - t0) / 1000), unit: 'connections/s', count, concurrency: cfg.concurrency, via: cfg.impl === 'net' ? 'net.connect' : 'transport.connect' };
   };
-  await Promise.all(Array.from({ length: cfg.concurrency }, loop));
-  return { value: count / ((last - t0) / 1000), unit: 'connections/s', count, concurrency: cfg.concurrency, via: cfg.impl === 'net' ? 'net.connect' : 'transport.connect' };
+  let go = await started();
+  for (;;) {
+    send({ type: 'result', ...(await windowOnce(go)) });
+    go = await nextGo();
+  }
 }
 
 // ---------------------------------------------------------------- listen() timing (solo)
@@ -313,7 +334,6 @@ try {
       : { stream: streamClient, echo: pingpongClient, close: connectionsClient }[cfg.kind];
     const res = await fn();
     send({ type: 'result', ...res });
-    await clientTransport?.close();
     // The parent stops us once it has the result.
   }
 } catch (err) {

@@ -43,6 +43,10 @@ export const GoPluginErrorCodes = {
   INVALID_ENV: 'ERR_INVALID_ENV',
   /** A call to the plugin (Shutdown, health) failed. */
   PLUGIN_CALL: 'ERR_PLUGIN_CALL',
+  /** AutoMTLS: the peer's TLS certificate is not the one exchanged at start-up. */
+  TLS_PEER: 'ERR_TLS_PEER',
+  /** Broker: no connection info for a service id in time, or an unsupported kind of it. */
+  BROKER: 'ERR_BROKER',
 } as const;
 
 export type Network = 'unix' | 'tcp';

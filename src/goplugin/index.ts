@@ -29,7 +29,11 @@ export type {
   HostEnvOptions,
 } from './handshake';
 export { servePlugin } from './serve';
-export type { ServePluginOptions, ServedPlugin, RegisterServices } from './serve';
+export type { ServePluginOptions, ServedPlugin, RegisterServices, PluginBroker } from './serve';
+export { generateAutoMtlsCert, toHandshakeField, parseHandshakeCert, parseClientCertPem } from './mtls';
+export type { AutoMtlsCert } from './mtls';
+export { VerifiedUnixCredentials, wrapMutualTls } from './channel';
+export type { MutualTlsOptions } from './channel';
 export { startPlugin, isSameOrDescendant } from './launch';
 export type { StartPluginOptions, PluginProcess } from './launch';
 export { goPluginServices, HEALTH_SERVICE_NAME } from './proto';

@@ -19,6 +19,8 @@ import {
   type Handshake,
 } from './handshake';
 import { HEALTH_SERVICE_NAME, goPluginServices, type StdioData } from './proto';
+import { VerifiedUnixCredentials, wrapMutualTls, type MutualTlsOptions } from './channel';
+import { generateAutoMtlsCert, parseHandshakeCert } from './mtls';
 
 export interface StartPluginOptions {
   /** The plugin executable. */
@@ -53,6 +55,20 @@ export interface StartPluginOptions {
   onStdout?: (chunk: Buffer) => void;
   /** Extra grpc-js channel options. */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * go-plugin AutoMTLS, as Terraform uses it (default false, as go-plugin): generate a
+   * certificate, pass it in PLUGIN_CLIENT_CERT, require the plugin's certificate in the
+   * handshake (else ERR_HANDSHAKE_INVALID) and talk mutual TLS pinned to exactly that
+   * certificate on every connection (ERR_TLS_PEER otherwise).
+   */
+  autoMTLS?: boolean;
+  /**
+   * Receives what the plugin writes to its stdout/stderr through go-plugin's GRPCStdio stream
+   * (go-plugin >= 1.3, and plugsock's servePlugin). When given, the stream is opened right after
+   * connecting, as go-plugin's host does (then `streamStdio()` cannot be called again). A plugin
+   * without the service is tolerated (go-plugin only logs).
+   */
+  onStdio?: (channel: 'stdout' | 'stderr', data: Buffer) => void;
 }
 
 export interface PluginProcess {
@@ -79,6 +95,8 @@ export interface PluginProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Graceful Shutdown RPC, then SIGKILL after the grace period; removes what is left. Idempotent. */
   kill(): Promise<void>;
+  /** Whether the connection uses AutoMTLS. */
+  readonly tls: boolean;
 }
 
 const STDERR_TAIL = 8192;
@@ -104,41 +122,6 @@ export function isSameOrDescendant(pid: number, ancestor: number): boolean {
     p = parentPid(p);
   }
   return p === ancestor;
-}
-
-/**
- * Channel credentials for an insecure Unix-socket channel that swap the socket grpc-js opened
- * for one opened by `connect` (UnixSocketTransport with a peer policy), so no RPC ever goes
- * over a connection whose peer was not checked. Uses grpc-js's `_createSecureConnector` hook
- * (declared in its public typings since 1.13).
- */
-class VerifiedUnixCredentials extends grpc.ChannelCredentials {
-  constructor(private readonly connectVerified: () => Promise<Socket>) {
-    super();
-  }
-  override compose(): grpc.ChannelCredentials {
-    throw new Error('plugsock: insecure Unix-socket credentials cannot be composed with call credentials');
-  }
-  _isSecure(): boolean {
-    return false;
-  }
-  _equals(other: grpc.ChannelCredentials): boolean {
-    return other === this;
-  }
-  _createSecureConnector(_target: unknown, _options: unknown, callCredentials?: grpc.CallCredentials) {
-    const creds = callCredentials ?? grpc.credentials.createEmpty();
-    const connectVerified = this.connectVerified;
-    return {
-      async connect(socket: Socket) {
-        socket.destroy();
-        const verified = await connectVerified();
-        return { socket: verified, secure: false };
-      },
-      waitForReady: () => Promise.resolve(),
-      getCallCredentials: () => creds,
-      destroy() {},
-    };
-  }
 }
 
 /** True when `path` is a socket nobody accepts on (ECONNREFUSED). */
@@ -178,14 +161,22 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   } else if (options.socketDir) {
     socketDir = options.socketDir;
   }
+  // AutoMTLS: our certificate goes to the plugin; the plugin's comes back in the handshake.
+  const mtlsCert = options.autoMTLS ? generateAutoMtlsCert() : null;
+  // Variables that only this host may decide: never pass inherited ones on (a Node host that
+  // is itself a plugin has them in process.env). PLUGIN_MULTIPLEX_GRPC would make a go-plugin
+  // >= 1.6 plugin wrap the connection in yamux, which this host does not speak.
+  const baseEnv: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  for (const k of ['PLUGIN_MULTIPLEX_GRPC', 'PLUGIN_CLIENT_CERT', 'PLUGIN_UNIX_SOCKET_DIR', 'PLUGIN_UNIX_SOCKET_GROUP']) delete baseEnv[k];
   const env: NodeJS.ProcessEnv = {
-    ...(options.env ?? process.env),
+    ...baseEnv,
     ...buildHostEnv({
       magicCookieKey: options.magicCookieKey,
       magicCookieValue: options.magicCookieValue,
       versions,
       ...(socketDir ? { unixSocketDir: socketDir } : {}),
       ...(options.socketGroup !== undefined ? { unixSocketGroup: options.socketGroup } : {}),
+      ...(mtlsCert ? { clientCert: mtlsCert.certPem } : {}),
     }),
   };
 
@@ -319,7 +310,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   }
   let handshake: Handshake;
   try {
-    handshake = parseHandshakeLine(first.line, { appVersions: versions });
+    handshake = parseHandshakeLine(first.line, { appVersions: versions, clientCertSent: mtlsCert !== null });
   } catch (err) {
     const e = err as TransportError;
     // A well-formed line with a version we refuse still names the child's socket: clean it up.
@@ -338,6 +329,23 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   }
   if (handshake.network !== 'unix') {
     return fail(GoPluginErrorCodes.UNSUPPORTED_PROTOCOL, `${what} listens on ${handshake.network} ${handshake.address}; this host connects only to unix sockets.`);
+  }
+  let tlsOptions: MutualTlsOptions | null = null;
+  if (mtlsCert) {
+    if (!handshake.serverCert) {
+      return fail(
+        GoPluginErrorCodes.HANDSHAKE_INVALID,
+        `${what} printed no AutoMTLS certificate in its handshake (6th field) although this host sent PLUGIN_CLIENT_CERT: ` +
+          'the plugin does not support AutoMTLS (or ignored it); refusing to talk to it without TLS.',
+      );
+    }
+    let serverCertPem: string;
+    try {
+      serverCertPem = parseHandshakeCert(handshake.serverCert).toString();
+    } catch (err) {
+      return fail(GoPluginErrorCodes.HANDSHAKE_INVALID, `${what}: ${(err as Error).message}`, err);
+    }
+    tlsOptions = { serverCertPem, certPem: mtlsCert.certPem, keyPem: mtlsCert.keyPem };
   }
   const address = handshake.address;
   const childPid = child.pid!;
@@ -366,7 +374,19 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   };
   try {
     const probe = await connectVerified();
-    probe.destroy();
+    if (tlsOptions) {
+      try {
+        (await wrapMutualTls(probe, tlsOptions)).destroy();
+      } catch (err) {
+        probe.destroy();
+        const e = err as Error & { code?: string };
+        throw e.code === GoPluginErrorCodes.TLS_PEER
+          ? e
+          : new TransportError(GoPluginErrorCodes.TLS_PEER, `AutoMTLS handshake with ${address} failed: ${e.message}`, { cause: err });
+      }
+    } else {
+      probe.destroy();
+    }
   } catch (err) {
     await connector.close();
     const e = err as TransportError;
@@ -374,7 +394,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
     return fail(e.code ?? 'ERR_TRANSPORT', `${what}: ${e.message}`, err);
   }
 
-  const credentials = new VerifiedUnixCredentials(connectVerified);
+  const credentials = new VerifiedUnixCredentials(connectVerified, tlsOptions);
   const target = `unix:${address}`;
   const channel = new grpc.Channel(target, credentials, {
     'grpc.max_receive_message_length': -1,
@@ -411,7 +431,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
     return killing;
   };
 
-  return {
+  const plugin: PluginProcess = {
     pid: childPid,
     handshake,
     appVersion: handshake.appVersion,
@@ -445,6 +465,16 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
     stderrTail,
     exited,
     kill,
+    tls: tlsOptions !== null,
   };
+  if (options.onStdio) {
+    const onStdio = options.onStdio;
+    plugin.streamStdio(onStdio).catch((err: TransportError) => {
+      // go-plugin's host logs and goes on when the plugin has no stdio service.
+      const cause = err.cause as grpc.ServiceError | undefined;
+      if (cause?.code !== grpc.status.UNIMPLEMENTED) onStdio('stderr', Buffer.from(`plugsock: ${err.message}\n`));
+    });
+  }
+  return plugin;
 }
 

@@ -19,9 +19,29 @@ import {
   resolveGroup,
 } from './handshake';
 import { HEALTH_SERVICE_NAME, goPluginServices, type ConnInfo, type StdioData } from './proto';
+import { VerifiedUnixCredentials, type MutualTlsOptions } from './channel';
+import { generateAutoMtlsCert, parseClientCertPem } from './mtls';
+
+/** The plugin's side of go-plugin's GRPCBroker (non-multiplexed). */
+export interface PluginBroker {
+  /**
+   * Opens a grpc-js channel to a service the host serves through the broker under `id` (the host
+   * passes the id in an RPC, as go-plugin's `broker.NextId()` + `AcceptAndServe`). Waits up to
+   * `timeoutMs` (default 5000, as go-plugin's Dial) for the host's connection info. The
+   * connection gets the same peer check (only the parent, by default) and AutoMTLS as the
+   * plugin's own socket. Rejects with ERR_BROKER.
+   */
+  dial(id: number, options?: { timeoutMs?: number; channelOptions?: grpc.ChannelOptions }): Promise<grpc.Channel>;
+  /** What the host announced so far (service id -> where the host serves it). */
+  readonly info: ReadonlyMap<number, ConnInfo>;
+}
 
 /** Registers the plugin's own services on the gRPC server for the negotiated version. */
-export type RegisterServices = (server: grpc.Server, appVersion: number) => void | Promise<void>;
+export type RegisterServices = (
+  server: grpc.Server,
+  appVersion: number,
+  context: { broker: PluginBroker },
+) => void | Promise<void>;
 
 export interface ServePluginOptions {
   /** The host's magic cookie (go-plugin `HandshakeConfig.MagicCookieKey`/`Value`). */
@@ -37,7 +57,8 @@ export interface ServePluginOptions {
   /**
    * Who may connect. Default: only the parent process (`{ pids: [process.ppid] }`), which is
    * the go-plugin host that launched us. `null`: anyone the socket's mode lets in.
-   * Needs the native addon; without it the default is dropped with a warning on stderr.
+   * Needs the native addon: without it servePlugin rejects with
+   * ERR_NATIVE_REQUIRED (before printing a handshake) unless you pass `peer: null` explicitly.
    */
   peer?: PeerPolicy | null;
   /** Socket file mode. Default 0o600, or 0o660 when PLUGIN_UNIX_SOCKET_GROUP is set. */
@@ -62,6 +83,12 @@ export interface ServePluginOptions {
   ownProcess?: boolean;
   /** Options for the grpc-js server. */
   serverOptions?: grpc.ServerOptions;
+  /**
+   * go-plugin AutoMTLS (default true): when the host sets PLUGIN_CLIENT_CERT, generate a
+   * certificate, print it in the handshake and serve mutual TLS that accepts only the host's
+   * certificate. `false` ignores PLUGIN_CLIENT_CERT (the host will then fail to connect).
+   */
+  autoMTLS?: boolean;
 }
 
 export interface ServedPlugin {
@@ -75,6 +102,10 @@ export interface ServedPlugin {
   readonly transport: UnixSocketTransport;
   /** Messages the host sent on the broker stream (service id -> where the host serves it). */
   readonly brokerInfo: Map<number, ConnInfo>;
+  /** Dial services the host serves through the broker. */
+  readonly broker: PluginBroker;
+  /** Whether the plugin serves AutoMTLS (the host sent PLUGIN_CLIENT_CERT). */
+  readonly tls: boolean;
   /** Resolves when the plugin stopped serving (Shutdown RPC, shutdown() or SIGTERM). */
   readonly closed: Promise<void>;
   /** Stops serving, closes the transport (removes the socket and its directory). Idempotent. */
@@ -168,17 +199,18 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   }
   const appVersion = negotiateVersion([...versions.keys()], penv.hostVersions);
 
-  // Peer policy.
-  let peer: PeerPolicy | null = options.peer === undefined ? { pids: [process.ppid] } : options.peer;
+  // Peer policy. The default (parent only) is a security boundary: fail closed without the addon.
+  const peer: PeerPolicy | null = options.peer === undefined ? { pids: [process.ppid] } : options.peer;
   if (peer && !capabilities().native) {
-    if (options.peer === undefined) {
-      process.stderr.write(
-        'plugsock: native addon not loaded; serving without the parent-only peer policy ' +
-          `(${capabilities().reason ?? 'unknown reason'})\n`,
-      );
-      peer = null;
-    }
-    // An explicit policy without the addon fails in the transport with ERR_NATIVE_REQUIRED.
+    const why = capabilities().reason ?? 'unknown reason';
+    const msg =
+      `servePlugin: the native addon is not loaded (${why}), so the ` +
+      (options.peer === undefined ? 'default parent-only peer policy' : 'peer policy') +
+      ' cannot be enforced. Refusing to serve. Install a build of plugsock with its addon, or pass ' +
+      '`peer: null` to serve without peer checks (any process the socket mode lets in may connect).';
+    // Thrown even with ownProcess: the caller decides; uncaught, the process dies with this
+    // message on stderr before any handshake, which a host reports with the stderr tail.
+    throw new TransportError('ERR_NATIVE_REQUIRED', msg);
   }
 
   // Listener.
@@ -187,10 +219,59 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   const path = penv.unixSocketDir ? join(penv.unixSocketDir, `plugin${randomInt(1e9, 1e10)}`) : undefined;
   const transport = new UnixSocketTransport({ ...(path ? { path } : {}), mode, ...(peer ? { peer } : {}) });
 
+  // AutoMTLS (go-plugin server.go): a certificate of our own, TLS that requires the host's.
+  let mtls: { certPem: string; keyPem: string; handshakeField: string; hostCertPem: string } | null = null;
+  if (penv.clientCert && (options.autoMTLS ?? true)) {
+    parseClientCertPem(penv.clientCert); // clear error for a malformed PLUGIN_CLIENT_CERT
+    const own = generateAutoMtlsCert();
+    mtls = { certPem: own.certPem, keyPem: own.keyPem, handshakeField: own.handshakeField, hostCertPem: penv.clientCert };
+  }
+  const serverCredentials = mtls
+    ? grpc.ServerCredentials.createSsl(Buffer.from(mtls.hostCertPem), [{ private_key: Buffer.from(mtls.keyPem), cert_chain: Buffer.from(mtls.certPem) }], true)
+    : grpc.ServerCredentials.createInsecure();
+
   const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, ...options.serverOptions });
   const services = goPluginServices();
   const stdio = new StdioPump();
   const brokerInfo = new Map<number, ConnInfo>();
+  const brokerWaiters = new Map<number, Set<(info: ConnInfo) => void>>();
+  const brokerChannels = new Set<grpc.Channel>();
+  const brokerConnector = new UnixSocketTransport({ connectTimeoutMs: 5000 });
+  const broker: PluginBroker = {
+    info: brokerInfo,
+    async dial(id, o = {}) {
+      const timeoutMs = o.timeoutMs ?? 5000;
+      const info =
+        brokerInfo.get(id) ??
+        (await new Promise<ConnInfo | null>((resolve) => {
+          const set = brokerWaiters.get(id) ?? new Set();
+          brokerWaiters.set(id, set);
+          const done = (i: ConnInfo | null) => {
+            clearTimeout(timer);
+            set.delete(done);
+            resolve(i);
+          };
+          const timer = setTimeout(() => done(null), timeoutMs);
+          set.add(done);
+        }));
+      if (!info) {
+        throw new TransportError(GoPluginErrorCodes.BROKER, `broker: the host announced no service with id ${id} within ${timeoutMs} ms.`);
+      }
+      if (info.network !== 'unix' || !info.address.startsWith('/')) {
+        throw new TransportError(
+          GoPluginErrorCodes.BROKER,
+          `broker: service ${id} is at ${info.network} ${JSON.stringify(info.address)}; only unix sockets are supported.`,
+        );
+      }
+      const tlsOptions: MutualTlsOptions | null = mtls
+        ? { serverCertPem: mtls.hostCertPem, certPem: mtls.certPem, keyPem: mtls.keyPem }
+        : null;
+      const creds = new VerifiedUnixCredentials(() => brokerConnector.connect(info.address, { peer }), tlsOptions);
+      const ch = new grpc.Channel(`unix:${info.address}`, creds, { 'grpc.max_receive_message_length': -1, ...o.channelOptions });
+      brokerChannels.add(ch);
+      return ch;
+    },
+  };
   const brokerCalls = new Set<grpc.ServerDuplexStream<ConnInfo, ConnInfo>>();
   const healthWatchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   let shuttingDown: Promise<void> | null = null;
@@ -238,6 +319,7 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
           return;
         }
         brokerInfo.set(info.serviceId, info);
+        for (const w of [...(brokerWaiters.get(info.serviceId) ?? [])]) w(info);
       });
       call.on('end', () => {
         brokerCalls.delete(call);
@@ -247,9 +329,9 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     },
   });
 
-  await versions.get(appVersion)!(server, appVersion);
+  await versions.get(appVersion)!(server, appVersion, { broker });
 
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const injector = server.createConnectionInjector(serverCredentials);
   transport.on('connection', (socket: PeerSocket) => injector.injectConnection(socket));
   transport.on('error', (err) => process.stderr.write(`plugsock: accept failed: ${err.message}\n`));
 
@@ -271,6 +353,7 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     network: 'unix',
     address: transport.path,
     protocol: 'grpc',
+    serverCert: mtls?.handshakeField ?? null,
     ...(penv.multiplexSet ? { multiplex: false } : {}),
   });
   (options.handshakeOut ?? process.stdout).write(`${handshakeLine}\n`);
@@ -313,6 +396,8 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
         for (const c of brokerCalls) c.end();
         stdio.end();
         for (const r of restore) r();
+        for (const ch of brokerChannels) ch.close();
+        await brokerConnector.close().catch(() => {});
         server.forceShutdown();
         injector.destroy();
         await transport.close();
@@ -348,6 +433,8 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     server,
     transport,
     brokerInfo,
+    broker,
+    tls: mtls !== null,
     closed,
     shutdown,
   };

@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import type { Binding } from '../addon';
 import { isSystemError } from '../errors';
-import { type ProbeResult, type SocketMaker, probeResultOf } from './types';
+import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeResultOf } from './types';
 
 const LOCK_RETRY_MS = 2;
 /** A lock held longer than this is someone else's business; proceed without it. */
@@ -39,9 +39,12 @@ export class NativeSocketMaker implements SocketMaker {
     return server;
   }
 
-  async connect(path: string): Promise<net.Socket> {
+  async connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {
     const fd = this.binding.connectUnix(path);
-    return new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen });
+    // pauseOnCreate (honoured by net.Socket, absent from its typings): nothing is read before
+    // the transport has checked the peer.
+    const socketOptions = { fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen, onread: options.onread, pauseOnCreate: true };
+    return new net.Socket(socketOptions as net.SocketConstructorOpts);
   }
 
   async probe(path: string): Promise<ProbeResult> {

@@ -7,7 +7,7 @@ import { chmod } from 'node:fs/promises';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { isSystemError } from '../errors';
-import { type ProbeResult, type SocketMaker, probeResultOf } from './types';
+import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeResultOf } from './types';
 
 export class NetSocketMaker implements SocketMaker {
   readonly kind = 'net' as const;
@@ -33,9 +33,9 @@ export class NetSocketMaker implements SocketMaker {
     return server;
   }
 
-  connect(path: string): Promise<net.Socket> {
+  connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ path, allowHalfOpen: this.allowHalfOpen });
+      const socket = net.connect({ path, allowHalfOpen: this.allowHalfOpen, onread: options.onread });
       const onError = (err: Error) => {
         socket.destroy();
         reject(err);

@@ -4,6 +4,11 @@
  */
 import type * as net from 'node:net';
 
+export interface MakerConnectOptions {
+  /** Node's reuse-one-buffer read path (`net.OnReadOpts`). */
+  onread?: net.OnReadOpts;
+}
+
 /** What a probe connect found at a path. */
 export type ProbeResult = 'live' | 'busy' | 'refused' | 'missing' | 'denied';
 
@@ -15,8 +20,12 @@ export interface SocketMaker {
    * before the caller publishes it. The server is created with `pauseOnConnect`.
    */
   listen(dir: string, name: string, mode: number, backlog: number): Promise<net.Server>;
-  /** One connection attempt; rejects with the system error (ENOENT, ECONNREFUSED, EAGAIN, EACCES...). */
-  connect(path: string): Promise<net.Socket>;
+  /**
+   * One connection attempt; rejects with the system error (ENOENT, ECONNREFUSED, EAGAIN, EACCES...).
+   * Where the maker can, the socket comes back paused (not reading) so a peer check can run
+   * first; the transport resumes it.
+   */
+  connect(path: string, options?: MakerConnectOptions): Promise<net.Socket>;
   /** Connects and disconnects at once to learn whether a server is behind a socket file. */
   probe(path: string): Promise<ProbeResult>;
   /** Runs `fn` while holding an advisory lock on `dir` where the maker can; returns fn's result. */

@@ -1,0 +1,142 @@
+// fd passing benchmark (issue #4), one run:
+//  1. fds/s of the C reference (bench/fdpass.c: sendmsg/recvmsg loop, one fd + 1 byte per
+//     message, receiver closes each), compiled here with cc;
+//  2. fds/s of plugsock: two Node processes, FdStream.sendFds() -> 'fds' listener that closes;
+//  3. throughput of an FdStream (fdPassing connection) beside plain net, same two processes.
+// Prints a table, then JSON on the last line. Usage: node bench/fdpass.mjs [--fds N] [--mb N]
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const common = require('../test/fixtures/fd-common.js');
+const { FdStream } = common.loadFdStream();
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+
+// ---- child roles ----------------------------------------------------------------------------
+if (process.argv[2] === 'child') {
+  const [, , , role, sockPath, amount] = process.argv;
+  const total = Number(amount);
+  if (role === 'fds') {
+    const stream = new FdStream(common.connectFd(sockPath), { allowHalfOpen: true });
+    let n = 0;
+    stream.on('fds', (fds) => {
+      for (const fd of fds) fs.closeSync(fd);
+      n += fds.length;
+      if (n === total) stream.end('A');
+    });
+    stream.resume();
+  } else {
+    const stream =
+      role === 'fdstream'
+        ? new FdStream(common.connectFd(sockPath), { allowHalfOpen: true })
+        : net.connect({ path: sockPath, allowHalfOpen: true });
+    let n = 0;
+    stream.on('data', (d) => {
+      n += d.length;
+      if (n === total) stream.end('A');
+    });
+  }
+} else {
+  await main();
+}
+
+async function accept(kind, sockPath) {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer({ pauseOnConnect: kind !== 'net', allowHalfOpen: true }, (socket) => {
+      server.close();
+      if (kind === 'net') return resolve(socket);
+      const fd = common.binding().dupFd(socket._handle.fd);
+      socket.destroy();
+      resolve(new FdStream(fd, { allowHalfOpen: true }));
+    });
+    server.once('error', reject);
+    server.listen(sockPath);
+  });
+}
+
+/** Spawns a receiver child, runs `drive(stream)` on the accepted connection, times until ack. */
+async function run(kind, role, amount, drive) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plugsock-bench-'));
+  const sockPath = path.join(dir, 's');
+  const accepted = accept(kind, sockPath);
+  await new Promise((r) => setTimeout(r, 10));
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'child', role, sockPath, String(amount)], {
+    stdio: 'inherit',
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  const stream = await accepted;
+  const acked = new Promise((r) => stream.once('data', r));
+  const t0 = process.hrtime.bigint();
+  await drive(stream);
+  await acked;
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  stream.end();
+  await exited;
+  fs.rmSync(dir, { recursive: true, force: true });
+  return secs;
+}
+
+async function main() {
+  const fdCount = arg('--fds', 200_000);
+  const mb = arg('--mb', 1024);
+
+  const exe = path.join(os.tmpdir(), `plugsock-fdpass-${process.pid}`);
+  execFileSync('cc', ['-O2', '-o', exe, path.join(here, 'fdpass.c')]);
+  const cFdsPerSec = Number(execFileSync(exe, [String(fdCount)]).toString().trim());
+  fs.rmSync(exe, { force: true });
+
+  const passed = fs.openSync('/dev/null', 'r');
+  const fdSecs = await run('fdstream', 'fds', fdCount, async (stream) => {
+    // Pipelined like the C sender (which blocks only when the socket is full).
+    let batch = [];
+    for (let i = 0; i < fdCount; i++) {
+      batch.push(stream.sendFds([passed]));
+      if (batch.length === 1000) await Promise.all(batch.splice(0));
+    }
+    await Promise.all(batch);
+  });
+  fs.closeSync(passed);
+  const plugsockFdsPerSec = fdCount / fdSecs;
+
+  const bytes = mb * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  const pump = async (stream) => {
+    for (let sent = 0; sent < bytes; sent += chunk.length) {
+      if (!stream.write(chunk)) await new Promise((r) => stream.once('drain', r));
+    }
+  };
+  const netSecs = await run('net', 'net', bytes, pump);
+  const fdStreamSecs = await run('fdstream', 'fdstream', bytes, pump);
+  const netMBps = mb / netSecs;
+  const fdStreamMBps = mb / fdStreamSecs;
+
+  const result = {
+    node: process.version,
+    cpus: os.cpus().length,
+    fds: fdCount,
+    cFdsPerSec: Math.round(cFdsPerSec),
+    plugsockFdsPerSec: Math.round(plugsockFdsPerSec),
+    fdsRatio: +(plugsockFdsPerSec / cFdsPerSec).toFixed(3),
+    megabytes: mb,
+    netMBps: Math.round(netMBps),
+    fdStreamMBps: Math.round(fdStreamMBps),
+    throughputRatio: +(fdStreamMBps / netMBps).toFixed(3),
+  };
+  console.log(`fd passing (1 fd + 1 byte per message, receiver closes each), ${fdCount} fds`);
+  console.log(`  C reference        ${result.cFdsPerSec.toLocaleString()} fds/s`);
+  console.log(`  plugsock FdStream  ${result.plugsockFdsPerSec.toLocaleString()} fds/s  (${result.fdsRatio}x C; target >= 0.5x)`);
+  console.log(`stream throughput, ${mb} MB in 64 KiB writes`);
+  console.log(`  plain net          ${result.netMBps} MB/s`);
+  console.log(`  fdPassing stream   ${result.fdStreamMBps} MB/s  (${result.throughputRatio}x net; target >= 0.8x)`);
+  console.log(JSON.stringify(result));
+}

@@ -1,0 +1,96 @@
+/**
+ * grpc-js channel credentials whose every connection is opened by plugsock (with a peer
+ * check) and, for AutoMTLS, wrapped in mutual TLS pinned to one certificate.
+ */
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { TransportError } from '../errors';
+
+export interface MutualTlsOptions {
+  /** The only certificate the server may present (PEM); it is also the trust anchor. */
+  serverCertPem: string;
+  /** Our certificate and key (PEM). */
+  certPem: string;
+  keyPem: string;
+  /** Name checked against the server certificate (go-plugin: "localhost"). */
+  servername?: string;
+}
+
+/**
+ * Channel credentials for a Unix-socket channel that swap the socket grpc-js opened for one
+ * opened by `connectVerified` (UnixSocketTransport with a peer policy), so no RPC ever goes over
+ * a connection whose peer was not checked; with `tls`, the verified socket is then wrapped in
+ * mutual TLS (TLS >= 1.2, ALPN h2, the server certificate must be exactly `serverCertPem`).
+ * Uses grpc-js's `_createSecureConnector` hook (declared in its public typings since 1.13).
+ */
+export class VerifiedUnixCredentials extends grpc.ChannelCredentials {
+  constructor(
+    private readonly connectVerified: () => Promise<Socket>,
+    private readonly tls: MutualTlsOptions | null = null,
+  ) {
+    super();
+  }
+  override compose(): grpc.ChannelCredentials {
+    throw new Error('plugsock: verified Unix-socket credentials cannot be composed with call credentials');
+  }
+  _isSecure(): boolean {
+    return this.tls !== null;
+  }
+  _equals(other: grpc.ChannelCredentials): boolean {
+    return other === this;
+  }
+  _createSecureConnector(_target: unknown, _options: unknown, callCredentials?: grpc.CallCredentials) {
+    const creds = callCredentials ?? grpc.credentials.createEmpty();
+    const connectVerified = this.connectVerified;
+    const tls = this.tls;
+    return {
+      async connect(socket: Socket) {
+        socket.destroy();
+        const verified = await connectVerified();
+        if (!tls) return { socket: verified, secure: false };
+        return { socket: await wrapMutualTls(verified, tls), secure: true };
+      },
+      waitForReady: () => Promise.resolve(),
+      getCallCredentials: () => creds,
+      destroy() {},
+    };
+  }
+}
+
+/** Client side of go-plugin's AutoMTLS on an already connected socket. */
+export function wrapMutualTls(socket: Socket, o: MutualTlsOptions): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const expected = pemToDer(o.serverCertPem);
+    const t = tlsConnect({
+      socket,
+      ca: o.serverCertPem,
+      cert: o.certPem,
+      key: o.keyPem,
+      servername: o.servername ?? 'localhost',
+      ALPNProtocols: ['h2'],
+      minVersion: 'TLSv1.2',
+    });
+    t.once('secureConnect', () => {
+      const peer = t.getPeerX509Certificate();
+      if (!t.authorized || !peer || !peer.raw.equals(expected)) {
+        t.destroy();
+        reject(
+          new TransportError(
+            'ERR_TLS_PEER',
+            `AutoMTLS: the server did not present the certificate from its handshake (${t.authorizationError ?? 'certificate differs'}).`,
+          ),
+        );
+        return;
+      }
+      t.removeListener('error', reject);
+      resolve(t);
+    });
+    t.once('error', reject);
+  });
+}
+
+function pemToDer(pem: string): Buffer {
+  const m = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem);
+  return Buffer.from((m ? m[1]! : pem).replace(/\s+/g, ''), 'base64');
+}

@@ -1,0 +1,177 @@
+/**
+ * go-plugin AutoMTLS: the throw-away certificates both sides generate, and the TLS options
+ * built from them.
+ *
+ * go-plugin's `generateCert()` (mtls.go, v1.8) makes an ECDSA P-521 key and a self-signed
+ * certificate: CN and DNS SAN `localhost`, IsCA, KeyUsage digitalSignature | keyEncipherment |
+ * keyAgreement | certSign, ExtKeyUsage clientAuth + serverAuth, a random 128-bit serial,
+ * valid from 30 s ago for 262980 h (30 years). The host sends its certificate as PEM in
+ * PLUGIN_CLIENT_CERT; the plugin answers with its own DER certificate in the 6th handshake
+ * field as unpadded standard base64 (`base64.RawStdEncoding`), serves TLS >= 1.2 requiring a
+ * client certificate signed by (= equal to) the host's, and the host trusts only the plugin's.
+ *
+ * node:crypto can sign but not build X.509, so this module encodes the certificate's DER
+ * itself (a fixed, small structure) and signs it with node:crypto: no dependency.
+ */
+import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { TransportError } from '../errors';
+
+export interface AutoMtlsCert {
+  /** PEM certificate (what a host puts in PLUGIN_CLIENT_CERT). */
+  certPem: string;
+  /** PEM private key (PKCS#8). */
+  keyPem: string;
+  /** DER certificate. */
+  certDer: Buffer;
+  /** The DER certificate as go-plugin prints it in the handshake: base64 without padding. */
+  handshakeField: string;
+}
+
+// ---- Minimal DER encoder --------------------------------------------------------------------
+
+function len(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  while (n > 0) {
+    bytes.unshift(n & 0xff);
+    n >>>= 8;
+  }
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+const tlv = (tag: number, ...content: Buffer[]): Buffer => {
+  const body = Buffer.concat(content);
+  return Buffer.concat([Buffer.from([tag]), len(body.length), body]);
+};
+const seq = (...c: Buffer[]) => tlv(0x30, ...c);
+const set = (...c: Buffer[]) => tlv(0x31, ...c);
+const explicit = (n: number, ...c: Buffer[]) => tlv(0xa0 | n, ...c);
+const bool = (v: boolean) => tlv(0x01, Buffer.from([v ? 0xff : 0]));
+const octets = (b: Buffer) => tlv(0x04, b);
+const utf8 = (s: string) => tlv(0x0c, Buffer.from(s, 'utf8'));
+const bitString = (b: Buffer, unused = 0) => tlv(0x03, Buffer.from([unused]), b);
+
+function integer(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  b = b.subarray(i);
+  if (b[0]! & 0x80) b = Buffer.concat([Buffer.from([0]), b]);
+  return tlv(0x02, b);
+}
+
+function oid(dotted: string): Buffer {
+  const parts = dotted.split('.').map(Number);
+  const out: number[] = [parts[0]! * 40 + parts[1]!];
+  for (const p of parts.slice(2)) {
+    const chunk: number[] = [p & 0x7f];
+    let v = Math.floor(p / 128);
+    while (v > 0) {
+      chunk.unshift((v & 0x7f) | 0x80);
+      v = Math.floor(v / 128);
+    }
+    out.push(...chunk);
+  }
+  return tlv(0x06, Buffer.from(out));
+}
+
+/** RFC 5280: UTCTime through 2049, GeneralizedTime from 2050. */
+function time(d: Date): Buffer {
+  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
+  const digits = iso.slice(0, 19).replace(/[-T:]/g, '') + 'Z';
+  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii')) : tlv(0x18, Buffer.from(digits, 'ascii'));
+}
+
+const OID = {
+  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
+  organization: '2.5.4.10',
+  commonName: '2.5.4.3',
+  keyUsage: '2.5.29.15',
+  extKeyUsage: '2.5.29.37',
+  basicConstraints: '2.5.29.19',
+  subjectAltName: '2.5.29.17',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+};
+
+const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
+
+/**
+ * Generates a certificate like go-plugin's `generateCert()`. `organization` defaults to
+ * "plugsock" (go-plugin writes "HashiCorp"; nothing checks it).
+ */
+export function generateAutoMtlsCert(options: { organization?: string; commonName?: string } = {}): AutoMtlsCert {
+  const host = options.commonName ?? 'localhost';
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const algorithm = seq(oid(OID.ecdsaWithSHA512));
+  const name = seq(
+    set(seq(oid(OID.organization), utf8(options.organization ?? 'plugsock'))),
+    set(seq(oid(OID.commonName), utf8(host))),
+  );
+  const now = Date.now();
+  const serial = randomBytes(16);
+  // KeyUsage bits (MSB first): digitalSignature(0), keyEncipherment(2), keyAgreement(4),
+  // keyCertSign(5) => 1010 1100, the 2 low bits unused.
+  const extensions = seq(
+    ext(OID.keyUsage, true, bitString(Buffer.from([0xac]), 2)),
+    ext(OID.extKeyUsage, false, seq(oid(OID.clientAuth), oid(OID.serverAuth))),
+    ext(OID.basicConstraints, true, seq(bool(true))),
+    ext(OID.subjectAltName, false, seq(tlv(0x82, Buffer.from(host, 'ascii')))),
+  );
+  const tbs = seq(
+    explicit(0, integer(Buffer.from([2]))), // v3
+    integer(serial),
+    algorithm,
+    name,
+    seq(time(new Date(now - 30_000)), time(new Date(now + 262980 * 3600_000))),
+    name,
+    spki,
+    explicit(3, extensions),
+  );
+  const signature = sign('sha512', tbs, privateKey); // DER ECDSA-Sig-Value
+  const certDer = seq(tbs, algorithm, bitString(signature));
+  const certPem = toPem('CERTIFICATE', certDer);
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return { certPem, keyPem, certDer, handshakeField: toHandshakeField(certDer) };
+}
+
+function toPem(label: string, der: Buffer): string {
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
+/** DER -> the handshake's 6th field (go's base64.RawStdEncoding: standard alphabet, no '='). */
+export function toHandshakeField(der: Buffer): string {
+  return der.toString('base64').replace(/=+$/, '');
+}
+
+/** The handshake's 6th field -> a parsed certificate (throws ERR_HANDSHAKE_INVALID). */
+export function parseHandshakeCert(field: string): X509Certificate {
+  try {
+    if (!/^[A-Za-z0-9+/]+$/.test(field) || field.length % 4 === 1) throw new Error('not unpadded standard base64');
+    return new X509Certificate(Buffer.from(field, 'base64'));
+  } catch (err) {
+    throw new TransportError(
+      'ERR_HANDSHAKE_INVALID',
+      `The plugin's AutoMTLS certificate (6th handshake field) does not parse: ${(err as Error).message}.`,
+      { cause: err },
+    );
+  }
+}
+
+/** PLUGIN_CLIENT_CERT -> a parsed certificate (throws ERR_INVALID_ENV). */
+export function parseClientCertPem(pem: string): X509Certificate {
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw new TransportError(
+      'ERR_INVALID_ENV',
+      `PLUGIN_CLIENT_CERT is set but is not a PEM certificate: ${(err as Error).message}.`,
+      { cause: err },
+    );
+  }
+}
+
+/** The public key of a certificate (used in tests and for pinning). */
+export function certPublicKey(cert: X509Certificate): KeyObject {
+  return createPublicKey(cert.publicKey.export({ type: 'spki', format: 'pem' }));
+}
