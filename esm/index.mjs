@@ -13,5 +13,15 @@ export const {
   ConnectionTimeoutError,
   ErrorCodes,
   capabilities,
+  FdStream,
+  MAX_FDS_PER_CALL,
+  fdKind,
+  closeFds,
+  fdToSocket,
+  fdToServer,
+  fdToReadStream,
+  fdToWriteStream,
+  fdToFileHandle,
+  memfdCreate,
 } = plugsock;
 export default plugsock;

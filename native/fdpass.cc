@@ -33,6 +33,7 @@ namespace {
 constexpr int kMaxFds = 253;                // SCM_MAX_FD: the kernel refuses more per message
 constexpr size_t kReadSize = 64 * 1024;     // same chunk size libuv uses for net.Socket
 constexpr size_t kMessagesPerBatch = 64;    // messages per JS call
+constexpr size_t kMinRead = 16 * 1024;      // a batch ends when less than this is left of 64 KiB
 constexpr int kBatchesPerPoll = 16;         // bounded so one busy peer cannot starve the loop
 constexpr size_t kMaxIov = 1024;            // IOV_MAX on Linux and macOS
 
@@ -337,7 +338,7 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
   // (the kernel ends a read after a message that carried fds), and a JS call plus a Buffer per
   // message was most of the receiver's cost.
   void ReadBatch(Napi::Env env) {
-    if (!read_buf_) read_buf_.reset(new char[2 * kReadSize]);
+    if (!read_buf_) read_buf_.reset(new char[kReadSize]);
     for (int batch = 0; batch < kBatchesPerPoll && reading_ && fd_; batch++) {
       Napi::HandleScope inner(env);
       size_t used = 0;
@@ -348,9 +349,11 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
       bool any_fds = false;
       bool any_dropped = false;
       int stop = 0;  // 0: batch full, EAGAIN, EOF or an errno
-      while (lens_.size() < kMessagesPerBatch && used <= kReadSize) {
+      // A batch stays within 64 KiB: a bigger Buffer::Copy is a fresh mmap (glibc's threshold)
+      // with its page faults, which tripled the reader's system time at full throughput.
+      while (lens_.size() < kMessagesPerBatch && kReadSize - used >= kMinRead) {
         ControlBuffer control;
-        iovec iov{read_buf_.get() + used, kReadSize};
+        iovec iov{read_buf_.get() + used, kReadSize - used};
         msghdr msg{};
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
@@ -474,7 +477,7 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
   PollHandle* poll_ = nullptr;
   Napi::FunctionReference on_event_;
   Napi::AsyncContext async_;
-  std::unique_ptr<char[]> read_buf_;  // 2 x 64 KiB: a batch may start a read at up to 64 KiB
+  std::unique_ptr<char[]> read_buf_;
   // Per-batch scratch, kept to avoid reallocating each time.
   std::vector<size_t> lens_;
   std::vector<int> fd_counts_;

@@ -35,6 +35,8 @@ export const ErrorCodes = {
   TOO_MANY_FDS: 'ERR_TOO_MANY_FDS',
   /** The kernel dropped passed fds (receiver at its fd limit). */
   FDS_TRUNCATED: 'ERR_FDS_TRUNCATED',
+  /** A listener hand-off between processes failed (the old process keeps serving). */
+  HANDOFF: 'ERR_HANDOFF',
   /** Any other failure of the underlying socket; `cause` holds the system error. */
   TRANSPORT: 'ERR_TRANSPORT',
 } as const;

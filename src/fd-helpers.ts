@@ -3,12 +3,13 @@
  * the returned object closes it (on destroy/close), and on failure the helper closes it, so a
  * received fd is never leaked on any path.
  */
-import { closeSync, createReadStream, createWriteStream, fstatSync, promises as fsp } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync, promises as fsp } from 'node:fs';
 import type { ReadStream, WriteStream } from 'node:fs';
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { addon } from './addon';
 import { ErrorCodes, TransportError } from './errors';
+import { closeAll } from './fd-stream';
 
 export type FdKind = 'file' | 'fifo' | 'socket' | 'directory' | 'character' | 'block' | 'other';
 
@@ -24,15 +25,12 @@ export function fdKind(fd: number): FdKind {
   return 'other';
 }
 
-/** Closes every fd, ignoring ones already closed. */
+/**
+ * Closes every fd, ignoring ones already closed. Prefer this to fs.closeSync for received fds:
+ * in a worker thread Node warns about each fd that fs closes without having opened it.
+ */
 export function closeFds(fds: Iterable<number>): void {
-  for (const fd of fds) {
-    try {
-      closeSync(fd);
-    } catch {
-      // Already closed: the goal (not leaking it) holds.
-    }
-  }
+  closeAll([...fds]);
 }
 
 function adopt<T>(fd: number, make: () => T): T {

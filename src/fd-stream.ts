@@ -126,10 +126,14 @@ function loadChannel(): FdChannelConstructor {
   return ctor;
 }
 
-function closeAll(fds: readonly number[]): void {
+/** Closes received fds. Through the addon, not fs.closeSync: in a worker thread Node warns
+ * about every fd that fs closes without having opened it. */
+export function closeAll(fds: readonly number[]): void {
+  const binding = addon();
   for (const fd of fds) {
     try {
-      closeSync(fd);
+      if (binding) binding.closeFd(fd);
+      else closeSync(fd);
     } catch {
       // Already closed by whoever owned it; nothing else can be done for this fd.
     }

@@ -93,6 +93,11 @@ export class Peer implements PeerCredentials {
     }
   }
 
+  /** The connection moved to another fd (an fdPassing stream took it over). */
+  rebind(fd: number): void {
+    this.#fd = fd;
+  }
+
   /** Called when the socket closes: its fd number may be reused from now on. */
   release(): void {
     this.#open = false;

@@ -24,7 +24,9 @@ import { fitsSunPath, generatedPath, normalizeUnixPath, pathTooLongError, toEndp
 import { Peer, type PeerCredentials, type PeerPolicy, checkPeer, peerRejectedError, validatePolicy } from './peer';
 import { NativeSocketMaker } from './sockets/native';
 import { NetSocketMaker } from './sockets/net';
-import type { MakerConnectOptions, SocketMaker } from './sockets/types';
+import type { SocketMaker } from './sockets/types';
+import { FdStream } from './fd-stream';
+import type { Duplex } from 'node:stream';
 import { exitCleanup } from './exit-cleanup';
 
 /** A connection handed out by the transport: a `net.Socket` that knows its peer. */
@@ -32,6 +34,9 @@ export type PeerSocket = net.Socket & {
   /** The process on the other end, or null in fallback mode (no addon). */
   peer: PeerCredentials | null;
 };
+
+/** An `fdPassing` connection: a Duplex whose reads the addon owns, with `sendFds()` and `'fds'`. */
+export type PeerFdStream = FdStream<PeerCredentials>;
 
 export interface UnixSocketTransportOptions {
   /** Socket path in any form `normalizeUnixPath` accepts. Omitted: a fresh private path under `os.tmpdir()`. */
@@ -52,11 +57,18 @@ export interface UnixSocketTransportOptions {
   backlog?: number;
   /** As `net`'s option: keep our side writable after the peer ends. Default false. */
   allowHalfOpen?: boolean;
+  /**
+   * Connections become `FdStream`s that can pass file descriptors (`sendFds()`, `'fds'`).
+   * Needs the addon. Overridable per `listen()`/`connect()`. Default false.
+   */
+  fdPassing?: boolean;
 }
 
 export interface ListenOptions {
   /** Replaces the constructor's peer policy for this listener; `null` removes it. */
   peer?: PeerPolicy | null;
+  /** Every accepted connection is an `FdStream` (fd passing). Needs the addon. */
+  fdPassing?: boolean;
 }
 
 export interface ConnectOptions {
@@ -64,6 +76,8 @@ export interface ConnectOptions {
   peer?: PeerPolicy | null;
   /** Replaces `connectTimeoutMs` for this call. */
   timeoutMs?: number;
+  /** Resolve an `FdStream` that can pass file descriptors. Needs the addon. */
+  fdPassing?: boolean;
   /**
    * Opt-in reuse-one-buffer read path (Node's `onread` socket option): every read lands in
    * `buffer` and `callback(bytesRead, buffer)` runs instead of `'data'` events; return false
@@ -72,6 +86,20 @@ export interface ConnectOptions {
    * themselves. Client side only: Node has no server-side form.
    */
   onread?: net.OnReadOpts;
+}
+
+/** Options of `handOff()`. */
+export interface HandOffOptions {
+  /** Who may take the listener over. Default `{ sameUser: true }`. */
+  peer?: PeerPolicy;
+  /** Mode of the control socket. Default `0o600`. */
+  mode?: number;
+}
+
+/** Options of `UnixSocketTransport.takeOver()`: the new transport's, plus the control check. */
+export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path' | 'mode'> {
+  /** Who must be handing over. Default `{ sameUser: true }`. */
+  handOffPeer?: PeerPolicy;
 }
 
 type State = 'idle' | 'listening' | 'closed';
@@ -92,12 +120,15 @@ const RETRY_MAX_MS = 100;
 const PUBLISH_ATTEMPTS = 16;
 
 export interface UnixSocketTransport {
+  /** A `PeerSocket`; a `PeerFdStream` when the listener has `fdPassing`. */
   on(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  on(event: 'connection', listener: (socket: PeerFdStream) => void): this;
   on(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
   on(event: 'close', listener: () => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  once(event: 'connection', listener: (socket: PeerFdStream) => void): this;
   once(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
   once(event: 'error', listener: (err: Error) => void): this;
   once(event: 'close', listener: () => void): this;
@@ -136,7 +167,10 @@ export class UnixSocketTransport extends EventEmitter {
   #published: Published | null = null;
   #listening: Promise<string> | null = null;
   #closing: Promise<void> | null = null;
-  #connections = new Set<net.Socket>();
+  /** Every connection handed out (or being checked), with the peer whose pidfd it owns. */
+  #connections = new Map<Duplex, Peer | null>();
+  #fdPassing: boolean;
+  #allowHalfOpen: boolean;
   #abort = new AbortController();
   #endpoint: string | null = null;
 
@@ -162,11 +196,17 @@ export class UnixSocketTransport extends EventEmitter {
       throw new TransportError(ErrorCodes.INVALID_OPTION, `native must be 'auto', 'require' or 'off', got ${String(native)}.`);
     }
     validatePolicy(options.peer);
+    if (options.fdPassing !== undefined && typeof options.fdPassing !== 'boolean') {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, 'fdPassing must be a boolean.');
+    }
 
     this.#binding = native === 'off' ? null : addon();
     if (!this.#binding && native === 'require') throw nativeRequired('native: \'require\'');
     if (!this.#binding && options.peer) throw nativeRequired('a peer policy');
+    if (!this.#binding && options.fdPassing) throw nativeRequired('fdPassing');
+    this.#fdPassing = options.fdPassing === true;
     const allowHalfOpen = options.allowHalfOpen === true;
+    this.#allowHalfOpen = allowHalfOpen;
     this.#maker = this.#binding ? new NativeSocketMaker(this.#binding, allowHalfOpen) : new NetSocketMaker(allowHalfOpen);
     this.#policy = options.peer;
     this.mode = mode;
@@ -216,18 +256,20 @@ export class UnixSocketTransport extends EventEmitter {
       return Promise.reject(new TransportError(ErrorCodes.INVALID_STATE, `This transport already listens on ${this.path}; create another transport for another listener.`, { path: this.path }));
     }
     const policy = options.peer === undefined ? this.#policy : options.peer ?? undefined;
+    const fdPassing = options.fdPassing ?? this.#fdPassing;
     try {
       validatePolicy(policy);
       if (policy && !this.#binding) throw nativeRequired('a peer policy');
+      if (fdPassing && !this.#binding) throw nativeRequired('fdPassing');
     } catch (err) {
       return Promise.reject(err);
     }
     this.#state = 'listening';
-    this.#listening = this.#listen(policy);
+    this.#listening = this.#listen(policy, fdPassing);
     return this.#listening;
   }
 
-  async #listen(policy: PeerPolicy | undefined): Promise<string> {
+  async #listen(policy: PeerPolicy | undefined, fdPassing: boolean): Promise<string> {
     const path = this.path;
     if (this.#maker.kind === 'net' && !fitsSunPath(path)) {
       throw pathTooLongError(path, 'and plain net would silently truncate it (the native addon is not loaded)');
@@ -268,7 +310,7 @@ export class UnixSocketTransport extends EventEmitter {
     this.#published = published;
     this.#endpoint = toEndpoint(path);
     exitCleanup.add(this, () => this.#removeFilesSync());
-    server.on('connection', (socket: net.Socket) => this.#onAccepted(socket, policy));
+    server.on('connection', (socket: net.Socket) => this.#onAccepted(socket, policy, fdPassing));
     server.on('error', (err) => this.#emitError(err));
     return this.#endpoint;
   }
@@ -333,7 +375,7 @@ export class UnixSocketTransport extends EventEmitter {
     }
   }
 
-  #onAccepted(socket: net.Socket, policy: PeerPolicy | undefined): void {
+  #onAccepted(socket: net.Socket, policy: PeerPolicy | undefined, fdPassing: boolean): void {
     if (this.#closed) {
       socket.destroy();
       return;
@@ -353,18 +395,18 @@ export class UnixSocketTransport extends EventEmitter {
     }
     this.#track(socket, peer);
     if (!policy || !peer) {
-      this.#handOut(socket, peer);
+      this.#handOut(socket, peer, fdPassing);
       return;
     }
     const verdict = checkPeer(policy, peer);
     if (typeof verdict === 'string' || verdict === null) {
-      this.#settleAccepted(socket, peer, verdict);
+      this.#settleAccepted(socket, peer, verdict, fdPassing);
     } else {
-      verdict.then((reason) => this.#settleAccepted(socket, peer, reason));
+      verdict.then((reason) => this.#settleAccepted(socket, peer, reason, fdPassing));
     }
   }
 
-  #settleAccepted(socket: net.Socket, peer: Peer, reason: string | null): void {
+  #settleAccepted(socket: net.Socket, peer: Peer, reason: string | null, fdPassing: boolean): void {
     if (socket.destroyed || this.#closed) {
       socket.destroy();
       return;
@@ -375,19 +417,54 @@ export class UnixSocketTransport extends EventEmitter {
       this.emit('peerRejected', peer, reason);
       return;
     }
-    this.#handOut(socket, peer);
+    this.#handOut(socket, peer, fdPassing);
   }
 
-  #handOut(socket: net.Socket, peer: Peer | null): void {
+  #handOut(socket: net.Socket, peer: Peer | null, fdPassing: boolean): void {
+    if (fdPassing) {
+      let stream: PeerFdStream;
+      try {
+        stream = this.#toFdStream(socket, peer!);
+      } catch (err) {
+        socket.destroy();
+        this.#emitError(err as Error);
+        return;
+      }
+      this.emit('connection', stream);
+      return;
+    }
     (socket as PeerSocket).peer = peer;
     resumeFresh(socket);
     this.emit('connection', socket as PeerSocket);
   }
 
-  #track(socket: net.Socket, peer: Peer | null): void {
-    this.#connections.add(socket);
-    socket.once('close', () => {
-      this.#connections.delete(socket);
+  /**
+   * Takes a connection away from libuv, which would read it with read() and so discard every
+   * passed fd: the fd is duplicated, the still-paused net.Socket closed, and the copy owned by
+   * an FdStream whose reads the addon does with recvmsg().
+   */
+  #toFdStream(socket: net.Socket, peer: Peer): PeerFdStream {
+    const fd = this.#binding!.dupFd!(socketFd(socket));
+    let stream: PeerFdStream;
+    try {
+      stream = new FdStream<PeerCredentials>(fd, { peer, allowHalfOpen: this.#allowHalfOpen });
+    } catch (err) {
+      this.#binding!.closeFd(fd);
+      throw err;
+    }
+    // The peer now belongs to the stream: closing the old socket must not release it.
+    this.#connections.delete(socket);
+    socket.destroy();
+    peer.rebind(fd);
+    this.#track(stream, peer);
+    return stream;
+  }
+
+  #track(connection: Duplex, peer: Peer | null): void {
+    this.#connections.set(connection, peer);
+    connection.once('close', () => {
+      if (!this.#connections.has(connection)) return;
+      this.#connections.delete(connection);
       peer?.release();
     });
   }
@@ -399,18 +476,119 @@ export class UnixSocketTransport extends EventEmitter {
   }
 
   /**
+   * Hands this listener to another process without refusing a single client: waits on the
+   * control socket `control` for a process that calls `UnixSocketTransport.takeOver(control)`,
+   * passes it the listening socket itself (SCM_RIGHTS), and once it accepts, stops accepting
+   * here. The kernel socket, its file and its backlog stay the same; only the process that
+   * accepts changes. Resolves when every connection accepted here has closed, so the caller can
+   * exit. The socket file then belongs to the new process (this one will not remove it).
+   * Needs the addon.
+   */
+  async handOff(control: string, options: HandOffOptions = {}): Promise<void> {
+    if (!this.#binding) throw nativeRequired('handOff()');
+    if (this.#listening) await this.#listening;
+    const server = this.#server;
+    if (!server || this.#closed) {
+      throw new TransportError(ErrorCodes.INVALID_STATE, 'handOff() needs a transport that is listening.', { path: this.path });
+    }
+    const controlTransport = new UnixSocketTransport({
+      path: control,
+      mode: options.mode ?? 0o600,
+      native: 'require',
+      peer: options.peer ?? { sameUser: true },
+      fdPassing: true,
+    });
+    try {
+      const taker = new Promise<PeerFdStream>((resolve) => controlTransport.once('connection', resolve as (s: PeerFdStream) => void));
+      await controlTransport.listen();
+      const stream = await taker;
+      const header = encodeHandOff({ path: this.path, mode: this.mode, dev: this.#published?.dev ?? 0, ino: this.#published?.ino ?? 0 });
+      await stream.sendFds([serverFd(server)], header);
+      const reply = await readLine(stream, HANDOFF_REPLY_MS);
+      stream.destroy();
+      if (reply !== 'ok') {
+        throw new TransportError(ErrorCodes.HANDOFF, `The process taking over ${this.path} answered ${JSON.stringify(reply)} instead of ok; this process keeps serving.`, { path: this.path });
+      }
+      // The other process accepts now. Stop accepting here, leaving the file to its new owner.
+      this.#server = null;
+      this.#published = null;
+      exitCleanup.delete(this);
+      // net.Server#close calls back once the connections it accepted have all closed.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    } finally {
+      await controlTransport.close();
+    }
+  }
+
+  /**
+   * Takes over the listener of a process that called `handOff(control)`, and resolves a
+   * transport that listens on it: same path, same socket, no client refused in between.
+   */
+  static async takeOver(control: string, options: TakeOverOptions = {}): Promise<UnixSocketTransport> {
+    const { handOffPeer, ...transportOptions } = options;
+    const client = new UnixSocketTransport({ native: 'require', connectTimeoutMs: options.connectTimeoutMs });
+    try {
+      const stream = await client.connect(control, { fdPassing: true, peer: handOffPeer ?? { sameUser: true } });
+      const fds: number[] = [];
+      stream.on('fds', (received: number[]) => fds.push(...received));
+      let header: HandOffHeader;
+      try {
+        header = decodeHandOff(await readLine(stream, HANDOFF_REPLY_MS));
+        if (fds.length !== 1) throw new TransportError(ErrorCodes.HANDOFF, `Expected one listening socket over ${control}, got ${fds.length} fds.`);
+      } catch (err) {
+        closeAll(client, fds);
+        throw err;
+      }
+      const transport = new UnixSocketTransport({ ...transportOptions, path: header.path, mode: header.mode });
+      try {
+        await transport.#adopt(fds[0], { path: header.path, dev: header.dev, ino: header.ino });
+      } catch (err) {
+        stream.end('failed\n');
+        throw err;
+      }
+      await new Promise<void>((resolve) => stream.end('ok\n', () => resolve()));
+      return transport;
+    } finally {
+      await client.close();
+    }
+  }
+
+  /** Serves on a listening fd received from another process. */
+  async #adopt(fd: number, published: Published): Promise<void> {
+    if (this.#state !== 'idle') {
+      this.#binding?.closeFd(fd);
+      throw new TransportError(ErrorCodes.INVALID_STATE, 'Only a fresh transport can adopt a listener.', { path: this.path });
+    }
+    const server = await this.#maker.adopt(fd);
+    this.#state = 'listening';
+    this.#server = server;
+    // Remove the file on close only if it is still the one the previous owner published.
+    this.#published = published.ino ? published : null;
+    this.#endpoint = toEndpoint(this.path);
+    exitCleanup.add(this, () => this.#removeFilesSync());
+    const policy = this.#policy;
+    const fdPassing = this.#fdPassing;
+    server.on('connection', (socket: net.Socket) => this.#onAccepted(socket, policy, fdPassing));
+    server.on('error', (err) => this.#emitError(err));
+  }
+
+  /**
    * Connects to `endpoint` (default: this transport's path) and resolves the socket.
    *
    * While the socket is missing or refusing, it retries with backoff until the timeout, then
    * rejects with `ConnectionTimeoutError`. A path that is not a socket (`ERR_NOT_A_SOCKET`) or
    * not accessible (`ERR_PERMISSION`) fails at once.
    */
-  async connect(endpoint?: string, options: ConnectOptions = {}): Promise<PeerSocket> {
+  connect(endpoint: string | undefined, options: ConnectOptions & { fdPassing: true }): Promise<PeerFdStream>;
+  connect(endpoint?: string, options?: ConnectOptions): Promise<PeerSocket>;
+  async connect(endpoint?: string, options: ConnectOptions = {}): Promise<PeerSocket | PeerFdStream> {
     if (this.#closed) throw closedError(this.path);
     const path = endpoint === undefined ? this.path : normalizeUnixPath(endpoint);
     const policy = options.peer === undefined ? this.#policy : options.peer ?? undefined;
     validatePolicy(policy);
     if (policy && !this.#binding) throw nativeRequired('a peer policy');
+    const fdPassing = options.fdPassing ?? this.#fdPassing;
+    if (fdPassing && !this.#binding) throw nativeRequired('fdPassing');
     const timeoutMs = options.timeoutMs ?? this.connectTimeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
       throw new TransportError(ErrorCodes.INVALID_OPTION, `timeoutMs must be a non-negative number, got ${String(options.timeoutMs)}.`);
@@ -423,11 +601,16 @@ export class UnixSocketTransport extends EventEmitter {
     if (onread !== undefined && (typeof onread !== 'object' || onread === null || typeof onread.callback !== 'function' || !onread.buffer)) {
       throw new TransportError(ErrorCodes.INVALID_OPTION, 'onread must be { buffer: Uint8Array | (() => Uint8Array), callback(bytesRead, buffer) }.');
     }
-    const socket = await this.#connectWithRetry(path, timeoutMs, { onread });
-    let peer: Peer | null = null;
-    if (this.#binding) {
+    if (fdPassing && onread) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, 'onread and fdPassing cannot be combined: an fdPassing connection is read by the addon.');
+    }
+    const socket = fdPassing
+      ? await this.#connectFdStream(path, timeoutMs)
+      : await this.#connectWithRetry(path, timeoutMs, () => this.#maker.connect(path, { onread }));
+    let peer = socket instanceof FdStream ? (socket.peer as Peer) : null;
+    if (this.#binding && !peer) {
       try {
-        peer = new Peer(this.#binding, socketFd(socket));
+        peer = new Peer(this.#binding, socketFd(socket as net.Socket));
       } catch (err) {
         socket.destroy();
         throw systemToTransport(err, path, 'getsockopt');
@@ -445,20 +628,35 @@ export class UnixSocketTransport extends EventEmitter {
       socket.destroy();
       throw closedError(path);
     }
-    (socket as PeerSocket).peer = peer;
     if (!this.#endpoint) this.#endpoint = toEndpoint(path);
-    if (socket.readableFlowing === false) resumeFresh(socket);
-    return socket as PeerSocket;
+    if (socket instanceof FdStream) return socket;
+    const netSocket = socket as PeerSocket;
+    netSocket.peer = peer;
+    if (netSocket.readableFlowing === false) resumeFresh(netSocket);
+    return netSocket;
   }
 
-  async #connectWithRetry(path: string, timeoutMs: number, makerOptions: MakerConnectOptions): Promise<net.Socket> {
+  /** An fdPassing connection: the addon connects, and an FdStream owns the fd from the start. */
+  async #connectFdStream(path: string, timeoutMs: number): Promise<PeerFdStream> {
+    const binding = this.#binding!;
+    const fd = await this.#connectWithRetry(path, timeoutMs, async () => binding.connectUnix(path));
+    try {
+      const peer = new Peer(binding, fd);
+      return new FdStream<PeerCredentials>(fd, { peer, allowHalfOpen: this.#allowHalfOpen });
+    } catch (err) {
+      binding.closeFd(fd);
+      throw systemToTransport(err, path, 'connect');
+    }
+  }
+
+  async #connectWithRetry<T>(path: string, timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let delay = RETRY_FIRST_MS;
     let lastSeen = 'missing';
     let lastError: unknown;
     for (;;) {
       try {
-        return await this.#maker.connect(path, makerOptions);
+        return await attempt();
       } catch (err) {
         lastError = err;
         lastSeen = await this.#classifyConnectError(err, path);
@@ -511,7 +709,7 @@ export class UnixSocketTransport extends EventEmitter {
 
   async #close(): Promise<void> {
     if (this.#listening) await this.#listening.catch(() => {});
-    for (const socket of this.#connections) socket.destroy();
+    for (const connection of this.#connections.keys()) connection.destroy();
     const server = this.#server;
     this.#server = null;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -550,6 +748,68 @@ function removeIfSame(published: Published | null): void {
 function resumeFresh(socket: net.Socket): void {
   (socket as { readableFlowing: boolean | null }).readableFlowing = null;
   socket.read(0);
+}
+
+const HANDOFF_REPLY_MS = 10_000;
+
+interface HandOffHeader {
+  path: string;
+  mode: number;
+  dev: number;
+  ino: number;
+}
+
+function encodeHandOff(header: HandOffHeader): Buffer {
+  return Buffer.from(`${JSON.stringify({ plugsockHandOff: 1, ...header })}\n`);
+}
+
+function decodeHandOff(line: string): HandOffHeader {
+  try {
+    const h = JSON.parse(line) as Partial<HandOffHeader> & { plugsockHandOff?: number };
+    if (h.plugsockHandOff === 1 && typeof h.path === 'string' && Number.isInteger(h.mode) && typeof h.dev === 'number' && typeof h.ino === 'number') {
+      return { path: normalizeUnixPath(h.path), mode: h.mode!, dev: h.dev, ino: h.ino };
+    }
+  } catch {
+    // fall through
+  }
+  throw new TransportError(ErrorCodes.HANDOFF, `The hand-off message was not understood: ${JSON.stringify(line.slice(0, 200))}.`);
+}
+
+/** Reads one newline-terminated line from a stream, without reading past it. */
+function readLine(stream: Duplex, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => finish(new TransportError(ErrorCodes.HANDOFF, `No hand-off reply within ${timeoutMs} ms.`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const nl = text.indexOf('\n');
+      if (nl >= 0) finish(null, text.slice(0, nl));
+    };
+    const onEnd = () => finish(new TransportError(ErrorCodes.HANDOFF, `The other process hung up during the hand-off${text ? ` after ${JSON.stringify(text)}` : ''}.`));
+    const finish = (err: Error | null, line?: string) => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onEnd);
+      stream.pause();
+      if (err) reject(err);
+      else resolve(line!);
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onEnd);
+  });
+}
+
+function closeAll(client: UnixSocketTransport, fds: number[]): void {
+  for (const fd of fds) loadAddon().binding?.closeFd(fd);
+  void client.close();
+}
+
+function serverFd(server: net.Server): number {
+  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new TransportError(ErrorCodes.INVALID_STATE, 'The listener has no file descriptor (already closed).');
+  return fd;
 }
 
 function socketFd(socket: net.Socket): number {

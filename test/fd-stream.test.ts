@@ -15,7 +15,6 @@ const common = require('./fixtures/fd-common.js');
 const binding = common.binding();
 const PEER = join(__dirname, 'fixtures', 'fd-peer.mjs');
 
-const listFds = () => require('node:fs').readdirSync('/proc/self/fd').map((f: string) => { try { return f + '=' + require('node:fs').readlinkSync('/proc/self/fd/' + f); } catch { return f; } }).join(' ');
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'plugsock-fd-'));
@@ -34,6 +33,17 @@ async function pair(): Promise<[FdStream, FdStream, () => Promise<void>]> {
   const b = new FdStream(await accepted, { allowHalfOpen: true });
   // Awaited by every test: a listener closing late would skew the next test's fd count.
   return [a, b, () => new Promise<void>((r) => server.close(() => r()))];
+}
+
+/** Destroys the streams and waits until each has closed its socket, so no close lands in a
+ * later test (whose fd count it would skew). */
+async function settle(...streams: FdStream[]): Promise<void> {
+  await Promise.all(
+    streams.map((s) => {
+      s.destroy();
+      return s.closed ? undefined : new Promise((r) => s.once('close', r));
+    }),
+  );
 }
 
 /** Spawns the peer fixture; resolves with the accepted FdStream and the child's JSON result. */
@@ -106,7 +116,7 @@ describe('FdStream across processes', () => {
       let s = '';
       const r = fdToReadStream(pipeR);
       r.on('data', (d) => (s += d));
-      r.on('end', () => resolve(s));
+      r.on('close', () => resolve(s));
     });
 
     await stream.sendFds([file, pipeW, sock, memfd], Buffer.from('four kinds'));
@@ -137,8 +147,8 @@ describe('FdStream across processes', () => {
     const back = Buffer.alloc(64);
     expect(back.toString('utf8', 0, readSync(memfd, back, 0, 64, 0))).toBe('memfd text +child');
     closeSync(memfd);
-    other.close();
-    stream.destroy();
+    await new Promise((r) => other.close(r));
+    await settle(stream);
   });
 
   it('interleaves 100 MB each way with 10,000 sendFds each way: every byte in order, every fd with its bytes', async () => {
@@ -201,7 +211,7 @@ describe('FdStream across processes', () => {
     const r = await result;
     closeSync(f1);
     closeSync(f2);
-    stream.destroy();
+    await settle(stream);
     expect(r).toEqual({
       truncations: [{ code: 'ERR_FDS_TRUNCATED', receivedCount: 1 }],
       datas: ['first', 'second'],
@@ -251,7 +261,7 @@ describe('FdStream in one process', () => {
     expect(got.toString('utf8', 0, readSync(fdsSeen[0][0], got, 0, 16, 0))).toBe('marker');
     closeSync(fdsSeen[0][0]);
     closeSync(memfd);
-    b.end();
+    await settle(a, b);
     await stop();
   });
 
@@ -278,7 +288,7 @@ describe('FdStream in one process', () => {
     await new Promise((r) => b.on('end', r));
     expect(text).toBe('before xy after');
     expect(fdsEvents).toEqual([]);
-    b.destroy();
+    await settle(a, b);
     await stop();
   });
 
@@ -286,7 +296,6 @@ describe('FdStream in one process', () => {
     const [a, b, stop] = await pair();
     const fd = openSync('/dev/null', 'r');
     const before = common.countFds();
-    const beforeList = listFds();
     const chunks: Buffer[] = [];
     b.on('data', (d) => chunks.push(d));
     for (let i = 0; i < 50; i++) await a.sendFds(Array(253).fill(fd), Buffer.from('x'));
@@ -294,10 +303,9 @@ describe('FdStream in one process', () => {
     a.end();
     await new Promise((r) => b.on('end', r));
     expect(Buffer.concat(chunks).toString()).toBe('x'.repeat(50));
-    if (common.countFds() !== before) console.log('FDDIFF', beforeList, listFds());
     expect(common.countFds()).toBe(before);
     closeSync(fd);
-    b.destroy();
+    await settle(a, b);
     await stop();
   });
 
@@ -311,6 +319,7 @@ describe('FdStream in one process', () => {
     await new Promise((r) => a.on('close', r));
     expect(answer).toBe('answer after EOF');
     expect(a.fd).toBe(-1);
+    await settle(a, b);
     await stop();
   });
 
@@ -324,7 +333,7 @@ describe('FdStream in one process', () => {
     expect(a.fd).toBe(-1);
     // The peer sees EOF: the socket really was closed.
     await new Promise((r) => b.on('end', r).resume());
-    b.destroy();
+    await settle(a, b);
     closeSync(fd);
     await stop();
   });

@@ -21,7 +21,10 @@ export class NativeSocketMaker implements SocketMaker {
   ) {}
 
   async listen(dir: string, name: string, mode: number, backlog: number): Promise<net.Server> {
-    const fd = this.binding.listenUnix(dir, name, mode, backlog);
+    return this.adopt(this.binding.listenUnix(dir, name, mode, backlog), backlog);
+  }
+
+  async adopt(fd: number, backlog = 511): Promise<net.Server> {
     const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: this.allowHalfOpen });
     try {
       await new Promise<void>((resolve, reject) => {

@@ -33,6 +33,10 @@ export class NetSocketMaker implements SocketMaker {
     return server;
   }
 
+  async adopt(_fd: number): Promise<net.Server> {
+    throw new Error('adopting a listener needs the native addon');
+  }
+
   connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ path, allowHalfOpen: this.allowHalfOpen, onread: options.onread });

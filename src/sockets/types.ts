@@ -26,6 +26,8 @@ export interface SocketMaker {
    * first; the transport resumes it.
    */
   connect(path: string, options?: MakerConnectOptions): Promise<net.Socket>;
+  /** Serves on a listening fd that came from elsewhere (a hand-off). */
+  adopt(fd: number): Promise<net.Server>;
   /** Connects and disconnects at once to learn whether a server is behind a socket file. */
   probe(path: string): Promise<ProbeResult>;
   /** Runs `fn` while holding an advisory lock on `dir` where the maker can; returns fn's result. */

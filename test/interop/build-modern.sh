@@ -9,6 +9,10 @@
 # Idempotent: rebuilds only when a source file is newer than the binaries. Prints the two
 # binary paths on success.
 set -euo pipefail
+# Test files run in parallel and may build the same peers at once: one build at a time.
+mkdir -p "$(dirname "${BASH_SOURCE[0]}")/.build"
+exec 9>"$(dirname "${BASH_SOURCE[0]}")/.build/.lock-v18"
+flock 9
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 examples="$(cd "$here/../../examples" && pwd)"

@@ -146,7 +146,7 @@ func main() {
 				fail("plugin stderr lacks the magic-cookie explanation: %q", pipeStderr.String())
 			}
 		}
-		if *mode == "wrong-version" && !strings.Contains(err.Error(), "Incompatible API version") {
+		if *mode == "wrong-version" && !strings.Contains(strings.ToLower(err.Error()), "incompatible api version") {
 			fail("unexpected error for wrong-version: %v", err)
 		}
 		return

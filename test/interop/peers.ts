@@ -1,0 +1,68 @@
+/**
+ * Builds (cached in test/interop/.build/) and locates the interop peers for the go-plugin and
+ * pyvider tests and the bench: go-plugin 1.0.1 (Debian, build.sh), go-plugin v1.8 (module mode,
+ * build-modern.sh), pyvider-rpcplugin (PyPI venv, build-pyvider.sh).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+export const interopDir = resolve(__dirname);
+export const root = resolve(__dirname, '..', '..');
+export const NODE_PLUGIN = join(root, 'examples', 'kv-plugin.mjs');
+export const COOKIE = { magicCookieKey: 'PLUGSOCK_INTEROP_COOKIE', magicCookieValue: 'kv-3b1f9e' };
+
+export type Built<T> = ({ ok: true; ms: number } & T) | { ok: false; reason: string };
+
+function runBuild<T>(script: string, parse: (lines: string[]) => T, timeoutMs = 600_000): Built<T> {
+  const t0 = Date.now();
+  const r = spawnSync('bash', [join(interopDir, script)], { encoding: 'utf8', timeout: timeoutMs });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ');
+    return { ok: false, reason: `${script}: ${why}` };
+  }
+  return { ok: true, ms: Date.now() - t0, ...parse(r.stdout.trim().split('\n')) };
+}
+
+const cache = new Map<string, unknown>();
+function once<T>(key: string, f: () => T): T {
+  if (!cache.has(key)) cache.set(key, f());
+  return cache.get(key) as T;
+}
+
+/** go-plugin 1.0.1 peers (Debian, GOPATH mode). */
+export const goV101 = () => once('v101', () => runBuild('build.sh', ([plugin, host]) => ({ plugin: plugin!, host: host! })));
+/** go-plugin v1.8 peers (module mode). */
+export const goV18 = () => once('v18', () => runBuild('build-modern.sh', ([plugin, host]) => ({ plugin: plugin!, host: host! })));
+/** pyvider-rpcplugin venv. */
+export const pyvider = () =>
+  once('pyvider', () =>
+    runBuild('build-pyvider.sh', ([python, pbDir]) => ({
+      python: python!,
+      pbDir: pbDir!,
+      plugin: join(interopDir, 'pyvider', 'plugin.py'),
+      host: join(interopDir, 'pyvider', 'host.py'),
+      paths: join(interopDir, 'pyvider', 'paths.py'),
+    })),
+  );
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to completion, collecting its output. */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolveRun) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolveRun({ code, stdout, stderr });
+    });
+  });
+}

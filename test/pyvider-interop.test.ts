@@ -1,0 +1,67 @@
+/**
+ * pyvider-rpcplugin (the Python original, from PyPI) as a real peer: a pyvider host launches the
+ * Node plugin; a Node host launches a pyvider plugin (plain and AutoMTLS).
+ * Peers: test/interop/build-pyvider.sh (a venv in test/interop/.build/, PyPI the first time).
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { root } from './helpers';
+import { COOKIE, NODE_PLUGIN, pyvider, run } from './interop/peers';
+
+const require = createRequire(__filename);
+const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
+const grpc: typeof import('@grpc/grpc-js') = require('@grpc/grpc-js');
+const protoLoader: typeof import('@grpc/proto-loader') = require('@grpc/proto-loader');
+const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;
+const inCI = process.env.CI === 'true';
+const py = pyvider();
+type Py = { python: string; pbDir: string; plugin: string; host: string };
+const P = () => py as unknown as Py;
+
+function pyIt(name: string, fn: () => Promise<void>, timeout = 60_000) {
+  if (py.ok) return it(name, fn, timeout);
+  if (inCI) return it(name, () => { throw new Error(`CI=true but pyvider could not be installed: ${py.reason}`); });
+  return it.skip(`${name} [skipped: ${py.reason}]`, fn);
+}
+const call = <T>(c: any, method: string, req: object): Promise<T> =>
+  new Promise((resolve, reject) => c[method](req, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));
+
+describe('pyvider host launches the Node plugin', () => {
+  pyIt('calls it (Put/Get x10, List stream), then shuts it down', async () => {
+    const r = await run(P().python, [P().host, '--calls', '10', process.execPath, NODE_PLUGIN],
+      { ...process.env, KV_PB_DIR: P().pbDir, PLUGIN_AUTO_MTLS: 'false', KV_PLUGIN_QUIET: '1' });
+    expect(r.stderr).not.toMatch(/FAIL/);
+    expect(r.stdout).toMatch(/OK calls=10 streamed=10 tls=False/);
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('Node host launches a pyvider plugin', () => {
+  for (const autoMTLS of [false, true]) {
+    pyIt(`calls it${autoMTLS ? ' over AutoMTLS' : ''}, then kill() is graceful`, async () => {
+      const p = await gp.startPlugin({
+        command: P().python, args: [P().plugin], env: { ...process.env, KV_PB_DIR: P().pbDir }, ...COOKIE, autoMTLS, startTimeoutMs: 30_000,
+      });
+      try {
+        expect(p.tls).toBe(autoMTLS);
+        await p.ping();
+        const kv = p.client(kvPkg.kv.KV);
+        for (let i = 0; i < 10; i++) await call(kv, 'Put', { key: `k${i}`, value: Buffer.from(`v${i}`) });
+        expect((await call<{ value: Buffer }>(kv, 'Get', { key: 'k7' })).value.toString()).toBe('v7');
+        const keys: string[] = [];
+        await new Promise<void>((resolve, reject) => {
+          const s = kv.List({ prefix: 'k' });
+          s.on('data', (e: { key: string }) => keys.push(e.key));
+          s.on('end', resolve);
+          s.on('error', reject);
+        });
+        expect(keys).toHaveLength(10);
+      } finally {
+        await p.kill();
+      }
+      expect((await p.exited).signal).toBe(null);
+    });
+  }
+
+});
