@@ -33,22 +33,25 @@ echo "asan: instrumented addon built"
 
 mkdir -p "$work/reports"
 export LD_PRELOAD="$rt"
-export ASAN_OPTIONS="detect_leaks=1:log_path=$work/reports/asan:detect_odr_violation=0:alloc_dealloc_mismatch=0:handle_segv=0:allow_user_segv_handler=1:fast_unwind_on_malloc=0:malloc_context_size=40"
+export ASAN_OPTIONS="detect_leaks=1:log_path=$work/reports/asan:detect_odr_violation=0:alloc_dealloc_mismatch=0:handle_segv=0:allow_user_segv_handler=1"
 export LSAN_OPTIONS="suppressions=$src/fuzz/lsan.supp:print_suppressions=0"
 export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)}
 ( cd "$work" && npx vitest run $tests ) 2>&1 | tee "$work/vitest.log" | grep -E '✓|×|Test Files|Tests |FAIL' | tail -40
 test_status=${PIPESTATUS[0]}
 unset LD_PRELOAD
 
-# Classify the reports: one file per process that reported anything.
-ours=0; theirs=0
-for f in "$work"/reports/asan.*; do
-  [ -e "$f" ] || continue
-  # Split into reports; a report is ours when one of its frames is in plugsock.node / native/.
-  n_ours=$(awk '/^(==[0-9]+==ERROR|Direct leak|Indirect leak)/{if(r!=""&&r~/plugsock\.node|native\/[a-z_]+\.(cc|h)/)c++; r=""} {r=r"\n"$0} END{if(r~/plugsock\.node|native\/[a-z_]+\.(cc|h)/)c++; print c+0}' "$f")
-  n_all=$(grep -cE '^(==[0-9]+==ERROR|Direct leak|Indirect leak)' "$f")
-  ours=$((ours + n_ours)); theirs=$((theirs + n_all - n_ours))
-  if [ "$n_ours" -gt 0 ]; then echo "asan: reports in plugsock code: $f"; grep -nE 'ERROR|leak of|plugsock\.node|native/' "$f" | head -40; fi
-done
-echo "asan: $ours report(s) in plugsock code, $theirs report(s) only in Node/V8 (ignored); tests exit $test_status; logs in $work"
+# Classify the reports (fuzz/asan-classify.py): ours = a memory error with a plugsock frame, or
+# a leak whose allocation was called from plugsock code; the rest are Node/V8's own.
+shopt -s nullglob
+reports=("$work"/reports/asan.*)
+if [ ${#reports[@]} -gt 0 ]; then
+  python3 "$src/fuzz/asan-classify.py" "$work" "${reports[@]}" >"$work/classified.txt"
+else
+  echo "CLASSIFIED ours=0 theirs=0" >"$work/classified.txt"
+fi
+grep -v '^CLASSIFIED' "$work/classified.txt" | head -80
+summary=$(grep '^CLASSIFIED' "$work/classified.txt")
+ours=$(echo "$summary" | sed -E 's/.*ours=([0-9]+).*/\1/')
+theirs=$(echo "$summary" | sed -E 's/.*theirs=([0-9]+).*/\1/')
+echo "asan: ${#reports[@]} process(es) reported; $ours report(s) in plugsock code, $theirs only in Node/V8 (ignored); tests exit $test_status; logs in $work"
 [ "$ours" -eq 0 ] && [ "$test_status" -eq 0 ]

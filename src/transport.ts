@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { lstatSync, mkdirSync, chmodSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
-import { link, lstat, mkdtemp, rename, rmdir, unlink } from 'node:fs/promises';
+import { link, lstat, mkdtemp, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import type * as net from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -278,6 +278,7 @@ export class UnixSocketTransport extends EventEmitter {
     const parent = dirname(path);
     await checkParent(parent, path);
 
+    await this.#sweepStaging(parent);
     const stageDir = await makeStageDir(parent, path);
     const stagePath = join(stageDir, 's');
     let server: net.Server | null = null;
@@ -361,6 +362,42 @@ export class UnixSocketTransport extends EventEmitter {
       `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`,
       { path },
     );
+  }
+
+  /**
+   * Clears staging directories that a process killed inside listen() left next to the target.
+   * Only directories that look exactly like ours (name, owner, mode) are touched, and only when
+   * what they hold proves their creator gone: dead sockets, or nothing at all for a while.
+   */
+  async #sweepStaging(parent: string): Promise<void> {
+    let names: string[];
+    try {
+      names = (await readdir(parent)).filter((n) => STAGE_NAME.test(n) && !n.startsWith(`.ps-${process.pid}-`));
+    } catch {
+      return;
+    }
+    const uid = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+    for (const name of names) {
+      const dir = join(parent, name);
+      try {
+        const st = await lstat(dir);
+        if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o777) !== 0o700) continue;
+        const entries = await readdir(dir);
+        if (entries.some((e) => e !== 's' && e !== 'dead')) continue;
+        const creatorGone = !processExists(Number(STAGE_NAME.exec(name)![1]));
+        if (entries.length === 0 && !creatorGone && Date.now() - st.mtimeMs < STAGE_EMPTY_GRACE_MS) continue;
+        let allDead = true;
+        for (const entry of entries) {
+          const inner = join(dir, entry);
+          if (!(await lstat(inner)).isSocket() || (await this.#maker.probe(inner)) !== 'refused') allDead = false;
+        }
+        if (!allDead) continue;
+        for (const entry of entries) await unlink(join(dir, entry));
+        await rmdir(dir);
+      } catch {
+        // Raced with its owner or another sweeper: leave it.
+      }
+    }
   }
 
   #makeGeneratedDir(dir: string): void {
@@ -683,9 +720,10 @@ export class UnixSocketTransport extends EventEmitter {
       case 'EWOULDBLOCK':
         return 'busy';
       case 'ECONNREFUSED': {
-        // Linux answers ECONNREFUSED for a regular file too: tell the two apart.
-        const st = await lstat(path).catch(() => null);
-        if (st && !st.isSocket() && !st.isSymbolicLink()) throw notASocket(path, st);
+        // Linux answers ECONNREFUSED for a regular file too: tell the two apart. connect()
+        // follows symlinks, so the check does too.
+        const st = await stat(path).catch(() => null);
+        if (st && !st.isSocket()) throw notASocket(path, st);
         return 'refused';
       }
       default:
@@ -751,6 +789,10 @@ function resumeFresh(socket: net.Socket): void {
 }
 
 const HANDOFF_REPLY_MS = 10_000;
+/** mkdtemp('.ps-<pid>-') names: the creator's pid and six random characters. */
+const STAGE_NAME = /^\.ps-(\d+)-[A-Za-z0-9]{6}$/;
+/** An empty staging directory may belong to a listen() between mkdtemp and bind. */
+const STAGE_EMPTY_GRACE_MS = 10_000;
 
 interface HandOffHeader {
   path: string;
@@ -853,7 +895,9 @@ async function checkParent(parent: string, path: string): Promise<void> {
 async function makeStageDir(parent: string, path: string): Promise<string> {
   try {
     // mkdtemp creates it 0700: nobody but us can reach a socket inside before it is published.
-    return await mkdtemp(join(parent, '.ps-'));
+    // The pid in the name lets a later listen() tell a crashed creator's leftovers from a
+    // staging directory that is in use right now.
+    return await mkdtemp(join(parent, `.ps-${process.pid}-`));
   } catch (err) {
     throw systemToTransport(err, path, 'mkdir');
   }
@@ -890,6 +934,15 @@ async function removeDeadSocket(stageDir: string, path: string, probed: Stats): 
     );
   }
   await unlink(grave);
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return !isSystemError(err, 'ESRCH');
+  }
 }
 
 function notASocket(path: string, st: Stats): TransportError {

@@ -357,3 +357,136 @@ describe('process exit', () => {
     expect(existsSync(path)).toBe(false);
   });
 });
+
+describe('faults around the peer check and fd passing (native)', () => {
+  it('a peer that exits during an async verify: rejected via isAlive(), never reaches "connection", nothing leaks', async () => {
+    let verified = 0;
+    const server = make({
+      path: join(dir, 'verify.sock'),
+      native: 'require',
+      peer: {
+        verify: async (cred) => {
+          await new Promise((r) => setTimeout(r, 300));
+          verified++;
+          return cred.isAlive() !== false;
+        },
+      },
+    });
+    const rejected: string[] = [];
+    let connections = 0;
+    server.on('peerRejected', (_cred, reason) => rejected.push(reason));
+    server.on('connection', () => connections++);
+    await server.listen();
+    const fds = openFdCount();
+    for (let i = 0; i < 5; i++) {
+      const { child, done } = runNode(`
+        new plugsock.UnixSocketTransport().connect(process.argv[1]).then(() => { console.log('CONNECTED'); });
+      `, { args: [server.path] });
+      await waitForLine(child, /^CONNECTED/);
+      child.kill('SIGKILL');
+      await done;
+    }
+    await until(() => verified === 5 && server.connectionCount === 0);
+    expect(connections).toBe(0);
+    expect(rejected).toHaveLength(5);
+    expect(openFdCount()).toBe(fds);
+  }, 30_000);
+
+  it('a peer that exits during an async verify that accepts anyway: the socket handed out just ends', async () => {
+    const server = make({ path: join(dir, 'verify2.sock'), native: 'require', peer: { verify: () => new Promise((r) => setTimeout(() => r(true), 300)) } });
+    const ends: string[] = [];
+    server.on('connection', (s) => {
+      s.on('error', (e: NodeJS.ErrnoException) => ends.push(e.code ?? 'error'));
+      s.on('close', () => ends.push('close'));
+      s.resume();
+    });
+    await server.listen();
+    const fds = openFdCount();
+    const { child, done } = runNode(`new plugsock.UnixSocketTransport().connect(process.argv[1]).then(() => console.log('CONNECTED'));`, { args: [server.path] });
+    await waitForLine(child, /^CONNECTED/);
+    child.kill('SIGKILL');
+    await done;
+    await until(() => ends.includes('close'));
+    expect(server.connectionCount).toBe(0);
+    expect(openFdCount()).toBe(fds);
+  }, 30_000);
+
+  it('a peer killed in the middle of a sendFds stream: received fds are all closed, no fd leaks, the server keeps serving', async () => {
+    const server = make({ path: join(dir, 'fds.sock'), native: 'require', fdPassing: true });
+    let fdsIn = 0;
+    let bytesIn = 0;
+    const errors: string[] = [];
+    server.on('connection', (s) => {
+      s.on('fds', (fds: number[]) => {
+        fdsIn += fds.length;
+        for (const fd of fds) require('node:fs').closeSync(fd);
+      });
+      s.on('data', (d: Buffer) => (bytesIn += d.length));
+      s.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? 'error'));
+    });
+    await server.listen();
+    const fds = openFdCount();
+    for (let i = 0; i < 5; i++) {
+      const { child, done } = runNode(`
+        const fs = require('fs');
+        const mine = Array.from({ length: 50 }, () => fs.openSync('/dev/null', 'r'));
+        new plugsock.UnixSocketTransport().connect(process.argv[1], { fdPassing: true }).then(async (s) => {
+          let n = 0;
+          for (;;) { await s.sendFds(mine.slice(0, 1 + (n % 50)), Buffer.alloc(1 + (n * 7919) % 70000, n & 255)); if (++n === 200) console.log('SENDING'); }
+        });
+      `, { args: [server.path] });
+      await waitForLine(child, /^SENDING/);
+      child.kill('SIGKILL');
+      await done;
+    }
+    await until(() => server.connectionCount === 0);
+    expect(fdsIn).toBeGreaterThan(0);
+    expect(bytesIn).toBeGreaterThan(0);
+    expect(errors.every((c) => c === 'ECONNRESET')).toBe(true);
+    expect(openFdCount()).toBe(fds);
+    const s = await make({ native: 'require' }).connect(server.path, { fdPassing: true });
+    await s.sendFds([0], Buffer.from('still serving'));
+    s.destroy();
+    report('killed mid-sendFds', { peers: 5, fdsReceivedAndClosed: fdsIn, bytesIn, serverErrors: errors.length });
+  }, 60_000);
+
+  it('fdPassing: a receiver that stops reading holds back write() and sendFds(), with bounded memory and fds', async () => {
+    const server = make({ path: join(dir, 'fdstall.sock'), native: 'require', fdPassing: true });
+    const accepted = once(server, 'connection');
+    await server.listen();
+    const { child, done } = runNode(`
+      const fs = require('fs');
+      new plugsock.UnixSocketTransport().connect(process.argv[1], { fdPassing: true }).then((s) => {
+        s.pause();
+        console.log('CONNECTED');
+        process.stdin.once('data', () => { let n = 0, f = 0; s.on('fds', (fds) => { f += fds.length; fds.forEach((x) => fs.closeSync(x)); }); s.on('data', (d) => { n += d.length; }); s.on('end', () => { console.log('READ ' + n + ' ' + f); process.exit(0); }); s.resume(); });
+      });
+    `, { args: [server.path] });
+    await waitForLine(child, /^CONNECTED/);
+    const [sock] = (await accepted) as [import('node:stream').Duplex & { sendFds(fds: number[], data?: Uint8Array): Promise<void> }];
+    const fds = openFdCount();
+    const chunk = Buffer.alloc(64 * 1024, 2);
+    let written = 0;
+    let fdsSent = 0;
+    let maxQueued = 0;
+    const pendingSends: Array<Promise<void>> = [];
+    for (let i = 0; i < 10_000; i++) {
+      const more = i % 4 === 0 ? (pendingSends.push(sock.sendFds([0], chunk)), fdsSent++, sock.writableLength < sock.writableHighWaterMark) : sock.write(chunk);
+      written += chunk.length;
+      maxQueued = Math.max(maxQueued, sock.writableLength);
+      if (!more) break;
+    }
+    const drained = await Promise.race([once(sock, 'drain').then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 1000))]);
+    report('stalled fdPassing reader', { bytesAcceptedBeforeStall: written, fdsSent, maxQueuedBytes: maxQueued, drained });
+    expect(drained).toBe(false);
+    expect(written).toBeLessThan(32 * 1024 * 1024);
+    expect(openFdCount() - fds).toBeLessThan(3); // fds in flight live in the kernel, not in our table
+    sock.end();
+    child.stdin!.write('go\n');
+    const [, n, f] = await waitForLine(child, /^READ (\d+) (\d+)/);
+    await Promise.all(pendingSends);
+    expect(Number(n)).toBe(written);
+    expect(Number(f)).toBe(fdsSent);
+    await done;
+  }, 30_000);
+});

@@ -35,6 +35,7 @@ const variants: Variant[] = [
   { name: 'native', native: 'require', policy: 'none' },
   { name: 'native + peer policy (uids + async verify)', native: 'require', policy: 'verify' },
   { name: 'fallback (plain net)', native: 'off', policy: 'none' },
+  { name: 'native + fdPassing (every 10th message carries an fd)', native: 'require', policy: 'none', fdPassing: true },
 ];
 
 async function runLoad(v: Variant) {
@@ -88,6 +89,7 @@ async function runLoad(v: Variant) {
       },
       errors: { server: stats.errors, clients: done.map((d) => d.errors) },
       rejected: stats.rejected,
+      fds: { sent: done.reduce((a, d) => a + d.fdsSent, 0), receivedAndClosedByServer: stats.fdsReceived },
     };
     report(`load ${v.name}`, figures);
     expect(done.map((d) => d.mismatches)).toEqual(clients.map(() => 0));
@@ -96,6 +98,7 @@ async function runLoad(v: Variant) {
     expect(stats.rejected).toBe(0);
     expect(stats.accepted).toBe(CONNS);
     expect(roundTrips).toBe(CONNS * ROUNDS);
+    if (v.fdPassing) expect(figures.fds).toEqual({ sent: CONNS * Math.ceil(ROUNDS / 10), receivedAndClosedByServer: CONNS * Math.ceil(ROUNDS / 10) });
     expect({ sent, received, in: stats.bytesIn, out: stats.bytesOut }).toEqual({ sent: expectedBytes, received: expectedBytes, in: expectedBytes, out: expectedBytes });
     return figures;
   } finally {

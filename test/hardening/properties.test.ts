@@ -170,3 +170,17 @@ describe('handshake parser properties', () => {
     );
   });
 });
+
+describe('handshake parser: findings of the coverage-guided fuzzer (fuzz/handshake-fuzz.cjs)', () => {
+  it.each(['1|1|unix|/tmp/plugin\r42|grpc|', '1|1|unix|/tmp/p\nlugin|grpc|'])(
+    'BUG: what parseHandshakeLine accepts, buildHandshakeLine can format again (%j)',
+    (line) => {
+      // Today the parser accepts a unix address with a CR or LF inside, and the builder refuses
+      // it ("contains '|' or a newline"): the two disagree on what an address is. See
+      // docs/hardening.md, finding 3.
+      const parsed = onlyTransportError(() => parseHandshakeLine(line, { clientCertSent: true, multiplexRequested: true }));
+      if (parsed instanceof TransportError) return; // rejecting it is a consistent fix too
+      expect(() => buildHandshakeLine(parsed)).not.toThrow();
+    },
+  );
+});
