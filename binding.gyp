@@ -17,6 +17,7 @@
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "PLUGSOCK_SOURCE_HASH=<!(node scripts/source-hash.js)"
       ],
+      "conditions": [["OS=='linux'", { "libraries": ["-ldl"] }]],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fvisibility=hidden"],
       "cflags_cc!": ["-fno-exceptions"],
       "xcode_settings": { "CLANG_CXX_LANGUAGE_STANDARD": "c++17", "MACOSX_DEPLOYMENT_TARGET": "11.0" }

@@ -95,6 +95,21 @@ function truncate(s: string, n: number): string {
 const INT_RE = /^[+-]?\d+$/; // what Go's strconv.Atoi accepts (decimal, optional sign)
 const HANDSHAKE_INSIDE_RE = /\d+\|\d+\|(unix|tcp)\|/;
 
+/**
+ * What both sides agree an address is: no '|' and no control character (the line is split on
+ * '|' and trimmed), a unix address absolute, a tcp address host:port. Returns why not, or null.
+ */
+export function addressProblem(network: Network, address: string): string | null {
+  if (address === '') return 'the address field is empty';
+  if (/[|\x00-\x1f\x7f]/.test(address)) return `address ${JSON.stringify(address)} contains '|' or a control character`;
+  if (network === 'unix' && !address.startsWith('/')) return `unix socket address ${JSON.stringify(address)} is not an absolute path`;
+  if (network === 'tcp') {
+    const m = /^(.+):(\d{1,5})$/.exec(address);
+    if (!m || Number(m[2]) > 65535) return `tcp address ${JSON.stringify(address)} is not host:port`;
+  }
+  return null;
+}
+
 function parseIntField(s: string): number | null {
   if (!INT_RE.test(s)) return null;
   const n = Number(s);
@@ -115,6 +130,8 @@ export function parseGoBool(s: string): boolean | null {
  * than 1 or an app version not in `appVersions`.
  */
 export function parseHandshakeLine(line: string, options: ParseHandshakeOptions = {}): Handshake {
+  if (typeof line !== 'string') throw invalid(`expected a string, got ${line === null ? 'null' : typeof line}`, String(line));
+  options = options ?? {};
   const raw = line;
   line = line.trim();
   if (line === '') throw invalid('the line is empty (the plugin printed an empty first line)', raw);
@@ -153,7 +170,7 @@ export function parseHandshakeLine(line: string, options: ParseHandshakeOptions 
     );
   }
   const app = parseIntField(appS);
-  if (app === null) throw invalid(`app protocol version ${JSON.stringify(appS)} is not an integer`, raw);
+  if (app === null || app < 0) throw invalid(`app protocol version ${JSON.stringify(appS)} is not a non-negative integer`, raw);
   if (options.appVersions && !options.appVersions.includes(app)) {
     throw new TransportError(
       GoPluginErrorCodes.UNSUPPORTED_VERSION,
@@ -164,14 +181,8 @@ export function parseHandshakeLine(line: string, options: ParseHandshakeOptions 
   if (networkS !== 'unix' && networkS !== 'tcp') {
     throw invalid(`unknown network ${JSON.stringify(networkS)} (expected "unix" or "tcp")`, raw);
   }
-  if (address === '') throw invalid('the address field is empty', raw);
-  if (networkS === 'unix' && !address.startsWith('/')) {
-    throw invalid(`unix socket address ${JSON.stringify(address)} is not an absolute path`, raw);
-  }
-  if (networkS === 'tcp') {
-    const m = /^(.+):(\d{1,5})$/.exec(address);
-    if (!m || Number(m[2]) > 65535) throw invalid(`tcp address ${JSON.stringify(address)} is not host:port`, raw);
-  }
+  const problem = addressProblem(networkS, address);
+  if (problem !== null) throw invalid(problem, raw);
   let protocol: RpcProtocol = 'netrpc';
   if (protocolS !== undefined) {
     if (protocolS !== 'grpc' && protocolS !== 'netrpc') {
@@ -230,9 +241,8 @@ export function buildHandshakeLine(h: BuildHandshakeInput): string {
   if (protocol !== 'grpc' && protocol !== 'netrpc') {
     throw new TransportError('ERR_INVALID_OPTION', `protocol must be "grpc" or "netrpc", got ${JSON.stringify(protocol)}.`);
   }
-  if (!h.address || /[|\r\n]/.test(h.address)) {
-    throw new TransportError('ERR_INVALID_OPTION', `address ${JSON.stringify(h.address)} is empty or contains '|' or a newline.`);
-  }
+  const problem = addressProblem(network, h.address ?? '');
+  if (problem !== null) throw new TransportError('ERR_INVALID_OPTION', `${problem}.`);
   const cert = h.serverCert ?? '';
   if (cert !== '' && (cert.length <= CERT_MIN_LENGTH || !/^[A-Za-z0-9+/]+$/.test(cert))) {
     throw new TransportError('ERR_INVALID_OPTION', 'serverCert must be unpadded base64 DER longer than 50 characters.');
