@@ -7,6 +7,18 @@
 
 #include "modules.h"
 
+// Bind dlopen/dladdr to their oldest symbol versions, so the prebuilds keep loading on
+// glibc older than 2.34 (where these moved into libc with a new version).
+#if defined(__linux__) && defined(__GLIBC__)
+#if defined(__x86_64__)
+__asm__(".symver dlopen,dlopen@GLIBC_2.2.5");
+__asm__(".symver dladdr,dladdr@GLIBC_2.2.5");
+#elif defined(__aarch64__)
+__asm__(".symver dlopen,dlopen@GLIBC_2.17");
+__asm__(".symver dladdr,dladdr@GLIBC_2.17");
+#endif
+#endif
+
 #define PLUGSOCK_STR2(x) #x
 #define PLUGSOCK_STR(x) PLUGSOCK_STR2(x)
 

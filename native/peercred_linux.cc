@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "errors.h"
 #include "fd.h"
 #include "modules.h"
@@ -28,19 +29,6 @@
 
 namespace plugsock {
 namespace {
-
-// False means a TypeError is pending (exceptions are off).
-bool ArgFd(const Napi::CallbackInfo& info, const char* name, int* out) {
-  double v = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue()
-                                                     : -1;
-  if (!std::isfinite(v) || std::trunc(v) != v || v < 0 || v > 2147483647.0) {
-    ThrowTypeError(info.Env(), std::string("The \"") + name +
-                                   "\" argument must be a non-negative integer file descriptor");
-    return false;
-  }
-  *out = static_cast<int>(v);
-  return true;
-}
 
 // Supplementary groups as of connect()/listen(); nullptr-equivalent (false, errno ENOPROTOOPT)
 // on kernels before 4.13.

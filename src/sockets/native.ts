@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import type { Binding } from '../addon';
 import { isSystemError } from '../errors';
-import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeResultOf } from './types';
+import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeWith } from './types';
 
 const LOCK_RETRY_MS = 2;
 /** A lock held longer than this is someone else's business; proceed without it. */
@@ -50,15 +50,8 @@ export class NativeSocketMaker implements SocketMaker {
     return new net.Socket(socketOptions as net.SocketConstructorOpts);
   }
 
-  async probe(path: string): Promise<ProbeResult> {
-    try {
-      this.binding.closeFd(this.binding.connectUnix(path));
-      return 'live';
-    } catch (err) {
-      const result = isSystemError(err) ? probeResultOf(err.code) : null;
-      if (result === null) throw err;
-      return result;
-    }
+  probe(path: string): Promise<ProbeResult> {
+    return probeWith(() => this.binding.closeFd(this.binding.connectUnix(path)));
   }
 
   async withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {

@@ -6,8 +6,7 @@
 import { chmod } from 'node:fs/promises';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { isSystemError } from '../errors';
-import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeResultOf } from './types';
+import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeWith } from './types';
 
 export class NetSocketMaker implements SocketMaker {
   readonly kind = 'net' as const;
@@ -52,15 +51,8 @@ export class NetSocketMaker implements SocketMaker {
     });
   }
 
-  async probe(path: string): Promise<ProbeResult> {
-    try {
-      (await this.connect(path)).destroy();
-      return 'live';
-    } catch (err) {
-      const result = isSystemError(err) ? probeResultOf(err.code) : null;
-      if (result === null) throw err;
-      return result;
-    }
+  probe(path: string): Promise<ProbeResult> {
+    return probeWith(async () => void (await this.connect(path)).destroy());
   }
 
   async withDirLock<T>(_dir: string, fn: () => Promise<T>): Promise<T> {

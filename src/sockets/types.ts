@@ -34,7 +34,20 @@ export interface SocketMaker {
   withDirLock<T>(dir: string, fn: () => Promise<T>): Promise<T>;
 }
 
-export function probeResultOf(code: string | undefined): ProbeResult | null {
+/** Runs one connect-and-hang-up attempt and names what it found; other errors propagate. */
+export async function probeWith(connectAndClose: () => Promise<void> | void): Promise<ProbeResult> {
+  try {
+    await connectAndClose();
+    return 'live';
+  } catch (err) {
+    const code = err instanceof Error ? (err as { code?: string }).code : undefined;
+    const result = probeResultOf(code);
+    if (result === null) throw err;
+    return result;
+  }
+}
+
+function probeResultOf(code: string | undefined): ProbeResult | null {
   switch (code) {
     case 'ECONNREFUSED':
       return 'refused';

@@ -104,9 +104,9 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   }, 120_000);
 
   it('staging directories left by processes killed inside listen() are cleared by the next listen()', () => {
-    // Fails today: each crash inside listen() between mkdtemp() and the finally that removes it
-    // leaves a .ps-XXXXXX directory (usually holding the dead staged socket `s`) next to the
-    // socket, and nothing ever removes it. See docs/hardening.md, finding 2.
+    // Each crash inside listen() between mkdtemp() and the finally that removes it leaves a
+    // .ps-<pid>-XXXXXX directory next to the socket; the next listen() clears those whose
+    // creator is gone (docs/hardening.md, finding 2).
     expect(litterAfterRecovery).toEqual([]);
   });
 
