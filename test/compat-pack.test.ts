@@ -199,7 +199,14 @@ describe('npm pack', () => {
     expect(sources.filter((s) => !files.includes(s))).toEqual([]);
     // A dist/ file for every dist/*.js the package.json entry points name.
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-    const entries = [pkg.main, pkg.types, ...Object.values(pkg.bin ?? {}), ...JSON.stringify(pkg.exports).match(/\.\/[^"]+/g)!]
+    // The targets of the exports map (its values; keys such as "./goplugin" are subpaths).
+    const targets: string[] = [];
+    const collect = (v: unknown): void => {
+      if (typeof v === 'string') targets.push(v);
+      else if (v && typeof v === 'object') Object.values(v).forEach(collect);
+    };
+    collect(pkg.exports);
+    const entries = [pkg.main, pkg.types, ...Object.values(pkg.bin ?? {}), ...targets]
       .map((e: string) => e.replace(/^\.\//, ''));
     expect(entries.filter((e) => !files.includes(e))).toEqual([]);
     console.log(`tarball ${packed.size} bytes; top level: ${[...new Set(files.map((f) => f.split('/')[0]))].join(', ')}`);
