@@ -78,6 +78,45 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The per-connection fast path: pid, uid, gid written into a caller-owned Int32Array(3), so
+// accepting a connection allocates nothing here. Groups are fetched separately, on demand.
+Napi::Value PeerCredInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      info[1].As<Napi::Int32Array>().ElementLength() < 3) {
+    return ThrowTypeError(env, "The \"out\" argument must be an Int32Array of length 3");
+  }
+  struct ucred cred {};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return ThrowErrno(env, errno, "getsockopt");
+  }
+  Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+  out[0] = cred.pid;
+  out[1] = static_cast<int32_t>(cred.uid);
+  out[2] = static_cast<int32_t>(cred.gid);
+  return env.Undefined();
+}
+
+Napi::Value PeerGroupsOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+  std::vector<gid_t> groups;
+  if (!PeerGroups(fd, &groups)) {
+    if (errno == ENOPROTOOPT) return env.Null();
+    return ThrowErrno(env, errno, "getsockopt");
+  }
+  Napi::Array arr = Napi::Array::New(env, groups.size());
+  for (size_t i = 0; i < groups.size(); i++) {
+    arr.Set(static_cast<uint32_t>(i), Napi::Number::New(env, groups[i]));
+  }
+  return arr;
+}
+
 Napi::Value PeerPidfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
@@ -110,6 +149,8 @@ Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
 
 void InitPeercred(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+  exports.Set("peerCredInto", Napi::Function::New(env, PeerCredInto, "peerCredInto"));
+  exports.Set("peerGroups", Napi::Function::New(env, PeerGroupsOf, "peerGroups"));
   exports.Set("peerPidfd", Napi::Function::New(env, PeerPidfd, "peerPidfd"));
   exports.Set("pidfdAlive", Napi::Function::New(env, PidfdAlive, "pidfdAlive"));
 }

@@ -12,6 +12,9 @@ export interface Binding {
   lockDir(dir: string): number;
   closeFd(fd: number): void;
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
+  /** Linux fast path: pid, uid, gid into `out`. */
+  peerCredInto?(fd: number, out: Int32Array): void;
+  peerGroups?(fd: number): number[] | null;
   peerPidfd(fd: number): number;
   pidfdAlive(pidfd: number): boolean;
   dupFd?(fd: number): number;

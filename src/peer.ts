@@ -18,7 +18,10 @@ export interface PeerCredentials {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
-  /** Supplementary groups (SO_PEERGROUPS), or null where the kernel cannot say. */
+  /**
+   * Supplementary groups (SO_PEERGROUPS), or null where the kernel cannot say. Fetched on first
+   * access and kept: read it while the connection is open (policies with `gids` do).
+   */
   readonly groups: readonly number[] | null;
   /**
    * A pidfd for the peer process (SO_PEERPIDFD), opened on first access and closed with the
@@ -50,25 +53,44 @@ export interface PeerPolicy {
   verify?: (cred: PeerCredentials) => boolean | Promise<boolean>;
 }
 
-/** Credentials bound to one open socket fd; the pidfd is fetched lazily. */
+const scratch = new Int32Array(3);
+
+/** Credentials bound to one open socket fd; groups and the pidfd are fetched lazily. */
 export class Peer implements PeerCredentials {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
-  readonly groups: readonly number[] | null;
+  #groups: readonly number[] | null | undefined;
   #pidfd: number | null | undefined;
   #fd: number;
   #binding: Binding;
   #open = true;
 
   constructor(binding: Binding, fd: number) {
-    const cred = binding.peerCred(fd);
-    this.pid = cred.pid;
-    this.uid = cred.uid;
-    this.gid = cred.gid;
-    this.groups = cred.groups === null ? null : Object.freeze([...cred.groups]);
+    if (binding.peerCredInto) {
+      // One getsockopt into a reused array: accepting a connection allocates nothing here.
+      binding.peerCredInto(fd, scratch);
+      this.pid = scratch[0];
+      this.uid = scratch[1] >>> 0;
+      this.gid = scratch[2] >>> 0;
+    } else {
+      const cred = binding.peerCred(fd);
+      this.pid = cred.pid;
+      this.uid = cred.uid;
+      this.gid = cred.gid;
+      this.#groups = cred.groups === null ? null : Object.freeze([...cred.groups]);
+    }
     this.#binding = binding;
     this.#fd = fd;
+  }
+
+  get groups(): readonly number[] | null {
+    if (this.#groups === undefined) {
+      if (!this.#open || !this.#binding.peerGroups) return null;
+      const groups = this.#binding.peerGroups(this.#fd);
+      this.#groups = groups === null ? null : Object.freeze([...groups]);
+    }
+    return this.#groups;
   }
 
   get pidfd(): number | null {
