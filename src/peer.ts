@@ -87,7 +87,12 @@ export class Peer implements PeerCredentials {
   get groups(): readonly number[] | null {
     if (this.#groups === undefined) {
       if (!this.#open || !this.#binding.peerGroups) return null;
-      const groups = this.#binding.peerGroups(this.#fd);
+      let groups: number[] | null;
+      try {
+        groups = this.#binding.peerGroups(this.#fd);
+      } catch {
+        return null; // the connection is already gone
+      }
       this.#groups = groups === null ? null : Object.freeze([...groups]);
     }
     return this.#groups;

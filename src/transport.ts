@@ -449,9 +449,13 @@ export class UnixSocketTransport extends EventEmitter {
       return;
     }
     if (reason !== null) {
-      // Nothing was read or written: the socket has been paused since accept.
-      socket.destroy();
-      this.emit('peerRejected', peer, reason);
+      // Nothing was read or written: the socket has been paused since accept. It is reported
+      // while still open, so the handler can read every credential (groups, pidfd) of it.
+      try {
+        this.emit('peerRejected', peer, reason);
+      } finally {
+        socket.destroy();
+      }
       return;
     }
     this.#handOut(socket, peer, fdPassing);

@@ -52,11 +52,6 @@ export function socketFilesUnder(dir: string): string[] {
   return found;
 }
 
-/** Entries in os.tmpdir() created by generated paths. */
-export function generatedDirs(): string[] {
-  return readdirSync(tmpdir()).filter((n) => n.startsWith('plugsock-') && !n.startsWith('plugsock-test-'));
-}
-
 export interface ChildResult {
   code: number | null;
   signal: NodeJS.Signals | null;

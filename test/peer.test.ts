@@ -147,7 +147,11 @@ describe('peer credentials', () => {
         s.end('member');
       });
       const rejected: string[] = [];
-      server.on('peerRejected', (_c, reason) => rejected.push(reason));
+      const rejectedGroups: Array<readonly number[] | null> = [];
+      server.on('peerRejected', (cred, reason) => {
+        rejected.push(reason);
+        rejectedGroups.push(cred.groups); // still readable: reported before the socket closes
+      });
       await server.listen();
       const member = clientProcess(path, { ...NOBODY, groups: [4242, 5151] });
       expect((await member.done).stdout).toContain('CLOSED data="member"');
@@ -155,6 +159,7 @@ describe('peer credentials', () => {
       const outsider = clientProcess(path, { ...NOBODY, groups: [5151] });
       expect((await outsider.done).stdout).toContain('CLOSED data=""');
       expect(rejected).toHaveLength(1);
+      expect(rejectedGroups).toEqual([[5151]]);
     });
 
     it('client: connect() with pids naming another process rejects with ERR_PEER_REJECTED and destroys the socket', async () => {
