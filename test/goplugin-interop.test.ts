@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { root } from './helpers';
+import { itWithPeers } from './interop/peers';
 
 const require = createRequire(__filename);
 const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
@@ -41,9 +42,7 @@ if (build.ok) console.log(`go-plugin interop peers ready in ${build.ms} ms: ${bu
 else console.warn(`go-plugin interop: Go peers unavailable (${build.reason}); ${inCI ? 'FAILING (CI=true)' : 'skipping the Go tests'}`);
 
 function goIt(name: string, fn: () => Promise<void>, timeout = 30_000) {
-  if (build.ok) return it(name, fn, timeout);
-  if (inCI) return it(name, () => { throw new Error(`CI=true but the Go interop peers could not be built: ${build.reason}`); });
-  return it.skip(`${name} [skipped: Go interop peers unavailable: ${build.reason}]`, fn);
+  itWithPeers(build, 'the Go interop peers', name, fn, timeout);
 }
 
 // ---- Helpers

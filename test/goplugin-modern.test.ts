@@ -12,23 +12,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { root } from './helpers';
-import { COOKIE, NODE_PLUGIN, goV101, goV18, run } from './interop/peers';
+import { COOKIE, NODE_PLUGIN, goV101, goV18, itWithPeers, run } from './interop/peers';
 
 const require = createRequire(__filename);
 const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
 const grpc: typeof import('@grpc/grpc-js') = require('@grpc/grpc-js');
 const protoLoader: typeof import('@grpc/proto-loader') = require('@grpc/proto-loader');
 const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;
-const inCI = process.env.CI === 'true';
 
 const v18 = goV18();
 const v101 = goV101();
 if (v18.ok) console.log(`go-plugin v1.8 peers ready in ${v18.ms} ms`);
 
 function peerIt(built: { ok: boolean; reason?: string }, name: string, fn: () => Promise<void>, timeout = 30_000) {
-  if (built.ok) return it(name, fn, timeout);
-  if (inCI) return it(name, () => { throw new Error(`CI=true but the interop peers could not be built: ${built.reason}`); });
-  return it.skip(`${name} [skipped: ${built.reason}]`, fn);
+  itWithPeers(built, 'the go-plugin peers', name, fn, timeout);
 }
 const P18 = () => (v18 as { plugin: string }).plugin;
 const H18 = () => (v18 as { host: string }).host;

@@ -7,22 +7,19 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { root } from './helpers';
-import { COOKIE, NODE_PLUGIN, pyvider, run } from './interop/peers';
+import { COOKIE, NODE_PLUGIN, itWithPeers, pyvider, run } from './interop/peers';
 
 const require = createRequire(__filename);
 const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
 const grpc: typeof import('@grpc/grpc-js') = require('@grpc/grpc-js');
 const protoLoader: typeof import('@grpc/proto-loader') = require('@grpc/proto-loader');
 const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;
-const inCI = process.env.CI === 'true';
 const py = pyvider();
 type Py = { python: string; pbDir: string; plugin: string; host: string };
 const P = () => py as unknown as Py;
 
 function pyIt(name: string, fn: () => Promise<void>, timeout = 60_000) {
-  if (py.ok) return it(name, fn, timeout);
-  if (inCI) return it(name, () => { throw new Error(`CI=true but pyvider could not be installed: ${py.reason}`); });
-  return it.skip(`${name} [skipped: ${py.reason}]`, fn);
+  itWithPeers(py, 'pyvider', name, fn, timeout);
 }
 const call = <T>(c: any, method: string, req: object): Promise<T> =>
   new Promise((resolve, reject) => c[method](req, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));

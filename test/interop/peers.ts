@@ -1,3 +1,4 @@
+import { it } from 'vitest';
 /**
  * Builds (cached in test/interop/.build/) and locates the interop peers for the go-plugin and
  * pyvider tests and the bench: go-plugin 1.0.1 (Debian, build.sh), go-plugin v1.8 (module mode,
@@ -65,4 +66,20 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = proces
       resolveRun({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * A test that needs interop peers: runs when they were built, skips with the reason locally,
+ * and fails in CI (CI=true), where nothing may skip.
+ */
+export function itWithPeers(
+  built: { ok: boolean; reason?: string },
+  what: string,
+  name: string,
+  fn: () => Promise<void>,
+  timeout: number,
+): void {
+  if (built.ok) it(name, fn, timeout);
+  else if (process.env.CI === 'true') it(name, () => { throw new Error(`CI=true but ${what} could not be built: ${built.reason}`); });
+  else it.skip(`${name} [skipped: ${what} unavailable: ${built.reason}]`, fn);
 }
