@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { lstatSync, mkdirSync, chmodSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import { link, lstat, mkdtemp, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import type * as net from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addon, loadAddon, type Binding } from './addon';
 import {
@@ -26,6 +26,7 @@ import { NativeSocketMaker } from './sockets/native';
 import { NetSocketMaker } from './sockets/net';
 import type { SocketMaker } from './sockets/types';
 import { FdStream } from './fd-stream';
+import { closeFds } from './fd-helpers';
 import type { Duplex } from 'node:stream';
 import { exitCleanup } from './exit-cleanup';
 
@@ -577,7 +578,7 @@ export class UnixSocketTransport extends EventEmitter {
         header = decodeHandOff(await readLine(stream, HANDOFF_REPLY_MS));
         if (fds.length !== 1) throw new TransportError(ErrorCodes.HANDOFF, `Expected one listening socket over ${control}, got ${fds.length} fds.`);
       } catch (err) {
-        closeAll(client, fds);
+        closeFds(fds); // the client is closed by the finally below
         throw err;
       }
       const transport = new UnixSocketTransport({ ...transportOptions, path: header.path, mode: header.mode });
@@ -845,11 +846,6 @@ function readLine(stream: Duplex, timeoutMs: number): Promise<string> {
     stream.once('end', onEnd);
     stream.once('error', onEnd);
   });
-}
-
-function closeAll(client: UnixSocketTransport, fds: number[]): void {
-  for (const fd of fds) loadAddon().binding?.closeFd(fd);
-  void client.close();
 }
 
 function serverFd(server: net.Server): number {
