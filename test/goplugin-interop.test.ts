@@ -8,24 +8,16 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { root } from './helpers';
-import { itWithPeers } from './interop/peers';
+import { plugsock, root } from './helpers';
+import { COOKIE, NODE_PLUGIN, itWithPeers, loadGoPluginKit } from './interop/peers';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
-const plugsock: typeof import('../src/index') = require(join(root, 'dist', 'index.js'));
-const grpc: typeof import('@grpc/grpc-js') = require('@grpc/grpc-js');
-const protoLoader: typeof import('@grpc/proto-loader') = require('@grpc/proto-loader');
+const { gp, kvPkg } = loadGoPluginKit();
 
-const COOKIE = { magicCookieKey: 'PLUGSOCK_INTEROP_COOKIE', magicCookieValue: 'kv-3b1f9e' };
-const NODE_PLUGIN = join(root, 'examples', 'kv-plugin.mjs');
 const inCI = process.env.CI === 'true';
 
-const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;
 
 // ---- Build the Go peers (once; build.sh is idempotent and fast when up to date).
 const build = (() => {

@@ -7,18 +7,13 @@
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { root } from './helpers';
-import { COOKIE, NODE_PLUGIN, goV101, goV18, itWithPeers, run } from './interop/peers';
+import { COOKIE, NODE_PLUGIN, goV101, goV18, itWithPeers, loadGoPluginKit, run } from './interop/peers';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
-const grpc: typeof import('@grpc/grpc-js') = require('@grpc/grpc-js');
-const protoLoader: typeof import('@grpc/proto-loader') = require('@grpc/proto-loader');
-const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;
+const { gp, kvPkg } = loadGoPluginKit();
+
 
 const v18 = goV18();
 const v101 = goV101();

@@ -33,6 +33,24 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+type TransportOptions = NonNullable<ConstructorParameters<typeof plugsock.UnixSocketTransport>[0]>;
+
+/**
+ * Transports for one test file: `make()` creates one with the file's defaults, `closeAll()`
+ * (in afterEach) closes every one made since, so no test leaks a socket into the next.
+ */
+export function transportFactory(defaults: TransportOptions) {
+  const open: Array<InstanceType<typeof plugsock.UnixSocketTransport>> = [];
+  return {
+    make(options: TransportOptions = {}) {
+      const t = new plugsock.UnixSocketTransport({ ...defaults, ...options });
+      open.push(t);
+      return t;
+    },
+    closeAll: () => Promise.all(open.splice(0).map((t) => t.close())),
+  };
+}
+
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }

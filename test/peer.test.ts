@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cannotRun, expectCode, isRoot, NOBODY, plugsock, removeDir, runNode, tempDir, waitForLine } from './helpers';
+import { cannotRun, expectCode, isRoot, NOBODY, plugsock, removeDir, runNode, tempDir, transportFactory, waitForLine } from './helpers';
 
 const { UnixSocketTransport } = plugsock;
-type Transport = InstanceType<typeof UnixSocketTransport>;
 
 /**
  * A client in another process. It may drop to another user with extra supplementary groups,
@@ -30,17 +29,12 @@ function clientProcess(path: string, options: { uid?: number; gid?: number; grou
 
 describe('peer credentials', () => {
   let dir: string;
-  const open: Transport[] = [];
-  const make = (options: ConstructorParameters<typeof UnixSocketTransport>[0] = {}) => {
-    const t = new UnixSocketTransport({ native: 'require', ...options });
-    open.push(t);
-    return t;
-  };
+  const { make, closeAll } = transportFactory({ native: 'require' });
   beforeEach(() => {
     dir = tempDir();
   });
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((t) => t.close()));
+    await closeAll();
     removeDir(dir);
   });
 

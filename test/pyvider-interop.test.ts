@@ -3,17 +3,11 @@
  * Node plugin; a Node host launches a pyvider plugin (plain and AutoMTLS).
  * Peers: test/interop/build-pyvider.sh (a venv in test/interop/.build/, PyPI the first time).
  */
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { root } from './helpers';
-import { COOKIE, NODE_PLUGIN, itWithPeers, pyvider, run } from './interop/peers';
+import { COOKIE, NODE_PLUGIN, itWithPeers, loadGoPluginKit, pyvider, run } from './interop/peers';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
-const grpc: typeof import('@grpc/grpc-js') = require('@grpc/grpc-js');
-const protoLoader: typeof import('@grpc/proto-loader') = require('@grpc/proto-loader');
-const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;
+const { gp, kvPkg } = loadGoPluginKit();
+
 const py = pyvider();
 type Py = { python: string; pbDir: string; plugin: string; host: string };
 const P = () => py as unknown as Py;

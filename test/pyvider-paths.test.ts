@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { plugsock, root } from './helpers';
-import { pyvider } from './interop/peers';
+import { pyvider, itWithPeers } from './interop/peers';
 
-const inCI = process.env.CI === 'true';
 const py = pyvider();
 
 const INPUTS = [
@@ -91,8 +90,7 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 describe('plugsock vs pyvider-rpcplugin: endpoint handling side by side', () => {
   if (!py.ok) {
-    if (inCI) it('pyvider is available', () => { throw new Error(`CI=true but pyvider could not be installed: ${py.reason}`); });
-    else it.skip(`side-by-side [skipped: ${py.reason}]`, () => {});
+    itWithPeers(py, 'pyvider', 'side-by-side', async () => {}, 1000);
     return;
   }
   const docs = readFileSync(join(root, 'docs', 'pyvider.md'), 'utf8');

@@ -16,6 +16,7 @@ import {
   runNode,
   socketFilesUnder,
   tempDir,
+  transportFactory,
   waitForLine,
   type Mode,
 } from './helpers';
@@ -60,18 +61,13 @@ function echo(socket: import('node:net').Socket, message: string): Promise<strin
 describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   const native = nativeOption(mode);
   let dir: string;
-  const open: Array<InstanceType<typeof UnixSocketTransport>> = [];
-  const make = (options: ConstructorParameters<typeof UnixSocketTransport>[0] = {}) => {
-    const t = new UnixSocketTransport({ native, ...options });
-    open.push(t);
-    return t;
-  };
+  const { make, closeAll } = transportFactory({ native });
 
   beforeEach(() => {
     dir = tempDir();
   });
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((t) => t.close()));
+    await closeAll();
     removeDir(dir);
   });
 

@@ -1,11 +1,12 @@
-import { it } from 'vitest';
 /**
  * Builds (cached in test/interop/.build/) and locates the interop peers for the go-plugin and
  * pyvider tests and the bench: go-plugin 1.0.1 (Debian, build.sh), go-plugin v1.8 (module mode,
  * build-modern.sh), pyvider-rpcplugin (PyPI venv, build-pyvider.sh).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { it } from 'vitest';
 
 export const interopDir = resolve(__dirname);
 export const root = resolve(__dirname, '..', '..');
@@ -69,8 +70,8 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = proces
 }
 
 /**
- * A test that needs interop peers: runs when they were built, skips with the reason locally,
- * and fails in CI (CI=true), where nothing may skip.
+ * A test that needs interop peers: runs when they were built; locally (not CI) skips with the
+ * reason; in CI (CI=true), where nothing may skip, fails with the reason.
  */
 export function itWithPeers(
   built: { ok: boolean; reason?: string },
@@ -79,7 +80,19 @@ export function itWithPeers(
   fn: () => Promise<void>,
   timeout: number,
 ): void {
+  const inCI = process.env.CI === 'true';
   if (built.ok) it(name, fn, timeout);
-  else if (process.env.CI === 'true') it(name, () => { throw new Error(`CI=true but ${what} could not be built: ${built.reason}`); });
-  else it.skip(`${name} [skipped: ${what} unavailable: ${built.reason}]`, fn);
+  else if (!inCI) it.skip(`${name} [skipped outside CI: ${what} unavailable: ${built.reason}]`, fn);
+  else it(name, () => { throw new Error(`CI=true but ${what} could not be built: ${built.reason}`); });
+}
+
+const requireHere = createRequire(__filename);
+
+/** What the interop tests drive: the built go-plugin module, grpc-js, and the KV example's package. */
+export function loadGoPluginKit() {
+  const gp: typeof import('../../src/goplugin/index') = requireHere(join(root, 'dist', 'goplugin', 'index.js'));
+  const grpc: typeof import('@grpc/grpc-js') = requireHere('@grpc/grpc-js');
+  const protoLoader: typeof import('@grpc/proto-loader') = requireHere('@grpc/proto-loader');
+  const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;
+  return { gp, grpc, protoLoader, kvPkg };
 }
