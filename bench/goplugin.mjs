@@ -99,6 +99,24 @@ const hosts = {
     : { ok: false, reason: py.reason },
 };
 
+// The floor under any Node plugin's start-up: spawn to the first byte on stdout of a Node process
+// that does nothing else (bare), and of one that first loads what every gRPC plugin served
+// with plugsock loads (grpc-js, proto-loader, plugsock/goplugin). No plugin can start faster.
+const FLOORS = {
+  bare: ['-e', 'process.stdout.write("1")'],
+  modules: ['-e', `require(${JSON.stringify(require.resolve('@grpc/grpc-js'))}); require(${JSON.stringify(require.resolve('@grpc/proto-loader'))}); require(${JSON.stringify(join(ROOT, 'dist', 'goplugin', 'index.js'))}); process.stdout.write("1")`],
+};
+const floors = { bare: [], modules: [] };
+function firstOutput(argv) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.once('error', reject);
+    child.stdout.once('data', () => resolve(performance.now() - t0));
+    child.once('close', (code) => (code === 0 ? null : reject(new Error(`node ${argv[0]} exited ${code}`))));
+  });
+}
+
 // Warm-up: the first startPlugin in this process pays for loading grpc-js; not counted.
 await nodeHost(plugins.node).catch(() => {});
 
@@ -108,6 +126,7 @@ const results = new Map(pairs.map(([h, p]) => [`${h}>${p}`, { startup: [], cps: 
 for (let rep = 0; rep < REPS; rep++) {
   // Rotate the order each repetition so background load hits every pair alike.
   const order = pairs.map((_, i) => pairs[(i + rep) % pairs.length]);
+  for (const kind of rep % 2 ? ['modules', 'bare'] : ['bare', 'modules']) floors[kind].push(await firstOutput(FLOORS[kind]));
   for (const [h, p] of order) {
     const res = results.get(`${h}>${p}`);
     if (!hosts[h].ok || !plugins[p].ok) {
@@ -171,6 +190,21 @@ rows.push({
   name: 'start-up Node pair vs pyvider pair (goal < 1x)', unit: 'ms', better: 'lower', value: nn, native: nn, net: pp ?? 'n/a', ref: 'pyvider>pyvider',
   ratio: nn && pp ? nn / pp : null, target: 1,
 });
+const floorBare = med(floors.bare);
+const floorModules = med(floors.modules);
+rows.push({ name: 'Node floor: spawn to first output, bare node -e', unit: 'ms', better: 'lower', value: floorBare, native: { median: floorBare, spread: summarize(floors.bare).spread } });
+rows.push({ name: 'Node floor: same after loading grpc-js + proto-loader + plugsock/goplugin', unit: 'ms', better: 'lower', value: floorModules, native: { median: floorModules, spread: summarize(floors.modules).spread } });
+if (nn && gg) {
+  rows.push({
+    name: 'Node pair start-up above its floor (handshake, listen, connect, first call) vs Go pair', unit: 'ms', better: 'lower',
+    value: nn - floorModules, native: nn - floorModules, net: gg, ref: 'go>go', ratio: (nn - floorModules) / gg,
+  });
+  notes.push(
+    `goplugin: the Node floor (a Node process that only loads grpc-js, proto-loader and plugsock/goplugin) is ${fmtNum(floorModules)} ms, ` +
+    `${(floorModules / gg).toFixed(1)}x the whole Go pair (${fmtNum(gg)} ms); a bare node -e takes ${fmtNum(floorBare)} ms. ` +
+    'The <= 2x goal is below what a Node process needs to start on this machine; the row above the floor is what plugsock itself spends.',
+  );
+}
 const cpsOurs = med(channelCmp.plugsock);
 const cpsTheirs = med(channelCmp.grpcjs);
 rows.push({
@@ -199,5 +233,6 @@ for (const h of ['node', 'go', 'pyvider']) {
   );
 }
 console.log(`Node pair vs Go pair start-up: ${nn && gg ? (nn / gg).toFixed(2) : 'n/a'}x (goal <= 2x); vs pyvider pair: ${nn && pp ? (nn / pp).toFixed(2) : 'n/a'}x (goal < 1x)`);
+console.log(`Node floor: bare ${fmt(floorBare)} ms, with grpc-js + proto-loader + plugsock/goplugin ${fmt(floorModules)} ms; Node pair above that floor: ${nn ? fmt(nn - floorModules) : 'n/a'} ms`);
 console.log(`unary calls/s on one Node plugin: plugsock verified channel ${fmt(cpsOurs)}, grpc-js unix: ${fmt(cpsTheirs)} (${(cpsOurs / cpsTheirs).toFixed(2)}x)`);
 console.log(JSON.stringify({ rows, notes }));

@@ -52,7 +52,7 @@ export function normalizeUnixPath(endpoint: string): string {
         `(relative paths depend on the working directory of each process).`,
     );
   }
-  rest = rest.replace(/\/{2,}/g, '/');
+  if (rest.includes('//')) rest = rest.replace(/\/{2,}/g, '/');
   if (rest === '/' || rest.endsWith('/')) {
     throw new TransportError(
       ErrorCodes.INVALID_PATH,

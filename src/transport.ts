@@ -504,12 +504,17 @@ export class UnixSocketTransport extends EventEmitter {
 
   #track(connection: Duplex, peer: Peer | null): void {
     this.#connections.set(connection, peer);
-    connection.once('close', () => {
-      if (!this.#connections.has(connection)) return;
-      this.#connections.delete(connection);
-      peer?.release();
-    });
+    // One shared listener ('close' is emitted once): no closure or once-wrapper per connection.
+    connection.on('close', this.#untrack);
   }
+
+  readonly #untrack = ((connections) =>
+    function untrack(this: Duplex): void {
+      const peer = connections.get(this);
+      if (peer === undefined) return;
+      connections.delete(this);
+      peer?.release();
+    })(this.#connections);
 
   #emitError(err: Error): void {
     // An accept failure (EMFILE, say) is the server's business, reported the Node way; with

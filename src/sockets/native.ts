@@ -6,6 +6,8 @@
 import * as net from 'node:net';
 import type { Binding } from '../addon';
 import { isSystemError } from '../errors';
+import { fitsSunPath } from '../path';
+import { netConnect } from './net';
 import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeWith } from './types';
 
 const LOCK_RETRY_MS = 2;
@@ -43,6 +45,10 @@ export class NativeSocketMaker implements SocketMaker {
   }
 
   async connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {
+    // A path that fits in sun_path is connected by libuv itself: the same syscalls, and none of
+    // the probing that adopting a foreign fd costs (new net.Socket({ fd }) stats and inspects
+    // it). Only longer paths, which Node would truncate, need the addon's directory-fd connect.
+    if (fitsSunPath(path)) return netConnect(path, this.allowHalfOpen, options.onread, true);
     const fd = this.binding.connectUnix(path);
     // pauseOnCreate (honoured by net.Socket, absent from its typings): nothing is read before
     // the transport has checked the peer.

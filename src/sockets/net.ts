@@ -37,18 +37,7 @@ export class NetSocketMaker implements SocketMaker {
   }
 
   connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ path, allowHalfOpen: this.allowHalfOpen, onread: options.onread });
-      const onError = (err: Error) => {
-        socket.destroy();
-        reject(err);
-      };
-      socket.once('error', onError);
-      socket.once('connect', () => {
-        socket.off('error', onError);
-        resolve(socket);
-      });
-    });
+    return netConnect(path, this.allowHalfOpen, options.onread, false);
   }
 
   probe(path: string): Promise<ProbeResult> {
@@ -59,4 +48,26 @@ export class NetSocketMaker implements SocketMaker {
     // Node has no flock(); concurrent stale-socket cleanup relies on the inode check alone.
     return fn();
   }
+}
+
+/**
+ * One `net.connect` attempt to a path that fits in sun_path (the caller checks: longer ones are
+ * truncated by Node). `paused`: the socket does not start reading when it connects, so a peer
+ * check can run before any byte is read; the transport resumes it.
+ */
+export function netConnect(path: string, allowHalfOpen: boolean, onread: net.OnReadOpts | undefined, paused: boolean): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path, allowHalfOpen, onread });
+    // Paused before 'connect': net's afterConnect then leaves reading off.
+    if (paused) socket.pause();
+    const onError = (err: Error) => {
+      socket.destroy();
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
 }
