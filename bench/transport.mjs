@@ -123,6 +123,17 @@ function row(name, unit, cells, { ratioOf = ['native', 'net'], target = null, be
   return out;
 }
 
+/**
+ * The A/A control: a second plain-net column measured exactly like the others. Its ratio to the
+ * net column is what the noise alone does to a ratio in this run; read the rows above with it.
+ */
+const AA = 'net-aa';
+const implOf = (variant) => (variant === AA ? 'net' : variant);
+function aaRow(results, unit) {
+  row('  A/A control: plain net vs plain net (noise of the ratio above)', unit, { native: results[AA], net: results.net },
+    { note: 'both columns plain net; native column = a second net server/client pair' });
+}
+
 function viaOf(list) {
   return [...new Set(list.filter(Boolean).map((r) => r.via))].join(', ');
 }
@@ -132,18 +143,20 @@ const benches = {
     // Server writes cfg.bytes in 64 KiB writes; the client reads (so the onread variants,
     // which Node only offers on the connecting side, measure the very same direction).
     const cExe = buildStreamC();
-    const variants = ['native', 'fallback', 'net', 'native+onread', 'fallback+onread', 'net+onread', ...(cExe ? ['c'] : [])];
+    const variants = ['native', 'fallback', 'net', 'native+onread', 'fallback+onread', 'net+onread', AA, ...(cExe ? ['c'] : [])];
     const { results, errors } = await interleave(variants, P.reps, (v) => {
       if (v === 'c') return runStreamC(cExe, P.bytes);
       const [impl, mode] = v.split('+');
+      const real = implOf(impl);
       return runPair(
-        { impl, kind: 'stream', path: pathOf(impl), bytes: P.bytes },
-        { impl, kind: 'stream', path: pathOf(impl), bytes: P.bytes, onread: mode === 'onread' },
+        { impl: real, kind: 'stream', path: pathOf(impl), bytes: P.bytes },
+        { impl: real, kind: 'stream', path: pathOf(impl), bytes: P.bytes, onread: mode === 'onread' },
       );
     }, { log: progress('stream') });
     notes.push(...errors.map((e) => `stream: ${e}`));
     const size = P.bytes >= 2 ** 30 ? `${P.bytes / 2 ** 30} GiB` : `${P.bytes / 2 ** 20} MiB`;
     row(`stream throughput (64 KiB writes, ${size})`, 'GB/s', results, { target: 0.95 });
+    aaRow(results, 'GB/s');
     row('  reader minor page faults / GiB', 'faults', results, { key: 'minfltPerGiB', better: 'lower' });
     row('stream, onread reuse-buffer reader vs net default', 'GB/s',
       { native: results['native+onread'], fallback: results['fallback+onread'], net: results.net },
@@ -167,21 +180,23 @@ const benches = {
   },
 
   async pingpong() {
-    const { results, errors } = await alternate(['native', 'fallback', 'net'], (impl) => startPair(
-      { impl, kind: 'echo', path: pathOf(impl) },
-      { impl, kind: 'echo', path: pathOf(impl) },
+    const { results, errors } = await alternate(['native', 'fallback', 'net', AA], (impl) => startPair(
+      { impl: implOf(impl), kind: 'echo', path: pathOf(impl) },
+      { impl: implOf(impl), kind: 'echo', path: pathOf(impl) },
     ), 'pingpong');
     notes.push(...errors.map((e) => `pingpong: ${e}`));
     row('ping-pong round trips/s (64 B messages)', 'rt/s', results, { target: 0.95 });
+    aaRow(results, 'rt/s');
   },
 
   async connections() {
-    const { results, errors } = await alternate(['native', 'fallback', 'net'], (impl) => startPair(
-      { impl, kind: 'close', path: pathOf(impl) },
-      { impl, kind: 'close', path: pathOf(impl), concurrency: P.concurrency },
+    const { results, errors } = await alternate(['native', 'fallback', 'net', AA], (impl) => startPair(
+      { impl: implOf(impl), kind: 'close', path: pathOf(impl) },
+      { impl: implOf(impl), kind: 'close', path: pathOf(impl), concurrency: P.concurrency },
     ), 'connections');
     notes.push(...errors.map((e) => `connections: ${e}`));
     row(`connections/s (connect+accept+close, ${P.concurrency} in flight)`, 'conn/s', results, { target: 0.85 });
+    aaRow(results, 'conn/s');
   },
 
   async policy() {
