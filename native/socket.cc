@@ -1,4 +1,4 @@
-// listenUnix / connectUnix / lockDir / closeFd (docs/ADDON-CONTRACT.md).
+// listenUnix / connectUnix / setSendBufferSize / lockDir / closeFd (docs/ADDON-CONTRACT.md).
 // Node itself truncates long socket paths and sets modes after bind(); this file exists so
 // that neither happens: paths of any length bind through a directory fd, and the mode is set
 // on the socket before bind() creates the file.
@@ -179,6 +179,22 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd.release());
 }
 
+// Node has no SO_SNDBUF for stream sockets. On a Unix stream socket only the sender's buffer
+// counts (the bytes in flight are charged to it), and a writer blocked on a small one wakes the
+// reader in lockstep; a larger one keeps the reader fed. Returns what the kernel applied:
+// Linux doubles the request and caps it at net.core.wmem_max.
+Napi::Value SetSendBufferSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  int size = 0;
+  if (!ArgFd(info, "fd", &fd) || !ArgInt(info, 1, "size", 1, 1073741824.0, &size)) return env.Undefined();
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0) return ThrowErrno(env, errno, "setsockopt");
+  int applied = 0;
+  socklen_t len = sizeof applied;
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &applied, &len) != 0) return ThrowErrno(env, errno, "getsockopt");
+  return Napi::Number::New(env, applied);
+}
+
 Napi::Value LockDir(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir;
@@ -205,6 +221,7 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
+  exports.Set("setSendBufferSize", Napi::Function::New(env, SetSendBufferSize, "setSendBufferSize"));
   exports.Set("lockDir", Napi::Function::New(env, LockDir, "lockDir"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
 }

@@ -9,6 +9,8 @@ export interface Binding {
   sourceHash: string;
   listenUnix(dir: string, name: string, mode: number, backlog: number): number;
   connectUnix(path: string): number;
+  /** SO_SNDBUF; returns what the kernel applied (Linux: twice the request, capped). */
+  setSendBufferSize(fd: number, size: number): number;
   lockDir(dir: string): number;
   closeFd(fd: number): void;
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };

@@ -25,6 +25,8 @@ export interface Capabilities {
     fdPassing: boolean;
     /** Concurrent stale-socket cleanup serialised by a directory lock. */
     dirLock: boolean;
+    /** The `sendBufferSize` option (SO_SNDBUF). */
+    sendBufferSize: boolean;
   };
 }
 
@@ -44,6 +46,7 @@ export function capabilities(): Capabilities {
       peerGroups: native && process.platform === 'linux',
       fdPassing: native && typeof binding?.FdChannel === 'function',
       dirLock: native,
+      sendBufferSize: native && typeof binding?.setSendBufferSize === 'function',
     },
   };
 }

@@ -63,6 +63,16 @@ export interface UnixSocketTransportOptions {
    * Needs the addon. Overridable per `listen()`/`connect()`. Default false.
    */
   fdPassing?: boolean;
+  /**
+   * SO_SNDBUF, in bytes, of every connection this transport accepts or opens (needs the addon).
+   * For bulk writers: on a Unix stream socket the bytes in flight count against the sender's
+   * buffer only, and with the kernel default (~208 KiB) a writer stalls and wakes its reader
+   * in lockstep. 1 MiB keeps the reader fed (see the README's benchmarks). The kernel caps it
+   * at `net.core.wmem_max` (and reports twice the request). Costs one system call per
+   * connection and lets that much more sit in the kernel when a reader stalls. Default: the
+   * kernel's.
+   */
+  sendBufferSize?: number;
 }
 
 export interface ListenOptions {
@@ -119,6 +129,8 @@ const RETRY_FIRST_MS = 5;
 const RETRY_MAX_MS = 100;
 /** Bounded so a path flapping between two other processes cannot keep listen() busy forever. */
 const PUBLISH_ATTEMPTS = 16;
+/** The addon's bound; the kernel caps far lower anyway (net.core.wmem_max). */
+const MAX_SEND_BUFFER = 2 ** 30;
 
 export interface UnixSocketTransport {
   /** A `PeerSocket`; a `PeerFdStream` when the listener has `fdPassing`. */
@@ -157,6 +169,8 @@ export class UnixSocketTransport extends EventEmitter {
   readonly mode: number;
   readonly connectTimeoutMs: number;
   readonly backlog: number;
+  /** The SO_SNDBUF requested for every connection, or null for the kernel's default. */
+  readonly sendBufferSize: number | null;
 
   #state: State = 'idle';
   #maker: SocketMaker;
@@ -200,12 +214,18 @@ export class UnixSocketTransport extends EventEmitter {
     if (options.fdPassing !== undefined && typeof options.fdPassing !== 'boolean') {
       throw new TransportError(ErrorCodes.INVALID_OPTION, 'fdPassing must be a boolean.');
     }
+    const sendBufferSize = options.sendBufferSize ?? null;
+    if (sendBufferSize !== null && (!Number.isInteger(sendBufferSize) || sendBufferSize < 1 || sendBufferSize > MAX_SEND_BUFFER)) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `sendBufferSize must be an integer number of bytes from 1 to ${MAX_SEND_BUFFER}, got ${String(options.sendBufferSize)}.`);
+    }
 
     this.#binding = native === 'off' ? null : addon();
     if (!this.#binding && native === 'require') throw nativeRequired('native: \'require\'');
     if (!this.#binding && options.peer) throw nativeRequired('a peer policy');
     if (!this.#binding && options.fdPassing) throw nativeRequired('fdPassing');
+    if (!this.#binding && sendBufferSize !== null) throw nativeRequired('sendBufferSize');
     this.#fdPassing = options.fdPassing === true;
+    this.sendBufferSize = sendBufferSize;
     const allowHalfOpen = options.allowHalfOpen === true;
     this.#allowHalfOpen = allowHalfOpen;
     this.#maker = this.#binding ? new NativeSocketMaker(this.#binding, allowHalfOpen) : new NetSocketMaker(allowHalfOpen);
@@ -421,7 +441,9 @@ export class UnixSocketTransport extends EventEmitter {
     let peer: Peer | null = null;
     if (this.#binding) {
       try {
-        peer = new Peer(this.#binding, socketFd(socket));
+        const fd = socketFd(socket);
+        peer = new Peer(this.#binding, fd);
+        if (this.sendBufferSize !== null) this.#binding.setSendBufferSize(fd, this.sendBufferSize);
       } catch (err) {
         // The peer vanished between accept and the check (ENOTCONN and friends). With a
         // policy that is a rejection; without one the socket is dead anyway.
@@ -655,12 +677,15 @@ export class UnixSocketTransport extends EventEmitter {
       ? await this.#connectFdStream(path, timeoutMs)
       : await this.#connectWithRetry(path, timeoutMs, () => this.#maker.connect(path, { onread }));
     let peer = socket instanceof FdStream ? (socket.peer as Peer) : null;
-    if (this.#binding && !peer) {
+    if (this.#binding) {
+      const fd = socket instanceof FdStream ? socket.fd : -1;
       try {
-        peer = new Peer(this.#binding, socketFd(socket as net.Socket));
+        const own = fd >= 0 ? fd : socketFd(socket as net.Socket);
+        peer ??= new Peer(this.#binding, own);
+        if (this.sendBufferSize !== null) this.#binding.setSendBufferSize(own, this.sendBufferSize);
       } catch (err) {
         socket.destroy();
-        throw systemToTransport(err, path, 'getsockopt');
+        throw systemToTransport(err, path, (err as { syscall?: string }).syscall ?? 'getsockopt');
       }
     }
     this.#track(socket, peer);
