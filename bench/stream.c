@@ -2,8 +2,11 @@
 // pair (a writer sends BYTES in CHUNK-byte writes of one reused buffer, a reader reads them into
 // one reused CHUNK-byte buffer), over a Unix stream socket at PATH, writer and reader in two
 // processes. Prints one JSON line: reader throughput and the reader's minor page faults.
+// An optional SNDBUF sets the writer's SO_SNDBUF (what plugsock's sendBufferSize option does).
+// With "serve" after it, only the writer runs: it prints "ready" once listening, serves one
+// connection (after its "go" byte) and exits, so any reader can be timed behind a C writer.
 //
-//   cc -O2 -o stream bench/stream.c && ./stream /tmp/x.sock 1073741824 65536
+//   cc -O2 -o stream bench/stream.c && ./stream /tmp/x.sock 1073741824 65536 [SNDBUF [serve]]
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +29,29 @@ static long minflt(void) {
   return ru.ru_minflt;
 }
 
+// Accepts one connection on lfd, waits for its "go" byte, writes total bytes, closes it.
+static void serve_one(int lfd, int sndbuf, const char* buf, size_t chunk, long long total) {
+  int fd = accept(lfd, NULL, NULL);
+  if (fd < 0) die("accept");
+  if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) != 0) die("setsockopt");
+  char go;
+  if (read(fd, &go, 1) != 1) die("read go");
+  for (long long left = total; left > 0;) {
+    ssize_t n = write(fd, buf, chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("write");
+    left -= n;
+  }
+  close(fd);
+}
+
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: stream PATH BYTES CHUNK\n");
+  const int serve_only = argc == 6 && strcmp(argv[5], "serve") == 0;
+  if (argc < 4 || argc > 6 || (argc == 6 && !serve_only)) {
+    fprintf(stderr, "usage: stream PATH BYTES CHUNK [SNDBUF [serve]]\n");
     return 2;
   }
+  const int sndbuf = argc >= 5 ? atoi(argv[4]) : 0;
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   if (strlen(argv[1]) >= sizeof addr.sun_path) {
     errno = ENAMETOOLONG;
@@ -48,21 +69,19 @@ int main(int argc, char** argv) {
   if (lfd < 0) die("socket");
   if (bind(lfd, (struct sockaddr*)&addr, sizeof addr) != 0) die("bind");
   if (listen(lfd, 8) != 0) die("listen");
+  if (serve_only) {
+    printf("ready\n");
+    fflush(stdout);
+    serve_one(lfd, sndbuf, buf, chunk, total);
+    close(lfd);
+    unlink(argv[1]);
+    return 0;
+  }
 
   pid_t writer = fork();
   if (writer < 0) die("fork");
   if (writer == 0) {
-    int fd = accept(lfd, NULL, NULL);
-    if (fd < 0) die("accept");
-    char go;
-    if (read(fd, &go, 1) != 1) die("read go");
-    for (long long left = total; left > 0;) {
-      ssize_t n = write(fd, buf, chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) die("write");
-      left -= n;
-    }
-    close(fd);
+    serve_one(lfd, sndbuf, buf, chunk, total);
     _exit(0);
   }
 

@@ -3,7 +3,8 @@
 // 'ready' once set up, 'result' with its measurement, 'error' on failure. Waits for 'go'
 // before measuring and for 'stop' before exiting (servers).
 //
-// impl: 'native'   plugsock with the addon (native: 'require')
+// impl: 'native'   plugsock with the addon (native: 'require'); cfg.sendBufferSize sets the
+//                  server transport's sendBufferSize option
 //       'fallback' plugsock without it (native: 'off')
 //       'net'      plain node:net on a path in the same directory
 import { unlinkSync } from 'node:fs';
@@ -74,7 +75,12 @@ async function listenServer(onConnection) {
     });
     return () => server.close();
   }
-  const t = new plugsock.UnixSocketTransport({ path: cfg.path, native: nativeMode(cfg.impl), peer: policy() });
+  const t = new plugsock.UnixSocketTransport({
+    path: cfg.path,
+    native: nativeMode(cfg.impl),
+    peer: policy(),
+    ...(cfg.sendBufferSize ? { sendBufferSize: cfg.sendBufferSize } : {}),
+  });
   t.on('connection', onConnection);
   t.on('error', () => {});
   await t.listen();
