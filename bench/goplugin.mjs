@@ -99,14 +99,19 @@ const hosts = {
     : { ok: false, reason: py.reason },
 };
 
-// The floor under any Node plugin's start-up: spawn to the first byte on stdout of a Node process
-// that does nothing else (bare), and of one that first loads what every gRPC plugin served
-// with plugsock loads (grpc-js, proto-loader, plugsock/goplugin). No plugin can start faster.
+// The floors under a Node plugin's start-up: spawn to the first byte on stdout of a Node process
+// that does nothing else (bare); of one that first loads what any plugin served with plugsock
+// loads (grpc-js, plugsock/goplugin: a plugin with static stubs); and of one that also loads
+// proto-loader, as the example plugin does for its kv.proto. No such plugin can start faster.
+const loadLine = (...mods) => mods.map((m) => `require(${JSON.stringify(m)});`).join(' ');
+const GRPC = require.resolve('@grpc/grpc-js');
+const GOPLUGIN = join(ROOT, 'dist', 'goplugin', 'index.js');
 const FLOORS = {
   bare: ['-e', 'process.stdout.write("1")'],
-  modules: ['-e', `require(${JSON.stringify(require.resolve('@grpc/grpc-js'))}); require(${JSON.stringify(require.resolve('@grpc/proto-loader'))}); require(${JSON.stringify(join(ROOT, 'dist', 'goplugin', 'index.js'))}); process.stdout.write("1")`],
+  plugsock: ['-e', `${loadLine(GRPC, GOPLUGIN)} process.stdout.write("1")`],
+  modules: ['-e', `${loadLine(GRPC, require.resolve('@grpc/proto-loader'), GOPLUGIN)} process.stdout.write("1")`],
 };
-const floors = { bare: [], modules: [] };
+const floors = { bare: [], plugsock: [], modules: [] };
 function firstOutput(argv) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -126,7 +131,8 @@ const results = new Map(pairs.map(([h, p]) => [`${h}>${p}`, { startup: [], cps: 
 for (let rep = 0; rep < REPS; rep++) {
   // Rotate the order each repetition so background load hits every pair alike.
   const order = pairs.map((_, i) => pairs[(i + rep) % pairs.length]);
-  for (const kind of rep % 2 ? ['modules', 'bare'] : ['bare', 'modules']) floors[kind].push(await firstOutput(FLOORS[kind]));
+  const kinds = Object.keys(FLOORS);
+  for (const kind of kinds.map((_, i) => kinds[(i + rep) % kinds.length])) floors[kind].push(await firstOutput(FLOORS[kind]));
   for (const [h, p] of order) {
     const res = results.get(`${h}>${p}`);
     if (!hosts[h].ok || !plugins[p].ok) {
@@ -191,17 +197,19 @@ rows.push({
   ratio: nn && pp ? nn / pp : null, target: 1,
 });
 const floorBare = med(floors.bare);
+const floorPlugsock = med(floors.plugsock);
 const floorModules = med(floors.modules);
 rows.push({ name: 'Node floor: spawn to first output, bare node -e', unit: 'ms', better: 'lower', value: floorBare, native: { median: floorBare, spread: summarize(floors.bare).spread } });
-rows.push({ name: 'Node floor: same after loading grpc-js + proto-loader + plugsock/goplugin', unit: 'ms', better: 'lower', value: floorModules, native: { median: floorModules, spread: summarize(floors.modules).spread } });
+rows.push({ name: 'Node floor: same after loading grpc-js + plugsock/goplugin (a plugin with static stubs)', unit: 'ms', better: 'lower', value: floorPlugsock, native: { median: floorPlugsock, spread: summarize(floors.plugsock).spread } });
+rows.push({ name: 'Node floor: same after loading grpc-js + proto-loader + plugsock/goplugin (the example plugin)', unit: 'ms', better: 'lower', value: floorModules, native: { median: floorModules, spread: summarize(floors.modules).spread } });
 if (nn && gg) {
   rows.push({
     name: 'Node pair start-up above its floor (handshake, listen, connect, first call) vs Go pair', unit: 'ms', better: 'lower',
     value: nn - floorModules, native: nn - floorModules, net: gg, ref: 'go>go', ratio: (nn - floorModules) / gg,
   });
   notes.push(
-    `goplugin: the Node floor (a Node process that only loads grpc-js, proto-loader and plugsock/goplugin) is ${fmtNum(floorModules)} ms, ` +
-    `${(floorModules / gg).toFixed(1)}x the whole Go pair (${fmtNum(gg)} ms); a bare node -e takes ${fmtNum(floorBare)} ms. ` +
+    `goplugin: a bare node -e takes ${fmtNum(floorBare)} ms to its first output, ${(floorBare / gg).toFixed(1)}x the whole Go pair (${fmtNum(gg)} ms); ` +
+    `loading grpc-js + plugsock/goplugin brings it to ${fmtNum(floorPlugsock)} ms, and proto-loader (the example plugin's) to ${fmtNum(floorModules)} ms. ` +
     'The <= 2x goal is below what a Node process needs to start on this machine; the row above the floor is what plugsock itself spends.',
   );
 }
@@ -233,6 +241,6 @@ for (const h of ['node', 'go', 'pyvider']) {
   );
 }
 console.log(`Node pair vs Go pair start-up: ${nn && gg ? (nn / gg).toFixed(2) : 'n/a'}x (goal <= 2x); vs pyvider pair: ${nn && pp ? (nn / pp).toFixed(2) : 'n/a'}x (goal < 1x)`);
-console.log(`Node floor: bare ${fmt(floorBare)} ms, with grpc-js + proto-loader + plugsock/goplugin ${fmt(floorModules)} ms; Node pair above that floor: ${nn ? fmt(nn - floorModules) : 'n/a'} ms`);
+console.log(`Node floor: bare ${fmt(floorBare)} ms, with grpc-js + plugsock/goplugin ${fmt(floorPlugsock)} ms, + proto-loader ${fmt(floorModules)} ms; Node pair above that floor: ${nn ? fmt(nn - floorModules) : 'n/a'} ms`);
 console.log(`unary calls/s on one Node plugin: plugsock verified channel ${fmt(cpsOurs)}, grpc-js unix: ${fmt(cpsTheirs)} (${(cpsOurs / cpsTheirs).toFixed(2)}x)`);
 console.log(JSON.stringify({ rows, notes }));

@@ -1,7 +1,6 @@
 /**
  * Socket path rules: endpoint normalisation, generated paths and the sun_path length limit.
  */
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, TransportError } from './errors';
@@ -87,6 +86,8 @@ export function pathTooLongError(path: string, why: string): TransportError {
 
 /** A fresh random name; 12 bytes of entropy make it unguessable. */
 export function randomName(prefix: string): string {
+  // Loaded on first use: node:crypto costs ~2 ms at start-up, and only generated paths need it.
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   return prefix + randomBytes(12).toString('base64url');
 }
 

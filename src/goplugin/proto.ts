@@ -1,110 +1,27 @@
 /**
- * gRPC service definitions go-plugin uses, as protobufjs JSON descriptors (so nothing has to be
- * found on disk at run time). Service and method names are what goes on the wire
- * (`/plugin.GRPCController/Shutdown`); they match go-plugin's internal/plugin/*.proto and
- * grpc's health/v1/health.proto.
+ * The gRPC services go-plugin itself uses, defined directly for grpc-js with hand-written codecs
+ * (wire.ts): their five messages are tiny, and loading a protobuf runtime to describe them cost
+ * a plugin ~25 ms of start-up. Service and method names are what goes on the wire
+ * (`/plugin.GRPCController/Shutdown`); they match go-plugin's internal/plugin/*.proto and grpc's
+ * health/v1/health.proto. Message objects have the shape @grpc/proto-loader gives them
+ * (camelCase, enums as names, defaults filled in), so callers can use either.
  */
 import * as grpc from '@grpc/grpc-js';
-import { fromJSON, type Options } from '@grpc/proto-loader';
+import { Writer, enumName, enumNumber, readFields } from './wire';
 
-const LOADER_OPTIONS: Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
+export const SERVING_STATUSES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
+export const STDIO_CHANNELS = ['INVALID', 'STDOUT', 'STDERR'] as const;
 
-const DESCRIPTOR = {
-  nested: {
-    plugin: {
-      nested: {
-        Empty: { fields: {} },
-        GRPCController: {
-          methods: { Shutdown: { requestType: 'Empty', responseType: 'Empty' } },
-        },
-        StdioData: {
-          fields: {
-            channel: { type: 'Channel', id: 1 },
-            data: { type: 'bytes', id: 2 },
-          },
-          nested: { Channel: { values: { INVALID: 0, STDOUT: 1, STDERR: 2 } } },
-        },
-        GRPCStdio: {
-          methods: {
-            // go-plugin's request type is google.protobuf.Empty: same (empty) wire bytes.
-            StreamStdio: { requestType: 'Empty', responseType: 'StdioData', responseStream: true },
-          },
-        },
-        ConnInfo: {
-          fields: {
-            serviceId: { type: 'uint32', id: 1 },
-            network: { type: 'string', id: 2 },
-            address: { type: 'string', id: 3 },
-            knock: { type: 'Knock', id: 4 },
-          },
-          nested: {
-            Knock: {
-              fields: {
-                knock: { type: 'bool', id: 1 },
-                ack: { type: 'bool', id: 2 },
-                error: { type: 'string', id: 3 },
-              },
-            },
-          },
-        },
-        GRPCBroker: {
-          methods: {
-            StartStream: { requestType: 'ConnInfo', responseType: 'ConnInfo', requestStream: true, responseStream: true },
-          },
-        },
-      },
-    },
-    grpc: {
-      nested: {
-        health: {
-          nested: {
-            v1: {
-              nested: {
-                HealthCheckRequest: { fields: { service: { type: 'string', id: 1 } } },
-                HealthCheckResponse: {
-                  fields: { status: { type: 'ServingStatus', id: 1 } },
-                  nested: {
-                    ServingStatus: { values: { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } },
-                  },
-                },
-                Health: {
-                  methods: {
-                    Check: { requestType: 'HealthCheckRequest', responseType: 'HealthCheckResponse' },
-                    Watch: { requestType: 'HealthCheckRequest', responseType: 'HealthCheckResponse', responseStream: true },
-                  },
-                },
-              },
-            },
-          },
-        },
-      },
-    },
-  },
-};
-
-let cached: ReturnType<typeof load> | undefined;
-
-function load() {
-  const pkg = fromJSON(DESCRIPTOR as Parameters<typeof fromJSON>[0], LOADER_OPTIONS);
-  const loaded = grpc.loadPackageDefinition(pkg) as any;
-  return {
-    controller: loaded.plugin.GRPCController as grpc.ServiceClientConstructor,
-    stdio: loaded.plugin.GRPCStdio as grpc.ServiceClientConstructor,
-    broker: loaded.plugin.GRPCBroker as grpc.ServiceClientConstructor,
-    health: loaded.grpc.health.v1.Health as grpc.ServiceClientConstructor,
-  };
+export interface HealthCheckRequest {
+  service: string;
 }
 
-/** Client constructors (their `.service` is the server-side definition). */
-export function goPluginServices() {
-  return (cached ??= load());
+export interface HealthCheckResponse {
+  status: (typeof SERVING_STATUSES)[number];
 }
-
-/** The name go-plugin's host health-checks (`GRPCServiceName`). */
-export const HEALTH_SERVICE_NAME = 'plugin';
 
 export interface StdioData {
-  channel: 'INVALID' | 'STDOUT' | 'STDERR';
+  channel: (typeof STDIO_CHANNELS)[number];
   data: Buffer;
 }
 
@@ -114,3 +31,124 @@ export interface ConnInfo {
   address: string;
   knock?: { knock: boolean; ack: boolean; error: string } | null;
 }
+
+interface Codec<T> {
+  encode(value: Partial<T>): Buffer;
+  decode(bytes: Buffer): T;
+}
+
+const text = (b: Buffer | null): string => (b ? b.toString('utf8') : '');
+
+const empty: Codec<Record<string, never>> = {
+  encode: () => Buffer.alloc(0),
+  decode: (bytes) => {
+    for (const _ of readFields(bytes)); // validates; an Empty has no fields to keep
+    return {};
+  },
+};
+
+const healthRequest: Codec<HealthCheckRequest> = {
+  encode: (m) => new Writer().string(1, m.service).finish(),
+  decode(bytes) {
+    const m: HealthCheckRequest = { service: '' };
+    for (const f of readFields(bytes)) if (f.no === 1) m.service = text(f.bytes);
+    return m;
+  },
+};
+
+const healthResponse: Codec<HealthCheckResponse> = {
+  encode: (m) => new Writer().uint(1, enumNumber(SERVING_STATUSES, m.status)).finish(),
+  decode(bytes) {
+    let status = 0;
+    for (const f of readFields(bytes)) if (f.no === 1) status = f.varint;
+    return { status: enumName(SERVING_STATUSES, status) };
+  },
+};
+
+const stdioData: Codec<StdioData> = {
+  encode: (m) => new Writer().uint(1, enumNumber(STDIO_CHANNELS, m.channel)).bytes(2, m.data).finish(),
+  decode(bytes) {
+    let channel = 0;
+    let data: Buffer = Buffer.alloc(0);
+    for (const f of readFields(bytes)) {
+      if (f.no === 1) channel = f.varint;
+      else if (f.no === 2 && f.bytes) data = f.bytes;
+    }
+    return { channel: enumName(STDIO_CHANNELS, channel), data };
+  },
+};
+
+const connInfo: Codec<ConnInfo> = {
+  encode(m) {
+    const knock = m.knock ? new Writer().bool(1, m.knock.knock).bool(2, m.knock.ack).string(3, m.knock.error).finish() : null;
+    return new Writer().uint(1, m.serviceId).string(2, m.network).string(3, m.address).message(4, knock).finish();
+  },
+  decode(bytes) {
+    const m: ConnInfo = { serviceId: 0, network: '', address: '', knock: null };
+    for (const f of readFields(bytes)) {
+      if (f.no === 1) m.serviceId = f.varint;
+      else if (f.no === 2) m.network = text(f.bytes);
+      else if (f.no === 3) m.address = text(f.bytes);
+      else if (f.no === 4 && f.bytes) {
+        const k = { knock: false, ack: false, error: '' };
+        for (const g of readFields(f.bytes)) {
+          if (g.no === 1) k.knock = g.varint !== 0;
+          else if (g.no === 2) k.ack = g.varint !== 0;
+          else if (g.no === 3) k.error = text(g.bytes);
+        }
+        m.knock = k;
+      }
+    }
+    return m;
+  },
+};
+
+function method<Req, Res>(
+  path: string,
+  req: Codec<Req>,
+  res: Codec<Res>,
+  streams: { requestStream?: boolean; responseStream?: boolean } = {},
+): grpc.MethodDefinition<Req, Res> {
+  return {
+    path,
+    requestStream: streams.requestStream ?? false,
+    responseStream: streams.responseStream ?? false,
+    requestSerialize: (v: Req) => req.encode(v as Partial<Req>),
+    requestDeserialize: (b: Buffer) => req.decode(b),
+    responseSerialize: (v: Res) => res.encode(v as Partial<Res>),
+    responseDeserialize: (b: Buffer) => res.decode(b),
+  };
+}
+
+function load() {
+  const client = (name: string, methods: grpc.ServiceDefinition) => grpc.makeGenericClientConstructor(methods, name);
+  return {
+    controller: client('plugin.GRPCController', {
+      Shutdown: method('/plugin.GRPCController/Shutdown', empty, empty),
+    }),
+    stdio: client('plugin.GRPCStdio', {
+      // go-plugin's request type is google.protobuf.Empty: the same (empty) wire bytes.
+      StreamStdio: method('/plugin.GRPCStdio/StreamStdio', empty, stdioData, { responseStream: true }),
+    }),
+    broker: client('plugin.GRPCBroker', {
+      StartStream: method('/plugin.GRPCBroker/StartStream', connInfo, connInfo, { requestStream: true, responseStream: true }),
+    }),
+    health: client('grpc.health.v1.Health', {
+      Check: method('/grpc.health.v1.Health/Check', healthRequest, healthResponse),
+      Watch: method('/grpc.health.v1.Health/Watch', healthRequest, healthResponse, { responseStream: true }),
+    }),
+  };
+}
+
+let cached: ReturnType<typeof load> | undefined;
+
+/** Client constructors (their `.service` is the server-side definition). */
+export function goPluginServices() {
+  return (cached ??= load());
+}
+
+/** The codecs, for tests that compare them with a protobuf runtime's. */
+export const codecs = { empty, healthRequest, healthResponse, stdioData, connInfo };
+
+/** The name go-plugin's host health-checks (`GRPCServiceName`). */
+export const HEALTH_SERVICE_NAME = 'plugin';
