@@ -678,11 +678,10 @@ export class UnixSocketTransport extends EventEmitter {
       : await this.#connectWithRetry(path, timeoutMs, () => this.#maker.connect(path, { onread }));
     let peer = socket instanceof FdStream ? (socket.peer as Peer) : null;
     if (this.#binding) {
-      const fd = socket instanceof FdStream ? socket.fd : -1;
       try {
-        const own = fd >= 0 ? fd : socketFd(socket as net.Socket);
-        peer ??= new Peer(this.#binding, own);
-        if (this.sendBufferSize !== null) this.#binding.setSendBufferSize(own, this.sendBufferSize);
+        const fd = socket instanceof FdStream ? socket.fd : socketFd(socket as net.Socket);
+        peer ??= new Peer(this.#binding, fd);
+        if (this.sendBufferSize !== null) this.#binding.setSendBufferSize(fd, this.sendBufferSize);
       } catch (err) {
         socket.destroy();
         throw systemToTransport(err, path, (err as { syscall?: string }).syscall ?? 'getsockopt');
