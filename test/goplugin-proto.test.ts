@@ -1,11 +1,11 @@
 /**
  * go-plugin's own services are defined by hand (src/goplugin/proto.ts + wire.ts). Here they are
  * compared, in both directions, with what @grpc/proto-loader makes of the
- * upstream .proto files: go-plugin v1.8's internal/plugin/*.proto (from the Go module cache the
- * v1.8 interop build fills) and grpc's health/v1/health.proto (from Debian's grpc sources).
+ * upstream .proto files: go-plugin v1.8's internal/plugin/*.proto (the module the v1.8 interop
+ * build resolves) and grpc's health/v1/health.proto (from Debian's grpc sources).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -22,14 +22,7 @@ const HEALTH_PROTO_DIR = '/usr/share/gocode/src/google.golang.org/grpc/debian/mi
 function upstream(): { ok: true; pluginDir: string } | { ok: false; reason: string } {
   const built = goV18();
   if (!built.ok) return built;
-  const version = /github\.com\/hashicorp\/go-plugin (v\S+)/.exec(readFileSync(join(root, 'test', 'interop', 'modern', 'go.mod'), 'utf8'))?.[1];
-  let modcache = '';
-  try {
-    modcache = execFileSync('go', ['env', 'GOMODCACHE'], { encoding: 'utf8' }).trim();
-  } catch (err) {
-    return { ok: false, reason: `go env GOMODCACHE: ${(err as Error).message}` };
-  }
-  const pluginDir = join(modcache, `github.com/hashicorp/go-plugin@${version}`, 'internal', 'plugin');
+  const pluginDir = join(built.moduleDir, 'internal', 'plugin');
   for (const f of [join(pluginDir, 'grpc_stdio.proto'), join(HEALTH_PROTO_DIR, 'grpc/health/v1/health.proto')]) {
     if (!existsSync(f)) return { ok: false, reason: `${f} missing (golang-google-grpc-dev and the v1.8 module cache provide it)` };
   }

@@ -7,7 +7,8 @@
 # (Debian protobuf-compiler), and the Go module proxy (GOPROXY, default proxy.golang.org) the
 # first time; the module cache ($GOMODCACHE) makes later builds offline.
 # Idempotent: rebuilds only when a source file is newer than the binaries. Prints the two
-# binary paths on success.
+# binary paths on success, then the go-plugin module's directory (its internal/plugin/*.proto are
+# what test/goplugin-proto compares plugsock's codecs with).
 set -euo pipefail
 # Test files run in parallel and may build the same peers at once: one build at a time.
 mkdir -p "$(dirname "${BASH_SOURCE[0]}")/.build"
@@ -37,14 +38,20 @@ fi
 command -v protoc >/dev/null || { echo "build-modern.sh: protoc missing (apt-get install protobuf-compiler)" >&2; exit 2; }
 
 newest_src="$(find "$examples/kv.proto" "$examples/broker.proto" "$src" "$here/build-modern.sh" -type f -printf '%T@\n' | sort -n | tail -1)"
-if [[ -x "$bin/kv-plugin-v18" && -x "$bin/kv-host-v18" ]]; then
+export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
+built() {
+  echo "$bin/kv-plugin-v18"
+  echo "$bin/kv-host-v18"
+  (cd "$work" && "$GO" list -m -f '{{.Dir}}' github.com/hashicorp/go-plugin)
+}
+if [[ -x "$bin/kv-plugin-v18" && -x "$bin/kv-host-v18" && -f "$work/go.mod" ]]; then
   oldest_bin="$(stat -c %Y "$bin/kv-plugin-v18" "$bin/kv-host-v18" | sort -n | head -1)"
   if (( ${newest_src%.*} < oldest_bin )); then
-    echo "$bin/kv-plugin-v18"; echo "$bin/kv-host-v18"; exit 0
+    built
+    exit 0
   fi
 fi
 
-export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
 export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
 export GOCACHE="${GOCACHE:-$out/gocache}"
 mkdir -p "$bin" "$GOCACHE"
@@ -69,5 +76,4 @@ protoc --plugin=protoc-gen-go="$bin/protoc-gen-go-v2" --plugin=protoc-gen-go-grp
 "$GO" build -o "$bin/kv-host-v18.tmp" ./kvhost
 mv -f "$bin/kv-plugin-v18.tmp" "$bin/kv-plugin-v18"
 mv -f "$bin/kv-host-v18.tmp" "$bin/kv-host-v18"
-echo "$bin/kv-plugin-v18"
-echo "$bin/kv-host-v18"
+built

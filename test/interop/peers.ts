@@ -34,7 +34,8 @@ function once<T>(key: string, f: () => T): T {
 /** go-plugin 1.0.1 peers (Debian, GOPATH mode). */
 export const goV101 = () => once('v101', () => runBuild('build.sh', ([plugin, host]) => ({ plugin: plugin!, host: host! })));
 /** go-plugin v1.8 peers (module mode). */
-export const goV18 = () => once('v18', () => runBuild('build-modern.sh', ([plugin, host]) => ({ plugin: plugin!, host: host! })));
+export const goV18 = () =>
+  once('v18', () => runBuild('build-modern.sh', ([plugin, host, moduleDir]) => ({ plugin: plugin!, host: host!, moduleDir: moduleDir! })));
 /** pyvider-rpcplugin venv. */
 export const pyvider = () =>
   once('pyvider', () =>
