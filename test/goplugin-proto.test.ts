@@ -49,26 +49,26 @@ const pairs = [
 
 const text = fc.string({ unit: 'grapheme', maxLength: 40 });
 const uint32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
-const arbitraries = {
-  '/grpc.health.v1.Health/Check': {
-    request: fc.record({ service: text }),
-    response: fc.record({ status: fc.constantFrom(...proto.SERVING_STATUSES) }),
-  },
+const empty = fc.constant({});
+const healthRequest = fc.record({ service: text });
+const healthResponse = fc.record({ status: fc.constantFrom(...proto.SERVING_STATUSES) });
+const connInfo = fc.record({
+  serviceId: uint32,
+  network: fc.constantFrom('', 'unix', 'tcp'),
+  address: text,
+  knock: fc.option(fc.record({ knock: fc.boolean(), ack: fc.boolean(), error: text }), { nil: null }),
+});
+/** Request and response messages of every method upstream defines (a missing one fails the test). */
+const arbitraries: Record<string, { request: fc.Arbitrary<unknown>; response: fc.Arbitrary<unknown> }> = {
+  '/grpc.health.v1.Health/Check': { request: healthRequest, response: healthResponse },
+  '/grpc.health.v1.Health/Watch': { request: healthRequest, response: healthResponse },
   '/plugin.GRPCStdio/StreamStdio': {
-    request: fc.constant({}),
+    request: empty,
     response: fc.record({ channel: fc.constantFrom(...proto.STDIO_CHANNELS), data: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)) }),
   },
-  '/plugin.GRPCBroker/StartStream': {
-    request: fc.record({
-      serviceId: uint32,
-      network: fc.constantFrom('', 'unix', 'tcp'),
-      address: text,
-      knock: fc.option(fc.record({ knock: fc.boolean(), ack: fc.boolean(), error: text }), { nil: null }),
-    }),
-    response: fc.constant(null),
-  },
-  '/plugin.GRPCController/Shutdown': { request: fc.constant({}), response: fc.constant({}) },
-} as const;
+  '/plugin.GRPCBroker/StartStream': { request: connInfo, response: connInfo },
+  '/plugin.GRPCController/Shutdown': { request: empty, response: empty },
+};
 
 describe('go-plugin service definitions without a protobuf runtime', () => {
   it('plugsock/goplugin loads neither proto-loader nor protobufjs', () => {
@@ -88,13 +88,13 @@ describe('go-plugin service definitions without a protobuf runtime', () => {
         const t = theirs[m]!;
         const o = mine[m]!;
         expect({ path: o.path, requestStream: o.requestStream, responseStream: o.responseStream }).toEqual({ path: t.path, requestStream: t.requestStream, responseStream: t.responseStream });
-        const arb = arbitraries[t.path as keyof typeof arbitraries] ?? arbitraries['/grpc.health.v1.Health/Check'];
+        const arb = arbitraries[t.path];
+        expect(arb, `no messages for ${t.path}`).toBeDefined();
         for (const side of ['request', 'response'] as const) {
           const ser = side === 'request' ? [o.requestSerialize, t.requestSerialize] : [o.responseSerialize, t.responseSerialize];
           const de = side === 'request' ? [o.requestDeserialize, t.requestDeserialize] : [o.responseDeserialize, t.responseDeserialize];
-          const a = side === 'response' && t.path === '/plugin.GRPCBroker/StartStream' ? arbitraries[t.path].request : arb[side];
           fc.assert(
-            fc.property(a, (msg) => {
+            fc.property(arb![side], (msg) => {
               // Not byte for byte: protobufjs writes a zero value it was given, Go's marshaller
               // (the real peer) and ours leave it out; both are valid encodings of one message.
               const mineBytes = ser[0]!(msg as object);
@@ -131,6 +131,9 @@ describe('go-plugin service definitions without a protobuf runtime', () => {
     const unknown = Buffer.from([0x28, 0x05, 0x31, 1, 2, 3, 4, 5, 6, 7, 8, 0x3d, 1, 2, 3, 4, 0x42, 0x01, 0x00]);
     expect(proto.codecs.healthRequest.decode(Buffer.concat([unknown, Buffer.from([0x0a, 0x01, 0x78])]))).toEqual({ service: 'x' });
     expect(() => proto.codecs.connInfo.decode(Buffer.from([0x1a, 0x05, 0x61]))).toThrow(/length past the end/);
+    // A field of the wrong wire type is malformed, not read as its default.
+    expect(() => proto.codecs.healthRequest.decode(Buffer.from([0x08, 0x01]))).toThrow(/field 1 should be length-delimited/);
+    expect(() => proto.codecs.stdioData.decode(Buffer.from([0x0a, 0x00]))).toThrow(/field 1 should be a varint/);
     expect(() => proto.codecs.connInfo.encode({ serviceId: -1 })).toThrow(TypeError);
   });
 });

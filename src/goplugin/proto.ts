@@ -7,7 +7,7 @@
  * (camelCase, enums as names, defaults filled in), so callers can use either.
  */
 import * as grpc from '@grpc/grpc-js';
-import { Writer, enumName, enumNumber, readFields } from './wire';
+import { Writer, asBytes, asVarint, enumName, enumNumber, readFields } from './wire';
 
 export const SERVING_STATUSES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
 export const STDIO_CHANNELS = ['INVALID', 'STDOUT', 'STDERR'] as const;
@@ -37,7 +37,7 @@ interface Codec<T> {
   decode(bytes: Buffer): T;
 }
 
-const text = (b: Buffer | null): string => (b ? b.toString('utf8') : '');
+const text = (f: Parameters<typeof asBytes>[0]): string => asBytes(f).toString('utf8');
 
 const empty: Codec<Record<string, never>> = {
   encode: () => Buffer.alloc(0),
@@ -51,7 +51,7 @@ const healthRequest: Codec<HealthCheckRequest> = {
   encode: (m) => new Writer().string(1, m.service).finish(),
   decode(bytes) {
     const m: HealthCheckRequest = { service: '' };
-    for (const f of readFields(bytes)) if (f.no === 1) m.service = text(f.bytes);
+    for (const f of readFields(bytes)) if (f.no === 1) m.service = text(f);
     return m;
   },
 };
@@ -60,7 +60,7 @@ const healthResponse: Codec<HealthCheckResponse> = {
   encode: (m) => new Writer().uint(1, enumNumber(SERVING_STATUSES, m.status)).finish(),
   decode(bytes) {
     let status = 0;
-    for (const f of readFields(bytes)) if (f.no === 1) status = f.varint;
+    for (const f of readFields(bytes)) if (f.no === 1) status = asVarint(f);
     return { status: enumName(SERVING_STATUSES, status) };
   },
 };
@@ -71,8 +71,8 @@ const stdioData: Codec<StdioData> = {
     let channel = 0;
     let data: Buffer = Buffer.alloc(0);
     for (const f of readFields(bytes)) {
-      if (f.no === 1) channel = f.varint;
-      else if (f.no === 2 && f.bytes) data = f.bytes;
+      if (f.no === 1) channel = asVarint(f);
+      else if (f.no === 2) data = asBytes(f);
     }
     return { channel: enumName(STDIO_CHANNELS, channel), data };
   },
@@ -86,15 +86,15 @@ const connInfo: Codec<ConnInfo> = {
   decode(bytes) {
     const m: ConnInfo = { serviceId: 0, network: '', address: '', knock: null };
     for (const f of readFields(bytes)) {
-      if (f.no === 1) m.serviceId = f.varint;
-      else if (f.no === 2) m.network = text(f.bytes);
-      else if (f.no === 3) m.address = text(f.bytes);
-      else if (f.no === 4 && f.bytes) {
+      if (f.no === 1) m.serviceId = asVarint(f);
+      else if (f.no === 2) m.network = text(f);
+      else if (f.no === 3) m.address = text(f);
+      else if (f.no === 4) {
         const k = { knock: false, ack: false, error: '' };
-        for (const g of readFields(f.bytes)) {
-          if (g.no === 1) k.knock = g.varint !== 0;
-          else if (g.no === 2) k.ack = g.varint !== 0;
-          else if (g.no === 3) k.error = text(g.bytes);
+        for (const g of readFields(asBytes(f))) {
+          if (g.no === 1) k.knock = asVarint(g) !== 0;
+          else if (g.no === 2) k.ack = asVarint(g) !== 0;
+          else if (g.no === 3) k.error = text(g);
         }
         m.knock = k;
       }

@@ -64,6 +64,18 @@ export function* readFields(buf: Buffer): Generator<Field> {
   }
 }
 
+/** A length-delimited field's bytes (string, bytes, message); another wire type is malformed. */
+export function asBytes(f: Field): Buffer {
+  if (f.bytes === null) throw malformed(`field ${f.no} should be length-delimited`);
+  return f.bytes;
+}
+
+/** A varint field's value (integer, bool, enum); another wire type is malformed. */
+export function asVarint(f: Field): number {
+  if (f.bytes !== null) throw malformed(`field ${f.no} should be a varint`);
+  return f.varint;
+}
+
 /** Builds a message field by field; proto3 defaults (0, '', empty, false) are left out. */
 export class Writer {
   #parts: Buffer[] = [];
