@@ -86,7 +86,9 @@ async function runBehindC(exe, clientConfig) {
     });
     return await runSolo({ role: 'client', kind: 'stream', path, bytes: P.bytes, ...clientConfig });
   } finally {
-    if ((await Promise.race([exited, new Promise((r) => setTimeout(() => r('running'), 5000))])) === 'running') writer.kill('SIGKILL');
+    const kill = setTimeout(() => writer.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(kill);
   }
 }
 
