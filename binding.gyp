@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/socket.cc",
+        "native/claim.cc",
         "native/peercred_linux.cc",
         "native/peercred_darwin.cc",
         "native/fdpass.cc"

@@ -43,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   plugsock::InitSocket(env, exports);
   plugsock::InitPeercred(env, exports);
   plugsock::InitFdpass(env, exports);
+  plugsock::InitClaim(env, exports);
   return exports;
 }
 

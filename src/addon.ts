@@ -7,11 +7,9 @@ import { join } from 'node:path';
 /** The addon's exports (see docs/ADDON-CONTRACT.md). */
 export interface Binding {
   sourceHash: string;
-  listenUnix(dir: string, name: string, mode: number, backlog: number): number;
   connectUnix(path: string): number;
   /** SO_SNDBUF; returns what the kernel applied (Linux: twice the request, capped). */
   setSendBufferSize(fd: number, size: number): number;
-  lockDir(dir: string): number;
   closeFd(fd: number): void;
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
   /** Linux fast path: pid, uid, gid into `out`. */
@@ -22,7 +20,22 @@ export interface Binding {
   dupFd?(fd: number): number;
   memfdCreate?(name: string): number;
   FdChannel?: unknown;
+  // The claim through directory fds (native/claim.cc, Linux only).
+  claimUnix?(dirFd: number, name: string, mode: number, backlog: number, gid: number, flags: number): ClaimResult;
+  releaseClaim?(dirFd: number, name: string, dev: bigint, ino: bigint): boolean;
+  dirOpen?(path: string): number;
+  dirMake?(path: string, mode: number): number;
+  rmdirAt?(parentFd: number, name: string, dirFd: number): boolean;
+  statAt?(dirFd: number, name: string): { dev: bigint; ino: bigint; mode: number; uid: number; gid: number } | null;
 }
+
+/** claimUnix's verdict (native/claim.cc). */
+export type ClaimResult =
+  | { status: 'ok'; fd: number; dev: bigint; ino: bigint }
+  | { status: 'exists'; kind: 'file' | 'directory' | 'symlink' | 'fifo' | 'device' | 'other' }
+  | { status: 'live' | 'busy' | 'wrongtype' | 'denied' | 'insecure' | 'racing' }
+  | { status: 'contended' }
+  | { status: 'displaced'; stage: string };
 
 interface LoadResult {
   binding: Binding | null;

@@ -25,6 +25,12 @@ export interface Capabilities {
     fdPassing: boolean;
     /** Concurrent stale-socket cleanup serialised by a directory lock. */
     dirLock: boolean;
+    /**
+     * listen() and close() work through directory fds (src/claim/), so they are safe in
+     * directories where other users can rename entries. False: such directories are refused
+     * with ERR_INSECURE_DIRECTORY.
+     */
+    fdClaim: boolean;
     /** The `sendBufferSize` option (SO_SNDBUF). */
     sendBufferSize: boolean;
   };
@@ -45,7 +51,8 @@ export function capabilities(): Capabilities {
       peerCredentials: native,
       peerGroups: native && process.platform === 'linux',
       fdPassing: native && typeof binding?.FdChannel === 'function',
-      dirLock: native,
+      dirLock: typeof binding?.claimUnix === 'function',
+      fdClaim: typeof binding?.claimUnix === 'function',
       sendBufferSize: native && typeof binding?.setSendBufferSize === 'function',
     },
   };

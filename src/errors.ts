@@ -110,3 +110,61 @@ export function isSystemError(err: unknown, ...codes: string[]): err is SystemEr
   return err instanceof Error && typeof (err as SystemError).code === 'string' &&
     (codes.length === 0 || codes.includes((err as SystemError).code as string));
 }
+
+/** Maps a system error to the TransportError a user can act on. */
+export function systemToTransport(err: unknown, path: string, op: string): TransportError {
+  if (err instanceof TransportError) return err;
+  if (!isSystemError(err)) {
+    return new TransportError(ErrorCodes.TRANSPORT, `${op} failed for ${path}: ${String(err)}`, { path, cause: err });
+  }
+  switch (err.code) {
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new TransportError(
+        ErrorCodes.PERMISSION,
+        `Permission denied (${err.code}) during ${op} on ${path}. Check the permissions of the socket and its directories, and which user this process runs as.`,
+        { path, cause: err },
+      );
+    case 'ENAMETOOLONG':
+      return new TransportError(ErrorCodes.PATH_TOO_LONG, `The path ${path} is too long for ${op} (${err.code}). Use a shorter path.`, { path, cause: err });
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new TransportError(ErrorCodes.SOCKET_NOT_FOUND, `${op} failed: ${path} (or one of its directories) does not exist (${err.code}).`, { path, cause: err });
+    case 'EADDRINUSE':
+      return new TransportError(ErrorCodes.ADDRESS_IN_USE, `${path} is in use (${err.code}). Choose another path.`, { path, cause: err });
+    default:
+      return new TransportError(ErrorCodes.TRANSPORT, `${op} failed on ${path}: ${err.message}`, { path, cause: err });
+  }
+}
+
+/** What `kind` names in `notASocketError`: the file type found where a socket was expected. */
+export type FileKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'device' | 'other';
+
+const KIND_WORDS: Record<FileKind, string> = {
+  file: 'a regular file',
+  directory: 'a directory',
+  symlink: 'a symbolic link',
+  fifo: 'a FIFO',
+  device: 'a device file',
+  other: 'not a socket',
+};
+
+/** Something that is not a socket is where a socket was expected; plugsock leaves it alone. */
+export function notASocketError(path: string, kind: FileKind): TransportError {
+  return new TransportError(
+    ErrorCodes.NOT_A_SOCKET,
+    `${path} is ${KIND_WORDS[kind]}, not a socket; plugsock leaves it alone. Remove it yourself or choose another path.`,
+    { path },
+  );
+}
+
+/** The kind of a `fs.Stats` (lstat or stat), in `notASocketError`'s words. */
+export function fileKindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): FileKind {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'device';
+  return 'other';
+}

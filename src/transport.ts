@@ -1,25 +1,25 @@
 /**
  * UnixSocketTransport: the one state machine behind both socket makers.
  *
- * listen(): the socket is bound and listening inside a private 0700 staging directory next to
- * the target, given its exact mode there, and only then published at the target path with
- * link(2), which never replaces anything. So the file is never visible with a wider mode, a
- * published socket is always already accepting, and an existing file is only ever removed after
- * a probe proved it a dead socket (and it is still the same inode).
+ * listen() and close() give the socket its name and take it back through the claim protocol
+ * (src/claim/): bound, moded and listening in a private staging directory, published with
+ * link(2), and only ever removing a file this transport created or a socket a probe proved dead.
  */
 import { EventEmitter } from 'node:events';
-import { lstatSync, mkdirSync, chmodSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
-import { link, lstat, mkdtemp, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type * as net from 'node:net';
-import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addon, loadAddon, type Binding } from './addon';
 import {
   ConnectionTimeoutError,
   ErrorCodes,
   TransportError,
+  fileKindOf,
   isSystemError,
+  notASocketError,
+  systemToTransport,
 } from './errors';
+import { type Claim, adoptClaim, claimSocket } from './claim';
 import { fitsSunPath, generatedPath, normalizeUnixPath, pathTooLongError, toEndpoint } from './path';
 import { Peer, type PeerCredentials, type PeerPolicy, checkPeer, peerRejectedError, validatePolicy } from './peer';
 import { NativeSocketMaker } from './sockets/native';
@@ -73,6 +73,12 @@ export interface UnixSocketTransportOptions {
    * kernel's.
    */
   sendBufferSize?: number;
+  /**
+   * Group (gid) of the socket file, set before it is published (with `mode`, who may connect).
+   * The process must be allowed to give files that group (a member of it, or root). Default:
+   * the process's own.
+   */
+  group?: number;
 }
 
 export interface ListenOptions {
@@ -115,20 +121,11 @@ export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path'
 
 type State = 'idle' | 'listening' | 'closed';
 
-/** Identity of the socket file this transport published, so close() never removes another. */
-interface Published {
-  path: string;
-  dev: number;
-  ino: number;
-}
-
 const DEFAULT_MODE = 0o660;
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_BACKLOG = 511;
 const RETRY_FIRST_MS = 5;
 const RETRY_MAX_MS = 100;
-/** Bounded so a path flapping between two other processes cannot keep listen() busy forever. */
-const PUBLISH_ATTEMPTS = 16;
 /** The addon's bound; the kernel caps far lower anyway (net.core.wmem_max). */
 const MAX_SEND_BUFFER = 2 ** 30;
 
@@ -171,22 +168,25 @@ export class UnixSocketTransport extends EventEmitter {
   readonly backlog: number;
   /** The SO_SNDBUF requested for every connection, or null for the kernel's default. */
   readonly sendBufferSize: number | null;
+  /** The gid the socket file gets, or null for the process's own. */
+  readonly group: number | null;
 
   #state: State = 'idle';
   #maker: SocketMaker;
   #binding: Binding | null;
   #policy: PeerPolicy | undefined;
-  /** The private directory of a generated path, removed on close. */
+  /** The private directory of a generated path, made by listen() and removed on close. */
   #generatedDir: string | null;
-  #server: net.Server | null = null;
-  #published: Published | null = null;
+  /** The published listener; null before listen(), after close() and after handOff(). */
+  #claim: Claim | null = null;
   #listening: Promise<string> | null = null;
   #closing: Promise<void> | null = null;
   /** Every connection handed out (or being checked), with the peer whose pidfd it owns. */
   #connections = new Map<Duplex, Peer | null>();
   #fdPassing: boolean;
   #allowHalfOpen: boolean;
-  #abort = new AbortController();
+  /** Wakes connect() retries on close(); made on first retry (an AbortController costs ~4 µs). */
+  #abort: AbortController | null = null;
   #endpoint: string | null = null;
 
   constructor(options: UnixSocketTransportOptions = {}) {
@@ -214,6 +214,11 @@ export class UnixSocketTransport extends EventEmitter {
     if (options.fdPassing !== undefined && typeof options.fdPassing !== 'boolean') {
       throw new TransportError(ErrorCodes.INVALID_OPTION, 'fdPassing must be a boolean.');
     }
+    const group = options.group ?? null;
+    if (group !== null && (!Number.isInteger(group) || group < 0 || group > 0x7fffffff)) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `group must be a gid (a non-negative integer), got ${String(options.group)}.`);
+    }
+    this.group = group;
     const sendBufferSize = options.sendBufferSize ?? null;
     if (sendBufferSize !== null && (!Number.isInteger(sendBufferSize) || sendBufferSize < 1 || sendBufferSize > MAX_SEND_BUFFER)) {
       throw new TransportError(ErrorCodes.INVALID_OPTION, `sendBufferSize must be an integer number of bytes from 1 to ${MAX_SEND_BUFFER}, got ${String(options.sendBufferSize)}.`);
@@ -295,142 +300,28 @@ export class UnixSocketTransport extends EventEmitter {
     if (this.#maker.kind === 'net' && !fitsSunPath(path)) {
       throw pathTooLongError(path, 'and plain net would silently truncate it (the native addon is not loaded)');
     }
-    if (this.#generatedDir) this.#makeGeneratedDir(this.#generatedDir);
-    const parent = dirname(path);
-    await checkParent(parent, path);
-
-    await this.#sweepStaging(parent);
-    const stageDir = await makeStageDir(parent, path);
-    const stagePath = join(stageDir, 's');
-    let server: net.Server | null = null;
-    let published: Published | null = null;
-    try {
-      if (this.#maker.kind === 'net' && !fitsSunPath(stagePath)) {
-        throw pathTooLongError(stagePath, `once staged (plugsock binds in a private directory next to the target first, ${Buffer.byteLength(stagePath) - Buffer.byteLength(path)} extra bytes) and the native addon is not loaded`);
-      }
-      try {
-        server = await this.#maker.listen(stageDir, 's', this.mode, this.backlog);
-      } catch (err) {
-        throw systemToTransport(err, path, 'bind');
-      }
-      published = await this.#maker.withDirLock(parent, () => this.#publish(stageDir, stagePath, path));
-    } catch (err) {
-      server?.close();
-      throw err;
-    } finally {
-      await unlink(stagePath).catch(() => {});
-      await rmdir(stageDir).catch(() => {});
-    }
-
+    const claim = await claimSocket(
+      { path, mode: this.mode, backlog: this.backlog, gid: this.group, generatedDir: this.#generatedDir, allowHalfOpen: this.#allowHalfOpen },
+      this.#binding,
+      this.#maker instanceof NativeSocketMaker ? this.#maker : null,
+    );
     if (this.#closed) {
-      // close() was called while we were setting up: undo, as close() cannot see these yet.
-      server.close();
-      removeIfSame(published);
+      // close() was called while we were setting up: undo, as close() cannot see the claim yet.
+      claim.server.close();
+      claim.release();
       throw closedError(path);
     }
-    this.#server = server;
-    this.#published = published;
-    this.#endpoint = toEndpoint(path);
-    exitCleanup.add(this, () => this.#removeFilesSync());
-    server.on('connection', (socket: net.Socket) => this.#onAccepted(socket, policy, fdPassing));
-    server.on('error', (err) => this.#emitError(err));
-    return this.#endpoint;
+    this.#serve(claim, policy, fdPassing);
+    return this.#endpoint!;
   }
 
-  /** Links the staged socket to `path`, clearing a dead socket that is in the way. */
-  async #publish(stageDir: string, stagePath: string, path: string): Promise<Published> {
-    // The identity is taken from the staged name, which only we can touch.
-    const staged = await lstat(stagePath);
-    for (let attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
-      try {
-        await link(stagePath, path);
-        return { path, dev: staged.dev, ino: staged.ino };
-      } catch (err) {
-        if (!isSystemError(err, 'EEXIST')) throw systemToTransport(err, path, 'link');
-      }
-      let existing: Stats;
-      try {
-        existing = await lstat(path);
-      } catch (err) {
-        if (isSystemError(err, 'ENOENT')) continue; // removed meanwhile: try again
-        throw systemToTransport(err, path, 'lstat');
-      }
-      if (!existing.isSocket()) throw notASocket(path, existing);
-      const probe = await this.#maker.probe(path);
-      switch (probe) {
-        case 'live':
-        case 'busy':
-          throw new TransportError(
-            ErrorCodes.ADDRESS_IN_USE,
-            `A server is already listening on ${path}. Stop it, or choose another path; plugsock never removes a live socket.`,
-            { path },
-          );
-        case 'denied':
-          throw new TransportError(
-            ErrorCodes.PERMISSION,
-            `A socket at ${path} exists but this process may not connect to it, so it cannot tell whether it is in use; it was left alone. Remove it yourself if it is stale, or choose another path.`,
-            { path },
-          );
-        case 'missing':
-          continue;
-        case 'refused':
-          await removeDeadSocket(stageDir, path, existing);
-          continue;
-      }
-    }
-    throw new TransportError(
-      ErrorCodes.ADDRESS_IN_USE,
-      `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`,
-      { path },
-    );
-  }
-
-  /**
-   * Clears staging directories that a process killed inside listen() left next to the target.
-   * Only directories that look exactly like ours (name, owner, mode) are touched, and only when
-   * what they hold proves their creator gone: dead sockets, or nothing at all for a while.
-   */
-  async #sweepStaging(parent: string): Promise<void> {
-    let names: string[];
-    try {
-      names = (await readdir(parent)).filter((n) => STAGE_NAME.test(n) && !n.startsWith(`.ps-${process.pid}-`));
-    } catch {
-      return;
-    }
-    const uid = typeof process.geteuid === 'function' ? process.geteuid() : -1;
-    for (const name of names) {
-      const dir = join(parent, name);
-      try {
-        const st = await lstat(dir);
-        if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o777) !== 0o700) continue;
-        const entries = await readdir(dir);
-        if (entries.some((e) => e !== 's' && e !== 'dead')) continue;
-        const creatorGone = !processExists(Number(STAGE_NAME.exec(name)![1]));
-        if (entries.length === 0 && !creatorGone && Date.now() - st.mtimeMs < STAGE_EMPTY_GRACE_MS) continue;
-        let allDead = true;
-        for (const entry of entries) {
-          const inner = join(dir, entry);
-          if (!(await lstat(inner)).isSocket() || (await this.#maker.probe(inner)) !== 'refused') allDead = false;
-        }
-        if (!allDead) continue;
-        for (const entry of entries) await unlink(join(dir, entry));
-        await rmdir(dir);
-      } catch {
-        // Raced with its owner or another sweeper: leave it.
-      }
-    }
-  }
-
-  #makeGeneratedDir(dir: string): void {
-    // Whoever may use the socket (group/other bits of its mode) may traverse the directory;
-    // nobody but us may list or change it.
-    const dirMode = 0o700 | (this.mode & 0o060 ? 0o010 : 0) | (this.mode & 0o006 ? 0o001 : 0);
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-      chmodSync(dir, dirMode);
-    } catch (err) {
-      throw systemToTransport(err, dir, 'mkdir');
-    }
+  /** Starts accepting on a claimed listener. */
+  #serve(claim: Claim, policy: PeerPolicy | undefined, fdPassing: boolean): void {
+    this.#claim = claim;
+    this.#endpoint = toEndpoint(this.path);
+    exitCleanup.add(this, () => this.#releaseSync());
+    claim.server.on('connection', (socket: net.Socket) => this.#onAccepted(socket, policy, fdPassing));
+    claim.server.on('error', (err) => this.#emitError(err));
   }
 
   #onAccepted(socket: net.Socket, policy: PeerPolicy | undefined, fdPassing: boolean): void {
@@ -556,8 +447,8 @@ export class UnixSocketTransport extends EventEmitter {
   async handOff(control: string, options: HandOffOptions = {}): Promise<void> {
     if (!this.#binding) throw nativeRequired('handOff()');
     if (this.#listening) await this.#listening;
-    const server = this.#server;
-    if (!server || this.#closed) {
+    const claim = this.#claim;
+    if (!claim || this.#closed) {
       throw new TransportError(ErrorCodes.INVALID_STATE, 'handOff() needs a transport that is listening.', { path: this.path });
     }
     const controlTransport = new UnixSocketTransport({
@@ -571,19 +462,19 @@ export class UnixSocketTransport extends EventEmitter {
       const taker = new Promise<PeerFdStream>((resolve) => controlTransport.once('connection', resolve as (s: PeerFdStream) => void));
       await controlTransport.listen();
       const stream = await taker;
-      const header = encodeHandOff({ path: this.path, mode: this.mode, dev: this.#published?.dev ?? 0, ino: this.#published?.ino ?? 0 });
-      await stream.sendFds([serverFd(server)], header);
+      const header = encodeHandOff({ path: this.path, mode: this.mode, dev: claim.dev, ino: claim.ino });
+      await stream.sendFds([serverFd(claim.server)], header);
       const reply = await readLine(stream, HANDOFF_REPLY_MS);
       stream.destroy();
       if (reply !== 'ok') {
         throw new TransportError(ErrorCodes.HANDOFF, `The process taking over ${this.path} answered ${JSON.stringify(reply)} instead of ok; this process keeps serving.`, { path: this.path });
       }
       // The other process accepts now. Stop accepting here, leaving the file to its new owner.
-      this.#server = null;
-      this.#published = null;
+      this.#claim = null;
+      claim.forget();
       exitCleanup.delete(this);
       // net.Server#close calls back once the connections it accepted have all closed.
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => claim.server.close(() => resolve()));
     } finally {
       await controlTransport.close();
     }
@@ -610,7 +501,7 @@ export class UnixSocketTransport extends EventEmitter {
       }
       const transport = new UnixSocketTransport({ ...transportOptions, path: header.path, mode: header.mode });
       try {
-        await transport.#adopt(fds[0], { path: header.path, dev: header.dev, ino: header.ino });
+        await transport.#adopt(fds[0], header.dev, header.ino);
       } catch (err) {
         stream.end('failed\n');
         throw err;
@@ -623,22 +514,15 @@ export class UnixSocketTransport extends EventEmitter {
   }
 
   /** Serves on a listening fd received from another process. */
-  async #adopt(fd: number, published: Published): Promise<void> {
+  async #adopt(fd: number, dev: bigint, ino: bigint): Promise<void> {
     if (this.#state !== 'idle') {
       this.#binding?.closeFd(fd);
       throw new TransportError(ErrorCodes.INVALID_STATE, 'Only a fresh transport can adopt a listener.', { path: this.path });
     }
     const server = await this.#maker.adopt(fd);
     this.#state = 'listening';
-    this.#server = server;
-    // Remove the file on close only if it is still the one the previous owner published.
-    this.#published = published.ino ? published : null;
-    this.#endpoint = toEndpoint(this.path);
-    exitCleanup.add(this, () => this.#removeFilesSync());
-    const policy = this.#policy;
-    const fdPassing = this.#fdPassing;
-    server.on('connection', (socket: net.Socket) => this.#onAccepted(socket, policy, fdPassing));
-    server.on('error', (err) => this.#emitError(err));
+    // Remove the file on close only if it is still the socket the previous owner published.
+    this.#serve(adoptClaim(this.path, server, dev, ino, this.#binding), this.#policy, this.#fdPassing);
   }
 
   /**
@@ -735,7 +619,7 @@ export class UnixSocketTransport extends EventEmitter {
       const left = deadline - Date.now();
       if (left <= 0) throw new ConnectionTimeoutError(path, timeoutMs, lastSeen, lastError);
       try {
-        await sleep(Math.min(delay, left), undefined, { signal: this.#abort.signal });
+        await sleep(Math.min(delay, left), undefined, { signal: (this.#abort ??= new AbortController()).signal });
       } catch {
         throw closedError(path);
       }
@@ -757,7 +641,7 @@ export class UnixSocketTransport extends EventEmitter {
         // Linux answers ECONNREFUSED for a regular file too: tell the two apart. connect()
         // follows symlinks, so the check does too.
         const st = await stat(path).catch(() => null);
-        if (st && !st.isSocket()) throw notASocket(path, st);
+        if (st && !st.isSocket()) throw notASocketError(path, fileKindOf(st));
         return 'refused';
       }
       default:
@@ -773,7 +657,7 @@ export class UnixSocketTransport extends EventEmitter {
   close(): Promise<void> {
     if (!this.#closing) {
       this.#state = 'closed';
-      this.#abort.abort();
+      this.#abort?.abort();
       this.#closing = this.#close();
     }
     return this.#closing;
@@ -782,37 +666,18 @@ export class UnixSocketTransport extends EventEmitter {
   async #close(): Promise<void> {
     if (this.#listening) await this.#listening.catch(() => {});
     for (const connection of this.#connections.keys()) connection.destroy();
-    const server = this.#server;
-    this.#server = null;
+    const server = this.#claim?.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    this.#removeFilesSync();
+    this.#releaseSync();
     exitCleanup.delete(this);
     this.#endpoint = null;
     this.emit('close');
   }
 
   /** Synchronous so the process 'exit' hook can use it too. */
-  #removeFilesSync(): void {
-    removeIfSame(this.#published);
-    this.#published = null;
-    if (this.#generatedDir) {
-      try {
-        rmdirSync(this.#generatedDir);
-      } catch {
-        // Missing (never listened), or something else put files there: not ours to empty.
-      }
-    }
-  }
-}
-
-/** Removes the published file only if it is still the inode this transport created. */
-function removeIfSame(published: Published | null): void {
-  if (!published) return;
-  try {
-    const st = lstatSync(published.path);
-    if (st.dev === published.dev && st.ino === published.ino) unlinkSync(published.path);
-  } catch {
-    // Already gone, or no longer ours to touch.
+  #releaseSync(): void {
+    this.#claim?.release();
+    this.#claim = null;
   }
 }
 
@@ -823,27 +688,26 @@ function resumeFresh(socket: net.Socket): void {
 }
 
 const HANDOFF_REPLY_MS = 10_000;
-/** mkdtemp('.ps-<pid>-') names: the creator's pid and six random characters. */
-const STAGE_NAME = /^\.ps-(\d+)-[A-Za-z0-9]{6}$/;
-/** An empty staging directory may belong to a listen() between mkdtemp and bind. */
-const STAGE_EMPTY_GRACE_MS = 10_000;
 
 interface HandOffHeader {
   path: string;
   mode: number;
-  dev: number;
-  ino: number;
+  /** Identity of the published socket file (decimal strings on the wire: 64-bit values). */
+  dev: bigint;
+  ino: bigint;
 }
 
 function encodeHandOff(header: HandOffHeader): Buffer {
-  return Buffer.from(`${JSON.stringify({ plugsockHandOff: 1, ...header })}\n`);
+  const { path, mode, dev, ino } = header;
+  return Buffer.from(`${JSON.stringify({ plugsockHandOff: 1, path, mode, dev: String(dev), ino: String(ino) })}\n`);
 }
 
 function decodeHandOff(line: string): HandOffHeader {
   try {
-    const h = JSON.parse(line) as Partial<HandOffHeader> & { plugsockHandOff?: number };
-    if (h.plugsockHandOff === 1 && typeof h.path === 'string' && Number.isInteger(h.mode) && typeof h.dev === 'number' && typeof h.ino === 'number') {
-      return { path: normalizeUnixPath(h.path), mode: h.mode!, dev: h.dev, ino: h.ino };
+    const h = JSON.parse(line) as { plugsockHandOff?: number; path?: unknown; mode?: unknown; dev?: unknown; ino?: unknown };
+    const decimal = (v: unknown) => typeof v === 'string' && /^\d{1,20}$/.test(v);
+    if (h.plugsockHandOff === 1 && typeof h.path === 'string' && Number.isInteger(h.mode) && decimal(h.dev) && decimal(h.ino)) {
+      return { path: normalizeUnixPath(h.path), mode: h.mode as number, dev: BigInt(h.dev as string), ino: BigInt(h.ino as string) };
     }
   } catch {
     // fall through
@@ -891,98 +755,6 @@ function socketFd(socket: net.Socket): number {
   return fd;
 }
 
-async function checkParent(parent: string, path: string): Promise<void> {
-  let st: Stats;
-  try {
-    st = await lstat(parent);
-  } catch (err) {
-    if (isSystemError(err, 'ENOENT', 'ENOTDIR')) {
-      throw new TransportError(ErrorCodes.INVALID_PATH, `The directory ${parent} for socket ${path} does not exist: create it first.`, { path, cause: err });
-    }
-    throw systemToTransport(err, path, 'lstat');
-  }
-  if (st.isSymbolicLink()) {
-    // Follow it for the checks below: /var/run -> /run is common and harmless.
-    try {
-      st = await import('node:fs/promises').then((fs) => fs.stat(parent));
-    } catch (err) {
-      throw systemToTransport(err, path, 'stat');
-    }
-  }
-  if (!st.isDirectory()) {
-    throw new TransportError(ErrorCodes.INVALID_PATH, `${parent} is not a directory, so ${path} cannot be created there.`, { path });
-  }
-  if ((st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) {
-    throw new TransportError(
-      ErrorCodes.INSECURE_DIRECTORY,
-      `The directory ${parent} is writable by everyone and has no sticky bit, so any user could replace ${path}. Use a private directory (or one with the sticky bit, like /tmp).`,
-      { path },
-    );
-  }
-}
-
-async function makeStageDir(parent: string, path: string): Promise<string> {
-  try {
-    // mkdtemp creates it 0700: nobody but us can reach a socket inside before it is published.
-    // The pid in the name lets a later listen() tell a crashed creator's leftovers from a
-    // staging directory that is in use right now.
-    return await mkdtemp(join(parent, `.ps-${process.pid}-`));
-  } catch (err) {
-    throw systemToTransport(err, path, 'mkdir');
-  }
-}
-
-/**
- * Removes the dead socket `probed` from `path`, and nothing else. The file is first moved into
- * our private staging directory with rename(2), which is atomic, and only deleted there if it is
- * still the inode that was probed. If another process published a live socket meanwhile, that
- * one is what got moved, and it is linked straight back.
- */
-async function removeDeadSocket(stageDir: string, path: string, probed: Stats): Promise<void> {
-  const grave = join(stageDir, 'dead');
-  try {
-    await rename(path, grave);
-  } catch (err) {
-    if (isSystemError(err, 'ENOENT')) return;
-    throw systemToTransport(err, path, 'rename');
-  }
-  const moved = await lstat(grave);
-  if (moved.dev === probed.dev && moved.ino === probed.ino) {
-    await unlink(grave);
-    return;
-  }
-  try {
-    await link(grave, path);
-  } catch (err) {
-    // A third process took the path in the instant the file was away. Deleting the moved file
-    // would orphan a live server, so it stays where it is and the caller is told.
-    throw new TransportError(
-      ErrorCodes.ADDRESS_IN_USE,
-      `Several processes are racing for ${path}; a socket that was displaced in the race was kept at ${grave}. Choose a path of your own.`,
-      { path, cause: err },
-    );
-  }
-  await unlink(grave);
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return !isSystemError(err, 'ESRCH');
-  }
-}
-
-function notASocket(path: string, st: Stats): TransportError {
-  const kind = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isFile() ? 'a regular file' : 'not a socket';
-  return new TransportError(
-    ErrorCodes.NOT_A_SOCKET,
-    `${path} is ${kind}, not a socket; plugsock leaves it alone. Remove it yourself or choose another path.`,
-    { path },
-  );
-}
-
 function closedError(path: string): TransportError {
   return new TransportError(ErrorCodes.CLOSED, `The transport for ${path} was closed; create a new UnixSocketTransport.`, { path });
 }
@@ -997,29 +769,5 @@ export function nativeRequired(what: string): TransportError {
   );
 }
 
-/** Maps a system error to the TransportError a user can act on. */
-export function systemToTransport(err: unknown, path: string, op: string): TransportError {
-  if (err instanceof TransportError) return err;
-  if (!isSystemError(err)) {
-    return new TransportError(ErrorCodes.TRANSPORT, `${op} failed for ${path}: ${String(err)}`, { path, cause: err });
-  }
-  switch (err.code) {
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new TransportError(
-        ErrorCodes.PERMISSION,
-        `Permission denied (${err.code}) during ${op} on ${path}. Check the permissions of the socket and its directories, and which user this process runs as.`,
-        { path, cause: err },
-      );
-    case 'ENAMETOOLONG':
-      return new TransportError(ErrorCodes.PATH_TOO_LONG, `The path ${path} is too long for ${op} (${err.code}). Use a shorter path.`, { path, cause: err });
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return new TransportError(ErrorCodes.SOCKET_NOT_FOUND, `${op} failed: ${path} (or one of its directories) does not exist (${err.code}).`, { path, cause: err });
-    case 'EADDRINUSE':
-      return new TransportError(ErrorCodes.ADDRESS_IN_USE, `${path} is in use (${err.code}). Choose another path.`, { path, cause: err });
-    default:
-      return new TransportError(ErrorCodes.TRANSPORT, `${op} failed on ${path}: ${err.message}`, { path, cause: err });
-  }
-}
+/** Kept here for existing importers; it lives with the other error helpers. */
+export { systemToTransport };

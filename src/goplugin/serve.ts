@@ -1,7 +1,6 @@
 /**
  * Plugin side: serve a go-plugin compatible gRPC plugin from Node over UnixSocketTransport.
  */
-import { chownSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -217,7 +216,8 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   const gid = penv.unixSocketGroup ? resolveGroup(penv.unixSocketGroup) : null;
   const mode = options.mode ?? (gid !== null ? 0o660 : 0o600);
   const path = penv.unixSocketDir ? join(penv.unixSocketDir, `plugin${randomInt(1e9, 1e10)}`) : undefined;
-  const transport = new UnixSocketTransport({ ...(path ? { path } : {}), mode, ...(peer ? { peer } : {}) });
+  // The group is given to the socket inside the claim's private stage, before it is published.
+  const transport = new UnixSocketTransport({ ...(path ? { path } : {}), mode, ...(gid !== null ? { group: gid } : {}), ...(peer ? { peer } : {}) });
 
   // AutoMTLS (go-plugin server.go): a certificate of our own, TLS that requires the host's.
   let mtls: { certPem: string; keyPem: string; handshakeField: string; hostCertPem: string } | null = null;
@@ -337,7 +337,6 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
 
   try {
     await transport.listen();
-    if (gid !== null) chownSync(transport.path, -1, gid);
   } catch (err) {
     await transport.close().catch(() => {});
     if (ownProcess) {

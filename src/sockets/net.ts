@@ -1,36 +1,14 @@
 /**
- * Sockets made with plain `net`, for when the addon cannot load. The transport binds them in
- * a private directory, so the umask-then-chmod window of `server.listen(path)` is invisible,
- * and `net`'s silent truncation of long paths is refused before it can happen.
+ * Connections made with plain `net`, for when the addon cannot load (listeners: src/claim/path.ts).
+ * `net`'s silent truncation of long paths is refused by the transport before it can happen.
  */
-import { chmod } from 'node:fs/promises';
 import * as net from 'node:net';
-import { join } from 'node:path';
-import { type MakerConnectOptions, type ProbeResult, type SocketMaker, probeWith } from './types';
+import type { MakerConnectOptions, SocketMaker } from './types';
 
 export class NetSocketMaker implements SocketMaker {
   readonly kind = 'net' as const;
 
   constructor(private readonly allowHalfOpen: boolean) {}
-
-  async listen(dir: string, name: string, mode: number, backlog: number): Promise<net.Server> {
-    const path = join(dir, name);
-    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: this.allowHalfOpen });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ path, backlog }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    try {
-      await chmod(path, mode);
-    } catch (err) {
-      server.close();
-      throw err;
-    }
-    return server;
-  }
 
   async adopt(_fd: number): Promise<net.Server> {
     throw new Error('adopting a listener needs the native addon');
@@ -38,15 +16,6 @@ export class NetSocketMaker implements SocketMaker {
 
   connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {
     return netConnect(path, this.allowHalfOpen, options.onread, false);
-  }
-
-  probe(path: string): Promise<ProbeResult> {
-    return probeWith(async () => void (await this.connect(path)).destroy());
-  }
-
-  async withDirLock<T>(_dir: string, fn: () => Promise<T>): Promise<T> {
-    // Node has no flock(); concurrent stale-socket cleanup relies on the inode check alone.
-    return fn();
   }
 }
 

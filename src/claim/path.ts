@@ -1,0 +1,358 @@
+/**
+ * The claim by path, for when the addon is not loaded (or has no claim on this platform).
+ * Node's fs can only name files, so every step below could be redirected by whoever may rename
+ * entries in the socket's directory or any directory above it. The claim therefore refuses
+ * such directories up front (ERR_INSECURE_DIRECTORY): then nobody but this user and root can
+ * change the names it uses, and the same steps as the native claim are safe by name.
+ */
+import { chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { chmod, chown, link, lstat, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import * as net from 'node:net';
+import { dirname, join } from 'node:path';
+import { ErrorCodes, TransportError, fileKindOf, isSystemError, notASocketError, systemToTransport } from '../errors';
+import { fitsSunPath, pathTooLongError } from '../path';
+import { type Claim, type ClaimRequest, generatedDirMode } from './index';
+
+/** Bounded so a path flapping between two other processes cannot keep listen() busy forever. */
+const PUBLISH_ATTEMPTS = 16;
+/** mkdtemp('.ps-<pid>-') names: the creator's pid and six random characters. */
+const STAGE_NAME = /^\.ps-(\d+)-[A-Za-z0-9]{6}$/;
+/** An empty staging directory may belong to a listen() between mkdtemp and bind. */
+const STAGE_EMPTY_GRACE_MS = 10_000;
+const NO_ADDON = 'and plain net would silently truncate it (the native addon is not loaded)';
+
+type ProbeResult = 'live' | 'busy' | 'refused' | 'missing' | 'denied' | 'wrongtype';
+
+export async function claimByPath(request: ClaimRequest): Promise<Claim> {
+  const { path, mode, generatedDir } = request;
+  if (!fitsSunPath(path)) throw pathTooLongError(path, NO_ADDON);
+  const parent = dirname(path);
+  if (generatedDir) {
+    await assertNobodyElseRenames(dirname(generatedDir), path);
+    try {
+      mkdirSync(generatedDir, { mode: 0o700 });
+      chmodSync(generatedDir, generatedDirMode(mode));
+    } catch (err) {
+      throw systemToTransport(err, generatedDir, 'mkdir');
+    }
+  } else {
+    await assertNobodyElseRenames(parent, path);
+  }
+  try {
+    const { server, published } = await publishStaged(request, parent);
+    return new PathClaim(server, path, published, generatedDir);
+  } catch (err) {
+    if (generatedDir) removeEmptyDir(generatedDir);
+    throw err;
+  }
+}
+
+export function adoptByPath(path: string, server: net.Server, dev: bigint, ino: bigint): Claim {
+  return new PathClaim(server, path, { dev, ino }, null);
+}
+
+interface Identity {
+  dev: bigint;
+  ino: bigint;
+}
+
+class PathClaim implements Claim {
+  #done = false;
+
+  constructor(
+    readonly server: net.Server,
+    private readonly path: string,
+    private readonly published: Identity,
+    private readonly generatedDir: string | null,
+  ) {}
+
+  get dev(): bigint {
+    return this.published.dev;
+  }
+
+  get ino(): bigint {
+    return this.published.ino;
+  }
+
+  release(): void {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      const st = lstatSync(this.path, { bigint: true });
+      if (st.isSocket() && st.dev === this.published.dev && st.ino === this.published.ino) unlinkSync(this.path);
+    } catch {
+      // Already gone, or no longer ours to touch.
+    }
+    if (this.generatedDir) removeEmptyDir(this.generatedDir);
+  }
+
+  forget(): void {
+    this.#done = true;
+  }
+}
+
+function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Missing, or something else put files there: not ours to empty.
+  }
+}
+
+/**
+ * Refuses `dir` unless nobody but this user and root can rename entries in it or in any
+ * directory above it: each one, as named and as resolved, must be owned by this user or root
+ * and be writable by nobody else, or carry the sticky bit (which forbids renaming others' entries).
+ */
+async function assertNobodyElseRenames(dir: string, path: string): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT', 'ENOTDIR')) {
+      throw new TransportError(ErrorCodes.INVALID_PATH, `The directory ${dir} for socket ${path} does not exist: create it first.`, { path, cause: err });
+    }
+    throw systemToTransport(err, path, 'realpath');
+  }
+  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  for (const d of new Set([...ancestors(dir), ...ancestors(real)])) {
+    let st: Stats;
+    try {
+      st = await stat(d);
+    } catch (err) {
+      throw systemToTransport(err, path, 'stat');
+    }
+    if (!st.isDirectory()) {
+      throw new TransportError(ErrorCodes.INVALID_PATH, `${d} is not a directory, so ${path} cannot be created there.`, { path });
+    }
+    const sticky = (st.mode & 0o1000) !== 0;
+    const why =
+      st.uid !== 0 && st.uid !== me
+        ? `is owned by another user (uid ${st.uid})`
+        : (st.mode & 0o022) !== 0 && !sticky
+          ? `is writable by ${st.mode & 0o002 ? 'everyone' : `group ${st.gid}`} without the sticky bit`
+          : null;
+    if (why) {
+      throw new TransportError(
+        ErrorCodes.INSECURE_DIRECTORY,
+        `The directory ${d} ${why}, so another user could rename entries on the way to ${path}. ` +
+          'Without plugsock\'s native addon, listening there cannot be made safe: install the addon (plugsock info tells why it did not load), ' +
+          'or use a directory that only you and root can change (or one with the sticky bit, like /tmp).',
+        { path },
+      );
+    }
+  }
+}
+
+/** `/a/b/c` -> `/`, `/a`, `/a/b`, `/a/b/c`. */
+function ancestors(dir: string): string[] {
+  const out = ['/'];
+  let acc = '';
+  for (const part of dir.split('/')) {
+    if (!part) continue;
+    acc += `/${part}`;
+    out.push(acc);
+  }
+  return out;
+}
+
+async function publishStaged(request: ClaimRequest, parent: string): Promise<{ server: net.Server; published: Identity }> {
+  const { path } = request;
+  await sweepStaging(parent);
+  const stageDir = await makeStageDir(parent, path);
+  const stagePath = join(stageDir, 's');
+  let server: net.Server | null = null;
+  try {
+    if (!fitsSunPath(stagePath)) {
+      throw pathTooLongError(stagePath, `once staged (plugsock binds in a private directory next to the target first, ${Buffer.byteLength(stagePath) - Buffer.byteLength(path)} extra bytes) and the native addon is not loaded`);
+    }
+    try {
+      server = await listenAt(stagePath, request);
+      // bind() subtracted the umask; the group goes on before anyone can reach the file.
+      await chmod(stagePath, request.mode);
+      if (request.gid !== null) await chown(stagePath, -1, request.gid);
+    } catch (err) {
+      throw systemToTransport(err, path, 'bind');
+    }
+    const published = await publish(stageDir, stagePath, path);
+    return { server, published };
+  } catch (err) {
+    server?.close();
+    throw err;
+  } finally {
+    await unlink(stagePath).catch(() => {});
+    await rmdir(stageDir).catch(() => {});
+  }
+}
+
+function listenAt(path: string, request: ClaimRequest): Promise<net.Server> {
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: request.allowHalfOpen });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path, backlog: request.backlog }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+/** Links the staged socket to `path`, clearing a dead socket that is in the way. */
+async function publish(stageDir: string, stagePath: string, path: string): Promise<Identity> {
+  // The identity is taken from the staged name, which only we can touch.
+  const staged = await lstat(stagePath, { bigint: true });
+  for (let attempt = 0; attempt < PUBLISH_ATTEMPTS; attempt++) {
+    try {
+      await link(stagePath, path);
+      return { dev: staged.dev, ino: staged.ino };
+    } catch (err) {
+      if (!isSystemError(err, 'EEXIST')) throw systemToTransport(err, path, 'link');
+    }
+    let existing;
+    try {
+      existing = await lstat(path, { bigint: true });
+    } catch (err) {
+      if (isSystemError(err, 'ENOENT')) continue; // removed meanwhile: try again
+      throw systemToTransport(err, path, 'lstat');
+    }
+    if (!existing.isSocket()) throw notASocketError(path, fileKindOf(existing));
+    switch (await probe(path)) {
+      case 'live':
+      case 'busy':
+        throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `A server is already listening on ${path}. Stop it, or choose another path; plugsock never removes a live socket.`, { path });
+      case 'wrongtype':
+        throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `A live socket of another type (datagram or seqpacket) is at ${path}; plugsock leaves it alone. Choose another path.`, { path });
+      case 'denied':
+        throw new TransportError(
+          ErrorCodes.PERMISSION,
+          `A socket at ${path} exists but this process may not connect to it, so it cannot tell whether it is in use; it was left alone. Remove it yourself if it is stale, or choose another path.`,
+          { path },
+        );
+      case 'missing':
+        continue;
+      case 'refused':
+        await removeDeadSocket(stageDir, path, existing);
+        continue;
+    }
+  }
+  throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`, { path });
+}
+
+/** Connects and hangs up at once to learn whether a server is behind a socket file. */
+function probe(path: string): Promise<ProbeResult> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('live');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      switch (err.code) {
+        case 'ECONNREFUSED':
+          return resolve('refused');
+        case 'EAGAIN':
+        case 'EWOULDBLOCK':
+          return resolve('busy');
+        case 'ENOENT':
+        case 'ENOTDIR':
+          return resolve('missing');
+        case 'EACCES':
+        case 'EPERM':
+          return resolve('denied');
+        case 'EPROTOTYPE':
+          return resolve('wrongtype');
+        default:
+          return reject(systemToTransport(err, path, 'connect'));
+      }
+    });
+  });
+}
+
+async function makeStageDir(parent: string, path: string): Promise<string> {
+  try {
+    // mkdtemp creates it 0700: nobody but us can reach a socket inside before it is published.
+    // The pid in the name lets a later listen() tell a crashed creator's leftovers from a
+    // staging directory that is in use right now.
+    return await mkdtemp(join(parent, `.ps-${process.pid}-`));
+  } catch (err) {
+    throw systemToTransport(err, path, 'mkdir');
+  }
+}
+
+/**
+ * Removes the dead socket `probed` from `path`, and nothing else. The file is first moved into
+ * our private staging directory with rename(2), which is atomic, and only deleted there if it is
+ * still the inode that was probed. If another process published a live socket meanwhile, that
+ * one is what got moved, and it is linked straight back.
+ */
+async function removeDeadSocket(stageDir: string, path: string, probed: Identity): Promise<void> {
+  const grave = join(stageDir, 'dead');
+  try {
+    await rename(path, grave);
+  } catch (err) {
+    if (isSystemError(err, 'ENOENT')) return;
+    throw systemToTransport(err, path, 'rename');
+  }
+  const moved = await lstat(grave, { bigint: true });
+  if (moved.dev === probed.dev && moved.ino === probed.ino) {
+    await unlink(grave);
+    return;
+  }
+  try {
+    await link(grave, path);
+  } catch (err) {
+    // A third process took the path in the instant the file was away. Deleting the moved file
+    // would orphan a live server, so it stays where it is and the caller is told.
+    throw new TransportError(
+      ErrorCodes.ADDRESS_IN_USE,
+      `Several processes are racing for ${path}; a socket that was displaced in the race was kept at ${grave}. Choose a path of your own.`,
+      { path, cause: err },
+    );
+  }
+  await unlink(grave);
+}
+
+/**
+ * Clears staging directories that a process killed inside listen() left next to the target.
+ * Only directories that look exactly like ours (name, owner, mode) are touched, and only when
+ * what they hold proves their creator gone: dead sockets, or nothing at all for a while.
+ */
+async function sweepStaging(parent: string): Promise<void> {
+  let names: string[];
+  try {
+    names = (await readdir(parent)).filter((n) => STAGE_NAME.test(n) && !n.startsWith(`.ps-${process.pid}-`));
+  } catch {
+    return;
+  }
+  const uid = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  for (const name of names) {
+    const dir = join(parent, name);
+    try {
+      const st = await lstat(dir);
+      if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o777) !== 0o700) continue;
+      const entries = await readdir(dir);
+      if (entries.some((e) => e !== 's' && e !== 'dead')) continue;
+      const creatorGone = !processExists(Number(STAGE_NAME.exec(name)![1]));
+      if (entries.length === 0 && !creatorGone && Date.now() - st.mtimeMs < STAGE_EMPTY_GRACE_MS) continue;
+      let allDead = true;
+      for (const entry of entries) {
+        const inner = join(dir, entry);
+        if (!(await lstat(inner)).isSocket() || (await probe(inner)) !== 'refused') allDead = false;
+      }
+      if (!allDead) continue;
+      for (const entry of entries) await unlink(join(dir, entry));
+      await rmdir(dir);
+    } catch {
+      // Raced with its owner or another sweeper: leave it.
+    }
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return !isSystemError(err, 'ESRCH');
+  }
+}
