@@ -173,7 +173,7 @@ int RenameNoReplace(int from_dir, const char* from, int to_dir, const char* to) 
 // it stays in the stage and *kept is set. Returns true when removed.
 bool BuryIfSame(int dir, const char* name, Stage* stage, const Identity& id, bool* kept) {
   *kept = false;
-  if (::renameat(dir, name, stage->dir.get(), "dead") != 0) return false;
+  if (::renameat(dir, name, stage->dir.get(), "dead") != 0) return false;  // errno says why
   struct stat st;
   if (::fstatat(stage->dir.get(), "dead", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) && id.Same(st)) {
     return ::unlinkat(stage->dir.get(), "dead", 0) == 0;
@@ -529,7 +529,10 @@ Napi::Value ClaimUnix(const Napi::CallbackInfo& info) {
           }
         }
         bool kept = false;
-        BuryIfSame(parent, name.c_str(), &grave, {est.st_dev, est.st_ino}, &kept);
+        errno = 0;
+        if (!BuryIfSame(parent, name.c_str(), &grave, {est.st_dev, est.st_ino}, &kept) && (errno == EPERM || errno == EACCES)) {
+          return Status(env, "denied");  // e.g. another user's dead socket in a sticky directory
+        }
         if (kept) {
           keep_stage = true;
           Napi::Object o = Status(env, "displaced");

@@ -1,5 +1,6 @@
 // The native addon against the real kernel: no mocks, real second processes where the kernel
-// records who the peer is.
+// records who the peer is. Listening sockets are made by claimUnix through a directory fd
+// (native/claim.cc); see docs/ADDON-CONTRACT.md.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -14,18 +15,33 @@ const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bindingPath: string = require('node-gyp-build').path(root);
 
+type ClaimResult =
+  | { status: 'ok'; fd: number; dev: bigint; ino: bigint }
+  | { status: 'exists'; kind: 'file' | 'directory' | 'symlink' | 'fifo' | 'device' | 'other' }
+  | { status: 'live' | 'busy' | 'wrongtype' | 'denied' | 'insecure' | 'contended' | 'racing' }
+  | { status: 'displaced'; stage: string };
+type Ok = Extract<ClaimResult, { status: 'ok' }>;
+
 interface Addon {
   sourceHash: string;
-  listenUnix(dir: string, name: string, mode: number, backlog: number): number;
   connectUnix(path: string): number;
-  lockDir(dir: string): number;
   closeFd(fd: number): void;
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
   peerPidfd(fd: number): number;
   pidfdAlive(pidfd: number): boolean;
+  claimUnix(dirFd: number, name: string, mode: number, backlog: number, gid: number, flags: number): ClaimResult;
+  releaseClaim(dirFd: number, name: string, dev: bigint, ino: bigint): boolean;
+  dirOpen(path: string): number;
+  dirMake(path: string, mode: number): number;
+  rmdirAt(parentFd: number, name: string, dirFd: number): boolean;
+  statAt(dirFd: number, name: string): { dev: bigint; ino: bigint; mode: number; uid: number; gid: number } | null;
 }
 const addon: Addon = require('node-gyp-build')(root);
 const E = os.constants.errno;
+
+/** claimUnix flags (native/claim.cc). */
+const SWEEP = 1;
+const NO_LOCK = 2;
 
 let tmp: string;
 beforeAll(() => {
@@ -63,16 +79,60 @@ function fdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
+/** Runs `fn` with an fd of `dir` (dirOpen), closed afterwards. */
+function inDir<T>(dir: string, fn: (dirFd: number) => T): T {
+  const dirFd = addon.dirOpen(dir);
+  try {
+    return fn(dirFd);
+  } finally {
+    addon.closeFd(dirFd);
+  }
+}
+
+/** claimUnix that must succeed. */
+function claim(dirFd: number, name: string, mode = 0o600, backlog = 4, gid = -1, flags = 0): Ok {
+  const r = addon.claimUnix(dirFd, name, mode, backlog, gid, flags);
+  if (r.status !== 'ok') throw new Error(`claimUnix(${name}) gave ${JSON.stringify(r)}`);
+  return r;
+}
+
+/** A listening socket at dir/name whose fd is closed at once: a dead socket file. */
+function deadSocket(dir: string, name: string): bigint {
+  return inDir(dir, (dirFd) => {
+    const r = claim(dirFd, name);
+    addon.closeFd(r.fd);
+    return r.ino;
+  });
+}
+
+/** Entries a claim must never leave behind: its staging names and directories. */
+function stagingLeftovers(dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) => n.startsWith('.ps-'));
+}
+
+function ident(p: string): { dev: bigint; ino: bigint; mode: bigint } {
+  const st = fs.lstatSync(p, { bigint: true });
+  return { dev: st.dev, ino: st.ino, mode: st.mode };
+}
+
 const isLinux = process.platform === 'linux';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const NOBODY = 65534;
+const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
+if (isLinux && !hasPython && process.env.CI === 'true') throw new Error('python3 is required for these tests in CI');
 
 // A real second process. As root it runs as nobody, so uid/gid checks mean something.
 function spawnNode(script: string, args: string[] = []): ChildProcess {
-  const ids = isRoot ? { uid: 65534, gid: 65534 } : {};
+  const ids = isRoot ? { uid: NOBODY, gid: NOBODY } : {};
   return spawn(process.execPath, ['-e', script, ...args], {
     stdio: ['pipe', 'pipe', 'inherit'],
     ...ids,
   });
+}
+
+/** A Python child that prints one line when set up and lives until its stdin closes. */
+function spawnPython(script: string, args: string[] = []): ChildProcess {
+  return spawn('python3', ['-c', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
 }
 
 function firstLine(child: ChildProcess): Promise<string> {
@@ -95,6 +155,11 @@ function exited(child: ChildProcess): Promise<void> {
   });
 }
 
+async function stop(child: ChildProcess): Promise<void> {
+  child.stdin!.end();
+  await exited(child);
+}
+
 describe('build', () => {
   it('sourceHash of the loaded addon matches the sources', () => {
     const { sourceHash } = require(path.join(root, 'scripts/source-hash.js'));
@@ -109,100 +174,243 @@ describe('build', () => {
     for (const f of files) expect(require(path.join(dir, f)).sourceHash).toBe(sourceHash());
   });
 
-  it('loads and works in a worker thread (no global state)', async () => {
+  it('the old path-based exports are gone', () => {
+    const exports = addon as unknown as Record<string, unknown>;
+    expect(exports.listenUnix).toBeUndefined();
+    expect(exports.lockDir).toBeUndefined();
+  });
+
+  it.runIf(isLinux)('loads and works in a worker thread (no global state), modes exact there too', async () => {
     const dir = freshDir();
+    const modes = [0o600, 0o660, 0o666, 0o700, 0o777, 0o640];
     const w = new Worker(
       `const { parentPort, workerData } = require('node:worker_threads');
+       const fs = require('node:fs');
        const b = require(workerData.bindingPath);
-       const fd = b.listenUnix(workerData.dir, 's', 0o600, 4);
-       const c = b.connectUnix(workerData.dir + '/s');
-       b.closeFd(c); b.closeFd(fd);
-       parentPort.postMessage('ok');`,
-      { eval: true, workerData: { bindingPath, dir } },
+       const dirFd = b.dirOpen(workerData.dir);
+       const out = {};
+       for (const m of workerData.modes) {
+         const r = b.claimUnix(dirFd, 's' + m, m, 4, -1, 0);
+         if (r.status !== 'ok') throw new Error(JSON.stringify(r));
+         out[m] = fs.lstatSync(workerData.dir + '/s' + m).mode & 0o7777;
+         const c = b.connectUnix(workerData.dir + '/s' + m);
+         b.closeFd(c); b.closeFd(r.fd);
+         out['released' + m] = b.releaseClaim(dirFd, 's' + m, r.dev, r.ino);
+       }
+       b.closeFd(dirFd);
+       parentPort.postMessage(out);`,
+      { eval: true, workerData: { bindingPath, dir, modes } },
     );
-    const msg = await new Promise((resolve, reject) => {
+    const msg = (await new Promise((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
-    });
-    expect(msg).toBe('ok');
+    })) as Record<string, number | boolean>;
+    for (const m of modes) expect([m, msg[m], msg[`released${m}`]]).toEqual([m, m, true]);
+    expect(fs.readdirSync(dir)).toEqual([]);
     await w.terminate();
   });
 });
 
-describe('listenUnix mode', () => {
+describe.runIf(isLinux)('claimUnix mode and group', () => {
   // process.umask is process-wide (and throws in workers), so each umask gets its own process.
   const modes = [0o600, 0o660, 0o666, 0o700, 0o777, 0o640];
+  const groupModes = [0o660, 0o600, 0o666];
+  const gid = isRoot ? NOBODY : process.getgid!();
   for (const umask of [0o077, 0o022, 0]) {
-    it(`file mode is exactly the requested mode under umask ${umask.toString(8).padStart(3, '0')}`, () => {
+    it(`file mode is exactly the requested mode under umask ${umask.toString(8).padStart(3, '0')}, with and without a group`, () => {
       const dir = freshDir();
       const r = spawnSync(
         process.execPath,
         [
           '-e',
-          `const [bindingPath, dir, umask, modes] = process.argv.slice(1);
+          `const [bindingPath, dir, umask, modes, groupModes, gid] = process.argv.slice(1);
            process.umask(Number(umask));
            const b = require(bindingPath);
            const fs = require('fs');
+           const dirFd = b.dirOpen(dir);
            const out = {};
-           for (const m of JSON.parse(modes)) {
-             const fd = b.listenUnix(dir, 's' + m, m, 4);
-             out[m] = fs.statSync(dir + '/s' + m).mode & 0o7777;
-             b.closeFd(fd);
-           }
+           const take = (name, m, g) => {
+             const r = b.claimUnix(dirFd, name, m, 4, g, 0);
+             if (r.status !== 'ok') throw new Error(name + ': ' + JSON.stringify(r));
+             const st = fs.lstatSync(dir + '/' + name);
+             out[name] = [st.mode & 0o7777, st.gid];
+             b.closeFd(r.fd);
+           };
+           for (const m of JSON.parse(modes)) take('s' + m, m, -1);
+           for (const m of JSON.parse(groupModes)) take('g' + m, m, Number(gid));
            process.stdout.write(JSON.stringify(out));`,
           bindingPath,
           dir,
           String(umask),
           JSON.stringify(modes),
+          JSON.stringify(groupModes),
+          String(gid),
         ],
         { encoding: 'utf8' },
       );
       expect(r.stderr).toBe('');
-      const got = JSON.parse(r.stdout) as Record<string, number>;
-      for (const m of modes) expect([m, got[m]]).toEqual([m, m]);
-      for (const m of modes) expect(fs.statSync(path.join(dir, `s${m}`)).isSocket()).toBe(true);
+      const got = JSON.parse(r.stdout) as Record<string, [number, number]>;
+      for (const m of modes) expect([m, got[`s${m}`][0]]).toEqual([m, m]);
+      for (const m of modes) expect(got[`s${m}`][1]).toBe(process.getgid!());
+      for (const m of groupModes) expect([m, got[`g${m}`]]).toEqual([m, [m, gid]]);
+      for (const m of modes) expect(fs.lstatSync(path.join(dir, `s${m}`)).isSocket()).toBe(true);
+      expect(stagingLeftovers(dir)).toEqual([]);
     });
   }
 
-  it('rejects bad arguments with TypeError', () => {
+  it.runIf(isRoot)('gid 65534 is applied and read back with lstat, in this process too', () => {
     const dir = freshDir();
-    const bad: Array<[unknown[], string]> = [
-      [[1, 's', 0o600, 4], 'dir'],
-      [[dir, 's', '600', 4], 'mode'],
-      [[dir, 's', 0o10000, 4], 'mode'],
-      [[dir, 's', 1.5, 4], 'mode'],
-      [[dir, 's', 0o600], 'backlog'],
-      [[dir, 's\0x', 0o600, 4], 'name'],
-      [['', 's', 0o600, 4], 'dir'], // would bind "/s"
-      [[dir, '', 0o600, 4], 'name'],
-    ];
-    for (const [args, name] of bad) {
-      const e = caught(() => (addon.listenUnix as (...a: unknown[]) => number)(...args));
-      expect(e).toBeInstanceOf(TypeError);
-      expect(e.code).toBe('ERR_INVALID_ARG_TYPE');
-      expect(e.message).toContain(`"${name}"`);
-    }
+    inDir(dir, (dirFd) => {
+      for (const m of groupModes) {
+        const r = claim(dirFd, `g${m}`, m, 4, NOBODY);
+        const st = fs.lstatSync(path.join(dir, `g${m}`));
+        expect([m, st.mode & 0o7777, st.uid, st.gid]).toEqual([m, m, 0, NOBODY]);
+        expect(addon.statAt(dirFd, `g${m}`)).toMatchObject({ ino: r.ino, dev: r.dev, uid: 0, gid: NOBODY });
+        addon.closeFd(r.fd);
+        expect(addon.releaseClaim(dirFd, `g${m}`, r.dev, r.ino)).toBe(true);
+      }
+    });
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('gid -1 keeps our own group', () => {
+    const dir = freshDir();
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's', 0o660, 4, -1);
+      expect(fs.lstatSync(path.join(dir, 's')).gid).toBe(process.getegid!());
+      addon.closeFd(r.fd);
+    });
+  });
+});
+
+describe('argument checks', () => {
+  function expectTypeErrors(fn: (...a: unknown[]) => unknown, bad: Array<[unknown[], string]>): void {
+    for (const [args, name] of bad) {
+      const e = caught(() => fn(...args));
+      expect([args, e]).toEqual([args, expect.any(TypeError)]);
+      expect(e.code).toBe('ERR_INVALID_ARG_TYPE');
+      expect([args, e.message]).toEqual([args, expect.stringContaining(`"${name}"`)]);
+    }
+  }
+
+  it.runIf(isLinux)('claimUnix rejects bad arguments with TypeError and creates nothing', () => {
+    const dir = freshDir();
+    inDir(dir, (d) => {
+      expectTypeErrors(addon.claimUnix as (...a: unknown[]) => unknown, [
+        [['3', 's', 0o600, 4, -1, 0], 'dirFd'],
+        [[-1, 's', 0o600, 4, -1, 0], 'dirFd'],
+        [[1.5, 's', 0o600, 4, -1, 0], 'dirFd'],
+        [[], 'dirFd'],
+        [[d, 1, 0o600, 4, -1, 0], 'name'],
+        [[d, '', 0o600, 4, -1, 0], 'name'],
+        [[d, 's\0x', 0o600, 4, -1, 0], 'name'],
+        [[d, 'a/b', 0o600, 4, -1, 0], 'name'],
+        [[d, '/s', 0o600, 4, -1, 0], 'name'],
+        [[d, '.', 0o600, 4, -1, 0], 'name'],
+        [[d, '..', 0o600, 4, -1, 0], 'name'],
+        [[d, 'n'.repeat(256), 0o600, 4, -1, 0], 'name'],
+        [[d, 'é'.repeat(128), 0o600, 4, -1, 0], 'name'], // 256 bytes in UTF-8
+        [[d, 's', '600', 4, -1, 0], 'mode'],
+        [[d, 's', 0o1000, 4, -1, 0], 'mode'], // no sticky, setuid or setgid bits on a socket
+        [[d, 's', 0o4600, 4, -1, 0], 'mode'],
+        [[d, 's', 1.5, 4, -1, 0], 'mode'],
+        [[d, 's', -1, 4, -1, 0], 'mode'],
+        [[d, 's', 0o600], 'backlog'],
+        [[d, 's', 0o600, 0, -1, 0], 'backlog'],
+        [[d, 's', 0o600, -1, -1, 0], 'backlog'],
+        [[d, 's', 0o600, 1.5, -1, 0], 'backlog'],
+        [[d, 's', 0o600, 4], 'gid'],
+        [[d, 's', 0o600, 4, -2, 0], 'gid'],
+        [[d, 's', 0o600, 4, '0', 0], 'gid'],
+        [[d, 's', 0o600, 4, 2 ** 31, 0], 'gid'],
+        [[d, 's', 0o600, 4, -1], 'flags'],
+        [[d, 's', 0o600, 4, -1, 4], 'flags'],
+        [[d, 's', 0o600, 4, -1, -1], 'flags'],
+        [[d, 's', 0o600, 4, -1, '1'], 'flags'],
+      ]);
+    });
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it.runIf(isLinux)('releaseClaim, dirOpen, dirMake, rmdirAt and statAt reject bad arguments with TypeError', () => {
+    const dir = freshDir();
+    fs.mkdirSync(path.join(dir, 'keep'));
+    const made = path.join(dir, 'made');
+    inDir(dir, (d) => {
+      const sub = addon.dirOpen(path.join(dir, 'keep'));
+      expectTypeErrors(addon.releaseClaim as (...a: unknown[]) => unknown, [
+        [['3', 's', 1n, 1n], 'dirFd'],
+        [[-1, 's', 1n, 1n], 'dirFd'],
+        [[d, '', 1n, 1n], 'name'],
+        [[d, 'a/b', 1n, 1n], 'name'],
+        [[d, 'keep\0', 1n, 1n], 'name'],
+        [[d, 'keep', 1, 1n], 'dev'],
+        [[d, 'keep', 1n, 1], 'ino'],
+        [[d, 'keep', 1n], 'ino'],
+        [[d, 'keep'], 'dev'],
+      ]);
+      expectTypeErrors(addon.dirOpen as (...a: unknown[]) => unknown, [
+        [[], 'path'],
+        [[3], 'path'],
+        [[''], 'path'],
+        [[`${dir}\0/keep`], 'path'],
+      ]);
+      expectTypeErrors(addon.dirMake as (...a: unknown[]) => unknown, [
+        [[3, 0o700], 'path'],
+        [['', 0o700], 'path'],
+        [[`${made}\0`, 0o700], 'path'],
+        [[made], 'mode'],
+        [[made, '700'], 'mode'],
+        [[made, 0o1700], 'mode'],
+        [[made, -1], 'mode'],
+      ]);
+      expectTypeErrors(addon.rmdirAt as (...a: unknown[]) => unknown, [
+        [['3', 'keep', sub], 'parentFd'],
+        [[-1, 'keep', sub], 'parentFd'],
+        [[d, '', sub], 'name'],
+        [[d, 'keep/', sub], 'name'],
+        [[d, '..', sub], 'name'],
+        [[d, 'keep', String(sub)], 'dirFd'],
+        [[d, 'keep', -1], 'dirFd'],
+        [[d, 'keep'], 'dirFd'],
+      ]);
+      expectTypeErrors(addon.statAt as (...a: unknown[]) => unknown, [
+        [['3', 'keep'], 'dirFd'],
+        [[-1, 'keep'], 'dirFd'],
+        [[d], 'name'],
+        [[d, ''], 'name'],
+        [[d, 'keep/x'], 'name'],
+        [[d, 'n'.repeat(256)], 'name'],
+      ]);
+      addon.closeFd(sub);
+    });
+    expect(fs.readdirSync(dir)).toEqual(['keep']);
+    expect(fs.readdirSync(path.join(dir, 'keep'))).toEqual([]);
+  });
+
+  it('closeFd, connectUnix and peerCred reject bad arguments with TypeError', () => {
     expect(caught(() => (addon.closeFd as (x: unknown) => void)(-1))).toBeInstanceOf(TypeError);
     expect(caught(() => addon.connectUnix(''))).toBeInstanceOf(TypeError);
+    expect(caught(() => addon.connectUnix('/tmp/x\0y'))).toBeInstanceOf(TypeError);
     expect(caught(() => (addon.peerCred as (x: unknown) => void)('3'))).toBeInstanceOf(TypeError);
   });
 });
 
 describe.runIf(isLinux)('long paths', () => {
-  it('bind and connect past 107 bytes, file at the full path', async () => {
+  it('claim and connect past 107 bytes, file at the full path', async () => {
     const dir = longDir();
     const full = path.join(dir, 'plugin.sock');
     expect(Buffer.byteLength(full)).toBeGreaterThan(107);
 
-    const fd = addon.listenUnix(dir, 'plugin.sock', 0o600, 8);
-    expect(fs.statSync(full).isSocket()).toBe(true);
-    expect(fs.statSync(full).mode & 0o7777).toBe(0o600);
+    const dirFd = addon.dirOpen(dir);
+    const r = claim(dirFd, 'plugin.sock', 0o600, 8);
+    expect(fs.lstatSync(full).isSocket()).toBe(true);
+    expect(fs.lstatSync(full).mode & 0o7777).toBe(0o600);
     expect(fs.readdirSync(dir)).toEqual(['plugin.sock']);
 
     // End to end through libuv: both ends adopt the addon's fds.
     const server = net.createServer((s) => s.end('hello'));
-    await new Promise<void>((r) => server.listen({ fd }, r));
+    await new Promise<void>((res) => server.listen({ fd: r.fd }, res));
     const c = addon.connectUnix(full);
     const sock = new net.Socket({ fd: c, readable: true, writable: true });
     const data = await new Promise<string>((resolve) => {
@@ -213,36 +421,70 @@ describe.runIf(isLinux)('long paths', () => {
     });
     expect(data).toBe('hello');
     sock.destroy();
-    await new Promise((r) => server.close(r));
+    await new Promise((res) => server.close(res));
+    expect(addon.releaseClaim(dirFd, 'plugin.sock', r.dev, r.ino)).toBe(true);
+    addon.closeFd(dirFd);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('a trailing slash on dir is not doubled in the reported path', () => {
+  it('a trailing slash on the directory changes nothing: the socket is at dir/name', () => {
     const dir = longDir();
-    const fd = addon.listenUnix(dir + '/', 's', 0o600, 4);
-    const e = caught(() => addon.listenUnix(dir + '/', 's', 0o600, 4));
-    expect(e.path).toBe(path.join(dir, 's'));
-    addon.closeFd(fd);
+    inDir(dir + '/', (dirFd) => {
+      const r = claim(dirFd, 's');
+      expect(ident(path.join(dir, 's')).ino).toBe(r.ino);
+      // A second claim of the same name sees the first server (was EADDRINUSE).
+      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'live' });
+      expect(fs.readdirSync(dir)).toEqual(['s']);
+      addon.closeFd(r.fd);
+    });
   });
 
-  it('ENAMETOOLONG when even the /proc/self/fd route cannot fit', () => {
+  it('a 255-byte name (NAME_MAX) binds and connects; 256 bytes are refused', () => {
     const dir = longDir();
-    const name = 'n'.repeat(120);
-    const e = caught(() => addon.listenUnix(dir, name, 0o600, 4));
-    expect(e.code).toBe('ENAMETOOLONG');
-    expect(e.errno).toBe(-E.ENAMETOOLONG);
-    expect(e.syscall).toBe('bind');
-    expect(e.path).toBe(path.join(dir, name));
-    const c = caught(() => addon.connectUnix(path.join(dir, name)));
+    const name = 'n'.repeat(255);
+    const full = path.join(dir, name);
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, name);
+      expect(fs.lstatSync(full).isSocket()).toBe(true);
+      expect(fs.readdirSync(dir)).toEqual([name]);
+      const c = addon.connectUnix(full);
+      expect(addon.peerCred(c).pid).toBe(process.pid);
+      addon.closeFd(c);
+      addon.closeFd(r.fd);
+      expect(addon.releaseClaim(dirFd, name, r.dev, r.ino)).toBe(true);
+
+      const tooLong = caught(() => addon.claimUnix(dirFd, 'n'.repeat(256), 0o600, 4, -1, 0));
+      expect(tooLong).toBeInstanceOf(TypeError);
+      expect(tooLong.message).toContain('"name"');
+    });
+    const c = caught(() => addon.connectUnix(path.join(dir, 'n'.repeat(256))));
     expect(c.code).toBe('ENAMETOOLONG');
-    expect(c.path).toBe(path.join(dir, name));
+    expect(c.errno).toBe(-E.ENAMETOOLONG);
+    expect(c.path).toBe(path.join(dir, 'n'.repeat(256)));
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('a path beyond PATH_MAX gives ENAMETOOLONG from connectUnix and dirOpen', () => {
+    const huge = '/' + 'x/'.repeat(2100) + 's';
+    const c = caught(() => addon.connectUnix(huge));
+    expect(c.code).toBe('ENAMETOOLONG');
+    expect(c.path).toBe(huge);
+    const d = caught(() => addon.dirOpen(huge));
+    expect(d.code).toBe('ENAMETOOLONG');
+    expect(d.syscall).toBe('open');
   });
 
   it('a long path whose directory is missing reports ENOENT', () => {
     const dir = path.join(longDir(), 'missing');
-    const e = caught(() => addon.connectUnix(path.join(dir, 's')));
+    const full = path.join(dir, 's');
+    const e = caught(() => addon.connectUnix(full));
     expect(e.code).toBe('ENOENT');
     expect(e.errno).toBe(-E.ENOENT);
-    expect(e.path).toBe(dir);
+    expect(e.path).toBe(full);
+    const d = caught(() => addon.dirOpen(dir));
+    expect(d.code).toBe('ENOENT');
+    expect(d.syscall).toBe('open');
+    expect(d.path).toBe(dir);
   });
 });
 
@@ -258,11 +500,10 @@ describe('errors shaped like Node system errors', () => {
     expect(e.message).toMatch(new RegExp(`^connect ENOENT ${p}`));
   });
 
-  it('ECONNREFUSED when the server closed (file left behind)', () => {
+  it.runIf(isLinux)('ECONNREFUSED when the server closed (file left behind)', () => {
     const dir = freshDir();
-    const fd = addon.listenUnix(dir, 's', 0o600, 4);
-    addon.closeFd(fd);
-    expect(fs.statSync(path.join(dir, 's')).isSocket()).toBe(true);
+    deadSocket(dir, 's');
+    expect(fs.lstatSync(path.join(dir, 's')).isSocket()).toBe(true);
     const e = caught(() => addon.connectUnix(path.join(dir, 's')));
     expect(e.code).toBe('ECONNREFUSED');
     expect(e.errno).toBe(-E.ECONNREFUSED);
@@ -270,44 +511,485 @@ describe('errors shaped like Node system errors', () => {
     expect(e.path).toBe(path.join(dir, 's'));
   });
 
-  it('EADDRINUSE binding over an existing file, which is left untouched', () => {
+  it.runIf(isLinux)('EAGAIN when the backlog is full, and claimUnix then says busy', () => {
     const dir = freshDir();
-    const fd = addon.listenUnix(dir, 's', 0o600, 4);
-    const e = caught(() => addon.listenUnix(dir, 's', 0o666, 4));
-    expect(e.code).toBe('EADDRINUSE');
-    expect(e.errno).toBe(-E.EADDRINUSE);
-    expect(e.syscall).toBe('bind');
-    expect(e.path).toBe(path.join(dir, 's'));
-    expect(fs.statSync(path.join(dir, 's')).mode & 0o7777).toBe(0o600);
-    const c = addon.connectUnix(path.join(dir, 's')); // the first server still answers
-    addon.closeFd(c);
-    addon.closeFd(fd);
-  });
-
-  it('EAGAIN when the backlog is full', () => {
-    const dir = freshDir();
-    const fd = addon.listenUnix(dir, 's', 0o600, 0);
-    const conns: number[] = [];
-    let err: NodeJS.ErrnoException | undefined;
-    for (let i = 0; i < 16 && !err; i++) {
-      try {
-        conns.push(addon.connectUnix(path.join(dir, 's')));
-      } catch (e) {
-        err = e as NodeJS.ErrnoException;
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's', 0o600, 1);
+      const conns: number[] = [];
+      let err: NodeJS.ErrnoException | undefined;
+      for (let i = 0; i < 16 && !err; i++) {
+        try {
+          conns.push(addon.connectUnix(path.join(dir, 's')));
+        } catch (e) {
+          err = e as NodeJS.ErrnoException;
+        }
       }
-    }
-    expect(err?.code).toBe('EAGAIN');
-    expect(err?.syscall).toBe('connect');
-    for (const c of conns) addon.closeFd(c);
-    addon.closeFd(fd);
+      expect(err?.code).toBe('EAGAIN');
+      expect(err?.syscall).toBe('connect');
+      const before = ident(path.join(dir, 's'));
+      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'busy' });
+      expect(ident(path.join(dir, 's'))).toEqual(before);
+      for (const c of conns) addon.closeFd(c);
+      addon.closeFd(r.fd);
+    });
+    expect(stagingLeftovers(dir)).toEqual([]);
   });
 
-  it('EBADF from closeFd of a closed fd', () => {
-    const fd = addon.lockDir(freshDir());
+  it.runIf(isLinux)('EBADF from closeFd of a closed fd', () => {
+    const fd = addon.dirOpen(freshDir());
     addon.closeFd(fd);
     const e = caught(() => addon.closeFd(fd));
     expect(e.code).toBe('EBADF');
     expect(e.syscall).toBe('close');
+  });
+
+  it.runIf(isLinux)('dirOpen: ENOTDIR on a file, ENOENT when missing', () => {
+    const f = path.join(freshDir(), 'f');
+    fs.writeFileSync(f, '');
+    const e = caught(() => addon.dirOpen(f));
+    expect(e.code).toBe('ENOTDIR');
+    expect(e.errno).toBe(-E.ENOTDIR);
+    expect(e.syscall).toBe('open');
+    expect(e.path).toBe(f);
+    expect(caught(() => addon.dirOpen(f + '-missing')).code).toBe('ENOENT');
+  });
+
+  it.runIf(isLinux)('claimUnix: ENOTDIR for an fd that is not a directory, EBADF for a closed one', () => {
+    const dir = freshDir();
+    const f = path.join(dir, 'f');
+    fs.writeFileSync(f, 'keep');
+    const fileFd = fs.openSync(f, 'r');
+    const e = caught(() => addon.claimUnix(fileFd, 's', 0o600, 4, -1, 0));
+    expect(e.code).toBe('ENOTDIR');
+    expect(e.syscall).toBe('fstat');
+    fs.closeSync(fileFd);
+    const closed = addon.dirOpen(dir);
+    addon.closeFd(closed);
+    const b = caught(() => addon.claimUnix(closed, 's', 0o600, 4, -1, 0));
+    expect(b.code).toBe('EBADF');
+    expect(b.errno).toBe(-E.EBADF);
+    expect(fs.readdirSync(dir)).toEqual(['f']);
+  });
+});
+
+describe.runIf(isLinux)('claimUnix statuses', () => {
+  it('ok: a listening socket published at the name, identified by (dev, ino)', () => {
+    const dir = freshDir();
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's', 0o600, 4);
+      expect(r.fd).toBeGreaterThanOrEqual(0);
+      expect(typeof r.dev).toBe('bigint');
+      const st = ident(path.join(dir, 's'));
+      expect([st.dev, st.ino]).toEqual([r.dev, r.ino]);
+      expect(fs.readdirSync(dir)).toEqual(['s']);
+      // The fd is close-on-exec and non-blocking.
+      const flags = parseInt(/^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${r.fd}`, 'utf8'))![1], 8);
+      expect(flags & fs.constants.O_NONBLOCK).toBe(fs.constants.O_NONBLOCK);
+      expect(flags & 0o2000000).toBe(0o2000000); // O_CLOEXEC
+      const c = addon.connectUnix(path.join(dir, 's'));
+      addon.closeFd(c);
+      addon.closeFd(r.fd);
+    });
+  });
+
+  it.each([
+    ['a regular file', 'file', (p: string) => fs.writeFileSync(p, 'precious')],
+    ['a dangling symlink', 'symlink', (p: string) => fs.symlinkSync('/nonexistent/target', p)],
+    ['a directory', 'directory', (p: string) => fs.mkdirSync(p)],
+    ['a fifo', 'fifo', (p: string) => expect(spawnSync('mkfifo', [p]).status).toBe(0)],
+  ] as Array<[string, string, (p: string) => void]>)('exists: %s at the name is reported and left alone', (_label, kind, make) => {
+    const dir = freshDir();
+    const p = path.join(dir, 'x');
+    make(p);
+    const before = ident(p);
+    inDir(dir, (dirFd) => {
+      expect(addon.claimUnix(dirFd, 'x', 0o666, 4, -1, SWEEP)).toEqual({ status: 'exists', kind });
+    });
+    expect(ident(p)).toEqual(before);
+    if (kind === 'file') expect(fs.readFileSync(p, 'utf8')).toBe('precious');
+    expect(fs.readdirSync(dir)).toEqual(['x']);
+  });
+
+  it.runIf(isRoot && hasPython)('exists: a device node is reported as kind device', () => {
+    const dir = freshDir();
+    const p = path.join(dir, 'x');
+    const r = spawnSync('python3', ['-c', 'import os,stat,sys; os.mknod(sys.argv[1], stat.S_IFCHR | 0o600, os.makedev(1, 3))', p]);
+    expect(r.status).toBe(0);
+    inDir(dir, (dirFd) => expect(addon.claimUnix(dirFd, 'x', 0o600, 4, -1, 0)).toEqual({ status: 'exists', kind: 'device' }));
+    expect(fs.lstatSync(p).isCharacterDevice()).toBe(true);
+  });
+
+  it('exists: a symlink to a live socket is not followed', () => {
+    const dir = freshDir();
+    inDir(dir, (dirFd) => {
+      const target = claim(dirFd, 'target');
+      fs.symlinkSync(path.join(dir, 'target'), path.join(dir, 'link'));
+      expect(addon.claimUnix(dirFd, 'link', 0o600, 4, -1, 0)).toEqual({ status: 'exists', kind: 'symlink' });
+      expect(fs.lstatSync(path.join(dir, 'link')).isSymbolicLink()).toBe(true);
+      expect(ident(path.join(dir, 'target')).ino).toBe(target.ino);
+      addon.closeFd(target.fd);
+    });
+    expect(fs.readdirSync(dir).sort()).toEqual(['link', 'target']);
+  });
+
+  it('live: a listening socket is left alone, its mode untouched, and still answers', () => {
+    const dir = freshDir();
+    inDir(dir, (dirFd) => {
+      const first = claim(dirFd, 's', 0o600);
+      expect(addon.claimUnix(dirFd, 's', 0o666, 4, -1, SWEEP)).toEqual({ status: 'live' });
+      const st = ident(path.join(dir, 's'));
+      expect([st.ino, Number(st.mode) & 0o7777]).toEqual([first.ino, 0o600]);
+      const c = addon.connectUnix(path.join(dir, 's')); // the first server still answers
+      addon.closeFd(c);
+      addon.closeFd(first.fd);
+    });
+    expect(fs.readdirSync(dir)).toEqual(['s']);
+  });
+
+  it('ok: a dead socket is replaced, and the old inode is gone', () => {
+    const dir = freshDir();
+    const oldIno = deadSocket(dir, 's');
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's', 0o660);
+      expect(r.ino).not.toBe(oldIno);
+      expect(addon.statAt(dirFd, 's')).toMatchObject({ dev: r.dev, ino: r.ino });
+      expect(fs.lstatSync(path.join(dir, 's')).mode & 0o7777).toBe(0o660);
+      expect(fs.readdirSync(dir)).toEqual(['s']); // no grave, no staging name left
+      const c = addon.connectUnix(path.join(dir, 's'));
+      addon.closeFd(c);
+      addon.closeFd(r.fd);
+    });
+  });
+
+  it.runIf(hasPython).each(['SOCK_DGRAM', 'SOCK_SEQPACKET'])('wrongtype: a live %s socket at the name is left alone', async (type) => {
+    const dir = freshDir();
+    const p = path.join(dir, 'x');
+    const child = spawnPython(
+      `import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.${type})
+s.bind(sys.argv[1])
+${type === 'SOCK_SEQPACKET' ? 's.listen(4)\n' : ''}print('ready', flush=True)
+sys.stdin.read()`,
+      [p],
+    );
+    try {
+      expect(await firstLine(child)).toBe('ready');
+      const before = ident(p);
+      inDir(dir, (dirFd) => {
+        expect(addon.claimUnix(dirFd, 'x', 0o600, 4, -1, SWEEP)).toEqual({ status: 'wrongtype' });
+      });
+      expect(ident(p)).toEqual(before);
+      expect(fs.readdirSync(dir)).toEqual(['x']);
+    } finally {
+      await stop(child);
+    }
+  });
+
+  it('insecure: a world-writable directory without the sticky bit is refused before anything is made', () => {
+    const dir = freshDir();
+    fs.chmodSync(dir, 0o777);
+    inDir(dir, (dirFd) => {
+      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, SWEEP)).toEqual({ status: 'insecure' });
+      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, NO_LOCK)).toEqual({ status: 'insecure' });
+    });
+    expect(fs.readdirSync(dir)).toEqual([]);
+    // The sticky bit (like /tmp) makes it fine; so does write access for a group only.
+    for (const mode of [0o1777, 0o770]) {
+      fs.chmodSync(dir, mode);
+      inDir(dir, (dirFd) => {
+        const r = claim(dirFd, 's');
+        addon.closeFd(r.fd);
+        expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      });
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it.runIf(isRoot)('denied: a socket this process may not connect to is left alone', () => {
+    // nobody's directory, root's 0600 socket in it: nobody cannot tell whether it is in use.
+    fs.chmodSync(tmp, 0o755);
+    const dir = freshDir();
+    fs.chownSync(dir, NOBODY, NOBODY);
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's', 0o600);
+      const before = ident(path.join(dir, 's'));
+      const child = spawnSync(
+        process.execPath,
+        ['-e', `const b = require(process.argv[1]); const fd = b.dirOpen(process.argv[2]);
+                console.log(JSON.stringify(b.claimUnix(fd, 's', 0o600, 4, -1, 0)))`, bindingPath, dir],
+        { uid: NOBODY, gid: NOBODY, encoding: 'utf8' },
+      );
+      expect(child.stderr).toBe('');
+      expect(JSON.parse(child.stdout)).toEqual({ status: 'denied' });
+      expect(ident(path.join(dir, 's'))).toEqual(before);
+      addon.closeFd(r.fd);
+    });
+    expect(fs.readdirSync(dir)).toEqual(['s']);
+  });
+});
+
+describe.runIf(isLinux && hasPython)('the directory lock (contended, flag 2)', () => {
+  // flock(2) on the directory, held by another process (flock locks belong to the open file
+  // description, so another process's lock conflicts with ours, and so would another fd's).
+  const locker = `import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print('locked', flush=True)
+sys.stdin.read()`;
+
+  it('a dead socket is not removed while another process holds the lock, and is once it is released', async () => {
+    const dir = freshDir();
+    const oldIno = deadSocket(dir, 's');
+    const child = spawnPython(locker, [dir]);
+    let released = false;
+    try {
+      expect(await firstLine(child)).toBe('locked');
+      inDir(dir, (dirFd) => {
+        expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'contended' });
+        expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, SWEEP)).toEqual({ status: 'contended' });
+        expect(ident(path.join(dir, 's')).ino).toBe(oldIno);
+        // A free name needs no lock.
+        const free = claim(dirFd, 'free');
+        addon.closeFd(free.fd);
+        expect(addon.releaseClaim(dirFd, 'free', free.dev, free.ino)).toBe(true);
+      });
+      await stop(child);
+      released = true;
+      inDir(dir, (dirFd) => {
+        const r = claim(dirFd, 's');
+        expect(r.ino).not.toBe(oldIno);
+        addon.closeFd(r.fd);
+      });
+    } finally {
+      if (!released) await stop(child);
+    }
+    expect(fs.readdirSync(dir)).toEqual(['s']);
+  });
+
+  it('flag 2 (no lock) goes on without the lock: the dead socket is replaced, a live one still reported', async () => {
+    const dir = freshDir();
+    const oldIno = deadSocket(dir, 's');
+    const child = spawnPython(locker, [dir]);
+    try {
+      expect(await firstLine(child)).toBe('locked');
+      inDir(dir, (dirFd) => {
+        const r = claim(dirFd, 's', 0o600, 4, -1, NO_LOCK);
+        expect(r.ino).not.toBe(oldIno);
+        expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, NO_LOCK | SWEEP)).toEqual({ status: 'live' });
+        addon.closeFd(r.fd);
+      });
+    } finally {
+      await stop(child);
+    }
+    expect(fs.readdirSync(dir)).toEqual(['s']);
+  });
+});
+
+describe.runIf(isLinux && hasPython)('flag 1: sweeping what crashed claims left', () => {
+  // What a claim leaves when its process dies half-way: a temporary socket `.ps-<pid>-XXXXXX`,
+  // or a stage directory of that name holding a socket `s`. Here a Python process makes both
+  // under its own pid and exits.
+  const leftovers = `import os, socket, sys
+d, pid = sys.argv[1], os.getpid()
+a = socket.socket(socket.AF_UNIX); a.bind(f"{d}/.ps-{pid}-AbCde1"); a.listen(1)
+os.mkdir(f"{d}/.ps-{pid}-AbCde2", 0o700)
+b = socket.socket(socket.AF_UNIX); b.bind(f"{d}/.ps-{pid}-AbCde2/s")
+# look-alikes that are not ours to remove
+open(f"{d}/.ps-{pid}-AbCde3", "w").write("not a socket")
+os.mkdir(f"{d}/.ps-{pid}-AbCde4", 0o700)
+open(f"{d}/.ps-{pid}-AbCde4/s", "w").write("not a socket")
+c = socket.socket(socket.AF_UNIX); c.bind(f"{d}/.ps-{pid}-toolong7")
+print(pid, flush=True)`;
+
+  it('removes dead temporary sockets and stage directories of dead processes, and nothing else', () => {
+    const dir = freshDir();
+    const r = spawnSync('python3', ['-c', leftovers, dir], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const pid = r.stdout.trim();
+    const all = [`.ps-${pid}-AbCde1`, `.ps-${pid}-AbCde2`, `.ps-${pid}-AbCde3`, `.ps-${pid}-AbCde4`, `.ps-${pid}-toolong7`];
+    expect(fs.readdirSync(dir).sort()).toEqual(all);
+    inDir(dir, (dirFd) => {
+      // Without the flag nothing is swept.
+      const a = claim(dirFd, 'a');
+      expect(fs.readdirSync(dir).sort()).toEqual([...all, 'a'].sort());
+      const b = claim(dirFd, 'b', 0o600, 4, -1, SWEEP);
+      expect(fs.readdirSync(dir).sort()).toEqual([`.ps-${pid}-AbCde3`, `.ps-${pid}-AbCde4`, `.ps-${pid}-toolong7`, 'a', 'b']);
+      expect(fs.readFileSync(path.join(dir, `.ps-${pid}-AbCde4`, 's'), 'utf8')).toBe('not a socket');
+      for (const x of [a, b]) addon.closeFd(x.fd);
+    });
+  });
+
+  it("never touches the leftovers of a process that is still alive", async () => {
+    const dir = freshDir();
+    const child = spawnPython(`${leftovers}\nsys.stdin.read()`, [dir]);
+    try {
+      const pid = await firstLine(child);
+      const before = fs.readdirSync(dir).sort();
+      expect(before).toContain(`.ps-${pid}-AbCde1`);
+      inDir(dir, (dirFd) => {
+        const r = claim(dirFd, 's', 0o600, 4, -1, SWEEP);
+        addon.closeFd(r.fd);
+        expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      });
+      expect(fs.readdirSync(dir).sort()).toEqual(before);
+    } finally {
+      await stop(child);
+    }
+  });
+});
+
+describe.runIf(isLinux)('releaseClaim', () => {
+  it('removes the socket only when (dev, ino) match', () => {
+    const dir = freshDir();
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's');
+      expect(addon.releaseClaim(dirFd, 's', r.dev + 1n, r.ino)).toBe(false);
+      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino + 1n)).toBe(false);
+      expect(addon.releaseClaim(dirFd, 'other', r.dev, r.ino)).toBe(false); // missing
+      expect(ident(path.join(dir, 's')).ino).toBe(r.ino);
+      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      expect(fs.readdirSync(dir)).toEqual([]);
+      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(false); // gone already
+      addon.closeFd(r.fd);
+    });
+  });
+
+  it('a regular file at the name is never removed, even with its own (dev, ino)', () => {
+    const dir = freshDir();
+    const p = path.join(dir, 's');
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's');
+      addon.closeFd(r.fd);
+      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      fs.writeFileSync(p, 'precious'); // may even reuse the socket's inode number
+      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(false);
+      const own = ident(p);
+      expect(addon.releaseClaim(dirFd, 's', own.dev, own.ino)).toBe(false);
+    });
+    expect(fs.readFileSync(p, 'utf8')).toBe('precious');
+  });
+
+  it('a socket that replaced ours, and a symlink to ours, are left alone', () => {
+    const dir = freshDir();
+    inDir(dir, (dirFd) => {
+      const first = claim(dirFd, 's');
+      addon.closeFd(first.fd); // dead: the next claim replaces it
+      const second = claim(dirFd, 's');
+      expect(addon.releaseClaim(dirFd, 's', first.dev, first.ino)).toBe(false);
+      expect(ident(path.join(dir, 's')).ino).toBe(second.ino);
+      fs.symlinkSync(path.join(dir, 's'), path.join(dir, 'link'));
+      expect(addon.releaseClaim(dirFd, 'link', second.dev, second.ino)).toBe(false);
+      expect(fs.lstatSync(path.join(dir, 'link')).isSymbolicLink()).toBe(true);
+      expect(addon.releaseClaim(dirFd, 's', second.dev, second.ino)).toBe(true);
+      addon.closeFd(second.fd);
+    });
+    expect(fs.readdirSync(dir)).toEqual(['link']);
+  });
+
+  it('acts in the directory the fd names, even after the directory was renamed', () => {
+    const dir = freshDir();
+    const moved = dir + '-moved';
+    inDir(dir, (dirFd) => {
+      const r = claim(dirFd, 's');
+      fs.renameSync(dir, moved);
+      fs.mkdirSync(dir); // a new directory at the old path, with a socket of the same name
+      const other = inDir(dir, (otherFd) => claim(otherFd, 's'));
+      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      expect(fs.readdirSync(moved)).toEqual([]);
+      expect(ident(path.join(dir, 's')).ino).toBe(other.ino);
+      for (const x of [r, other]) addon.closeFd(x.fd);
+    });
+  });
+});
+
+describe.runIf(isLinux)('dirOpen, dirMake, rmdirAt, statAt', () => {
+  it('dirOpen follows a symlinked directory once (like /var/run -> /run)', () => {
+    const real = freshDir();
+    const link = real + '-link';
+    fs.symlinkSync(real, link);
+    inDir(link, (dirFd) => {
+      const r = claim(dirFd, 's');
+      expect(ident(path.join(real, 's')).ino).toBe(r.ino);
+      addon.closeFd(r.fd);
+    });
+  });
+
+  it('dirMake makes a new directory with exactly the mode, whatever the umask', () => {
+    const dir = freshDir();
+    const r = spawnSync(
+      process.execPath,
+      ['-e', `const [bindingPath, dir] = process.argv.slice(1);
+              process.umask(0o077);
+              const b = require(bindingPath), fs = require('fs'), out = {};
+              for (const m of [0o700, 0o710, 0o711, 0o755, 0o777]) {
+                const fd = b.dirMake(dir + '/m' + m, m);
+                out[m] = [fs.lstatSync(dir + '/m' + m).mode & 0o7777, fs.fstatSync(fd).ino === fs.lstatSync(dir + '/m' + m).ino];
+                b.closeFd(fd);
+              }
+              process.stdout.write(JSON.stringify(out));`, bindingPath, dir],
+      { encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    const got = JSON.parse(r.stdout) as Record<string, [number, boolean]>;
+    for (const m of [0o700, 0o710, 0o711, 0o755, 0o777]) expect([m, got[m]]).toEqual([m, [m, true]]);
+  });
+
+  it('dirMake: EEXIST for a taken name (directory, file or symlink), ENOENT without a parent', () => {
+    const dir = freshDir();
+    fs.mkdirSync(path.join(dir, 'd'));
+    fs.writeFileSync(path.join(dir, 'f'), '');
+    fs.symlinkSync(path.join(dir, 'd'), path.join(dir, 'l'));
+    for (const n of ['d', 'f', 'l']) {
+      const e = caught(() => addon.dirMake(path.join(dir, n), 0o700));
+      expect([n, e.code, e.syscall, e.path]).toEqual([n, 'EEXIST', 'mkdir', path.join(dir, n)]);
+    }
+    expect(caught(() => addon.dirMake(path.join(dir, 'missing', 'x'), 0o700)).code).toBe('ENOENT');
+    expect(fs.readdirSync(dir).sort()).toEqual(['d', 'f', 'l']);
+  });
+
+  it('rmdirAt removes the directory the fd holds, only if it is still at the name and empty', () => {
+    const dir = freshDir();
+    inDir(dir, (parent) => {
+      const a = addon.dirMake(path.join(dir, 'a'), 0o700);
+      expect(addon.rmdirAt(parent, 'a', a)).toBe(true);
+      expect(fs.existsSync(path.join(dir, 'a'))).toBe(false);
+      expect(addon.rmdirAt(parent, 'a', a)).toBe(false); // gone
+      addon.closeFd(a);
+
+      const b = addon.dirMake(path.join(dir, 'b'), 0o700);
+      fs.renameSync(path.join(dir, 'b'), path.join(dir, 'b-moved'));
+      fs.mkdirSync(path.join(dir, 'b')); // someone else's directory at the name now
+      expect(addon.rmdirAt(parent, 'b', b)).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'b'))).toBe(true);
+      fs.renameSync(path.join(dir, 'b-moved'), path.join(dir, 'b2'));
+      fs.writeFileSync(path.join(dir, 'b2', 'file'), ''); // ours, but not empty
+      expect(addon.rmdirAt(parent, 'b2', b)).toBe(false);
+      expect(fs.readdirSync(path.join(dir, 'b2'))).toEqual(['file']);
+      addon.closeFd(b);
+
+      const closed = addon.dirOpen(dir);
+      addon.closeFd(closed);
+      expect(caught(() => addon.rmdirAt(parent, 'b', closed)).code).toBe('EBADF');
+    });
+    expect(fs.readdirSync(dir).sort()).toEqual(['b', 'b2']);
+  });
+
+  it('statAt is lstat relative to the fd: null when missing, symlinks not followed', () => {
+    const dir = freshDir();
+    fs.writeFileSync(path.join(dir, 'f'), '');
+    fs.symlinkSync(path.join(dir, 'f'), path.join(dir, 'l'));
+    inDir(dir, (dirFd) => {
+      for (const n of ['f', 'l']) {
+        const want = fs.lstatSync(path.join(dir, n), { bigint: true });
+        expect(addon.statAt(dirFd, n)).toEqual({ dev: want.dev, ino: want.ino, mode: Number(want.mode), uid: Number(want.uid), gid: Number(want.gid) });
+      }
+      expect(addon.statAt(dirFd, 'missing')).toBeNull();
+    });
+    const fileFd = fs.openSync(path.join(dir, 'f'), 'r');
+    const e = caught(() => addon.statAt(fileFd, 'x'));
+    expect(e.code).toBe('ENOTDIR');
+    expect(e.syscall).toBe('fstatat');
+    fs.closeSync(fileFd);
   });
 });
 
@@ -334,8 +1016,8 @@ describe.runIf(isLinux)('peer credentials', () => {
     const c = addon.connectUnix(sock);
     const cred = addon.peerCred(c);
     expect(cred.pid).toBe(child.pid);
-    expect(cred.uid).toBe(isRoot ? 65534 : process.getuid!());
-    expect(cred.gid).toBe(isRoot ? 65534 : process.getgid!());
+    expect(cred.uid).toBe(isRoot ? NOBODY : process.getuid!());
+    expect(cred.gid).toBe(isRoot ? NOBODY : process.getgid!());
     // libuv drops supplementary groups when it sets uid/gid.
     if (cred.groups !== null) expect(Array.isArray(cred.groups)).toBe(true);
     if (cred.groups !== null && isRoot) expect(cred.groups).toEqual([]);
@@ -347,11 +1029,11 @@ describe.runIf(isLinux)('peer credentials', () => {
   it('peerCred on the accepting side names the connecting child', async () => {
     const dir = freshDir();
     fs.chmodSync(tmp, 0o755);
-    fs.chmodSync(dir, 0o777);
-    const fd = addon.listenUnix(dir, 's', 0o666, 4);
+    fs.chmodSync(dir, 0o1777); // others may enter; 0777 without the sticky bit is refused
+    const r = inDir(dir, (dirFd) => claim(dirFd, 's', 0o666));
     const server = net.createServer();
-    await new Promise<void>((r) => server.listen({ fd }, r));
-    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    await new Promise<void>((res) => server.listen({ fd: r.fd }, res));
+    const accepted = new Promise<net.Socket>((res) => server.once('connection', res));
     const child = spawnNode(
       `const s = require('net').connect(process.argv[1], () => console.log('ready'));
        process.stdin.on('end', () => process.exit(0)).resume();`,
@@ -364,7 +1046,7 @@ describe.runIf(isLinux)('peer credentials', () => {
     child.stdin!.end();
     await exited(child);
     sock.destroy();
-    await new Promise((r) => server.close(r));
+    await new Promise((res) => server.close(res));
   });
 
   it('peerPidfd gives a pidfd that turns dead once the child exits', async () => {
@@ -388,64 +1070,61 @@ describe.runIf(isLinux)('peer credentials', () => {
   });
 });
 
-describe('lockDir', () => {
-  it('a second lock on the same directory fails with EAGAIN/EWOULDBLOCK until released', () => {
-    const dir = freshDir();
-    const a = addon.lockDir(dir);
-    const e = caught(() => addon.lockDir(dir));
-    expect(['EAGAIN', 'EWOULDBLOCK']).toContain(e.code);
-    expect(e.errno).toBe(-E.EWOULDBLOCK);
-    expect(e.syscall).toBe('flock');
-    expect(e.path).toBe(dir);
-    addon.closeFd(a);
-    addon.closeFd(addon.lockDir(dir));
-  });
-
-  it('conflicts across processes too', () => {
-    const dir = freshDir();
-    const a = addon.lockDir(dir);
-    const r = spawnSync(
-      process.execPath,
-      ['-e', `try { require(process.argv[1]).lockDir(process.argv[2]); console.log('locked') }
-              catch (e) { console.log(e.code) }`, bindingPath, dir],
-      { encoding: 'utf8' },
-    );
-    expect(['EAGAIN', 'EWOULDBLOCK']).toContain(r.stdout.trim());
-    addon.closeFd(a);
-  });
-
-  it('ENOTDIR on a file', () => {
-    const f = path.join(freshDir(), 'f');
-    fs.writeFileSync(f, '');
-    const e = caught(() => addon.lockDir(f));
-    expect(e.code).toBe('ENOTDIR');
-    expect(e.syscall).toBe('open');
-  });
-});
-
-describe.runIf(isLinux)('no fd leaks', () => {
-  it('1000 listen/connect/close cycles (short and long paths, error paths) leave no fd', () => {
+describe.runIf(isLinux)('no fd leaks, no leftovers', () => {
+  it('1000 claim/connect/close/release cycles (short and long paths, error paths) leave no fd', () => {
     const short = freshDir();
     const long = longDir();
+    const shortFd = addon.dirOpen(short);
+    const longFd = addon.dirOpen(long);
     const before = fdCount();
     for (let i = 0; i < 1000; i++) {
-      const dir = i % 2 ? long : short;
+      const [dir, dirFd] = i % 2 ? [long, longFd] : [short, shortFd];
       const name = `s${i}`;
-      const fd = addon.listenUnix(dir, name, 0o600, 4);
+      const r = claim(dirFd, name);
       const c = addon.connectUnix(path.join(dir, name));
       if (i % 100 === 0) {
         const pidfd = addon.peerPidfd(c);
         if (pidfd >= 0) addon.closeFd(pidfd);
         addon.peerCred(c);
       }
-      // Error paths must close what they opened too.
-      caught(() => addon.listenUnix(dir, name, 0o600, 4)); // EADDRINUSE
+      // Paths that refuse must close what they opened too.
+      expect(addon.claimUnix(dirFd, name, 0o600, 4, -1, 0).status).toBe('live');
       addon.closeFd(c);
-      addon.closeFd(fd);
+      addon.closeFd(r.fd);
       caught(() => addon.connectUnix(path.join(dir, name))); // ECONNREFUSED
       caught(() => addon.connectUnix(path.join(dir, `missing${i}`))); // ENOENT
-      fs.unlinkSync(path.join(dir, name));
+      expect(addon.releaseClaim(dirFd, name, r.dev, r.ino)).toBe(true);
     }
     expect(fdCount()).toBe(before);
+    addon.closeFd(shortFd);
+    addon.closeFd(longFd);
+    expect(fs.readdirSync(short)).toEqual([]);
+    expect(fs.readdirSync(long)).toEqual([]);
+  });
+
+  it('200 claim/release cycles through every status leave no fd and no .ps-* entry', () => {
+    const dir = freshDir();
+    fs.writeFileSync(path.join(dir, 'file'), '');
+    const before = fdCount();
+    inDir(dir, (dirFd) => {
+      for (let i = 0; i < 200; i++) {
+        const r = claim(dirFd, 's', 0o660, 4, -1, i % 2 ? SWEEP : 0);
+        expect(addon.claimUnix(dirFd, 's', 0o660, 4, -1, SWEEP).status).toBe('live');
+        expect(addon.claimUnix(dirFd, 'file', 0o660, 4, -1, 0).status).toBe('exists');
+        addon.closeFd(r.fd);
+        if (i % 3 === 0) {
+          // Dead now: the next claim replaces it (grave stage made and removed).
+          const again = claim(dirFd, 's', 0o660, 4, -1, NO_LOCK);
+          addon.closeFd(again.fd);
+          expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(false);
+          expect(addon.releaseClaim(dirFd, 's', again.dev, again.ino)).toBe(true);
+        } else {
+          expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+        }
+        expect(stagingLeftovers(dir)).toEqual([]);
+      }
+    });
+    expect(fdCount()).toBe(before);
+    expect(fs.readdirSync(dir)).toEqual(['file']);
   });
 });

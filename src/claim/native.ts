@@ -149,7 +149,7 @@ function claimError(result: Exclude<ClaimResult, { status: 'ok' | 'contended' }>
     case 'denied':
       return new TransportError(
         ErrorCodes.PERMISSION,
-        `A socket at ${path} exists but this process may not connect to it, so it cannot tell whether it is in use; it was left alone. Remove it yourself if it is stale, or choose another path.`,
+        `A socket at ${path} exists that this process may not connect to (or, if it is dead, remove), so it was left alone. Remove it yourself if it is stale, or choose another path.`,
         { path },
       );
     case 'insecure':
