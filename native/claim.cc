@@ -53,6 +53,13 @@
 namespace plugsock {
 namespace {
 
+// glibc >= 2.33 exports fstat/fstatat as symbols of their own, which the prebuilds must not
+// need (they load on glibc 2.28); the system call is the same on x86-64 and aarch64.
+int Fstatat(int dir, const char* name, struct stat* st, int flags) {
+  return static_cast<int>(::syscall(SYS_newfstatat, dir, name, st, flags));
+}
+int Fstat(int fd, struct stat* st) { return Fstatat(fd, "", st, AT_EMPTY_PATH); }
+
 constexpr int kFlagSweep = 1;   // first clear staging directories that crashed claims left
 constexpr int kFlagNoLock = 2;  // the directory lock was contended for too long: go on without
 constexpr int kPublishAttempts = 16;  // bounded: a path flapping between others ends in 'racing'
@@ -109,7 +116,7 @@ int MakeStage(int parent, Stage* stage) {
     Fd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir) return errno == ELOOP || errno == ENOTDIR ? EAGAIN : errno;
     struct stat st;
-    if (::fstat(dir.get(), &st) != 0) return errno;
+    if (Fstat(dir.get(), &st) != 0) return errno;
     if (!S_ISDIR(st.st_mode) || st.st_uid != me || st.st_nlink != 2 || (st.st_mode & 077) != 0) {
       return EAGAIN;  // not the directory we made: leave it, it is not ours
     }
@@ -124,7 +131,7 @@ int MakeStage(int parent, Stage* stage) {
 // Removes `name` from `parent` if it is still the (empty) directory `id`.
 bool RemoveDirIfSame(int parent, const std::string& name, const Identity& id) {
   struct stat st;
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !id.Same(st)) return false;
+  if (Fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !id.Same(st)) return false;
   return ::unlinkat(parent, name.c_str(), AT_REMOVEDIR) == 0;
 }
 
@@ -140,7 +147,7 @@ Probe ProbeAt(int dir, const char* name, struct stat* st, int* err) {
     *err = errno;
     return Probe::kDenied;
   }
-  if (::fstat(file.get(), st) != 0) {
+  if (Fstat(file.get(), st) != 0) {
     *err = errno;
     return Probe::kDenied;
   }
@@ -175,7 +182,7 @@ bool BuryIfSame(int dir, const char* name, Stage* stage, const Identity& id, boo
   *kept = false;
   if (::renameat(dir, name, stage->dir.get(), "dead") != 0) return false;  // errno says why
   struct stat st;
-  if (::fstatat(stage->dir.get(), "dead", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) && id.Same(st)) {
+  if (Fstatat(stage->dir.get(), "dead", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) && id.Same(st)) {
     return ::unlinkat(stage->dir.get(), "dead", 0) == 0;
   }
   if (RenameNoReplace(stage->dir.get(), "dead", dir, name) != 0) *kept = true;
@@ -189,20 +196,20 @@ void SweepOne(int parent, const std::string& name, pid_t creator) {
   // A live creator's entry belongs to a claim in progress: never probe it.
   if (::kill(creator, 0) == 0 || errno != ESRCH) return;
   struct stat st;
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != ::geteuid()) return;
+  if (Fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != ::geteuid()) return;
   if (S_ISSOCK(st.st_mode)) {
     // A temporary socket name (the creator died between bind and publish).
     int err;
     if (ProbeAt(parent, name.c_str(), &st, &err) != Probe::kDead) return;
     struct stat again;
-    if (::fstatat(parent, name.c_str(), &again, AT_SYMLINK_NOFOLLOW) == 0 && again.st_dev == st.st_dev && again.st_ino == st.st_ino) {
+    if (Fstatat(parent, name.c_str(), &again, AT_SYMLINK_NOFOLLOW) == 0 && again.st_dev == st.st_dev && again.st_ino == st.st_ino) {
       ::unlinkat(parent, name.c_str(), 0);
     }
     return;
   }
   Fd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) return;
-  if (::fstat(dir.get(), &st) != 0 || st.st_uid != ::geteuid() || (st.st_mode & 07777) != 0700) return;
+  if (Fstat(dir.get(), &st) != 0 || st.st_uid != ::geteuid() || (st.st_mode & 07777) != 0700) return;
   std::vector<std::string> entries;
   {
     int list_fd = ::openat(dir.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -307,7 +314,7 @@ bool ArgName(const Napi::CallbackInfo& info, size_t i, std::string* name) {
 // this kernel has no unix sock_diag). The table has the inode number's low 32 bits only.
 int BoundFileOf(int sock, dev_t* dev, uint32_t* ino32) {
   struct stat st;
-  if (::fstat(sock, &st) != 0) return errno;
+  if (Fstat(sock, &st) != 0) return errno;
   Fd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (!nl) return errno;
   struct {
@@ -360,7 +367,7 @@ struct Bound {
 void DropTemporaryName(int parent, Bound* b, const struct stat& ours) {
   if (!b->tmp.empty()) {
     struct stat st;
-    if (::fstatat(parent, b->tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == ours.st_dev && st.st_ino == ours.st_ino) {
+    if (Fstatat(parent, b->tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == ours.st_dev && st.st_ino == ours.st_ino) {
       ::unlinkat(parent, b->tmp.c_str(), 0);
     }
   }
@@ -397,7 +404,7 @@ int BindPrivately(int parent, int mode, int backlog, bool hold_group, Bound* b, 
   if (err == 0) {
     b->file.reset(::openat(parent, b->tmp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     struct stat st;
-    if (!b->file || ::fstat(b->file.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != dev ||
+    if (!b->file || Fstat(b->file.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != dev ||
         static_cast<uint32_t>(st.st_ino) != ino32) {
       return EAGAIN;  // the name was swapped: what is there is not ours, leave it
     }
@@ -444,7 +451,7 @@ Napi::Value ClaimUnix(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   struct stat pst;
-  if (::fstat(parent, &pst) != 0) return ThrowErrno(env, errno, "fstat");
+  if (Fstat(parent, &pst) != 0) return ThrowErrno(env, errno, "fstat");
   if (!S_ISDIR(pst.st_mode)) return ThrowErrno(env, ENOTDIR, "fstat");
   if ((pst.st_mode & S_IWOTH) != 0 && (pst.st_mode & S_ISVTX) == 0) return Status(env, "insecure");
   if (flags & kFlagSweep) Sweep(parent);
@@ -474,7 +481,7 @@ Napi::Value ClaimUnix(const Napi::CallbackInfo& info) {
     if (err == EAGAIN) return Status(env, "racing");
     return ThrowErrno(env, err, syscall, name);
   }
-  if (::fstat(bound.file.get(), &ours) != 0) return ThrowErrno(env, errno, "fstat", name);
+  if (Fstat(bound.file.get(), &ours) != 0) return ThrowErrno(env, errno, "fstat", name);
   // Group, then the exact mode (bind subtracted the umask), on exactly our file.
   std::string file = ProcPath(bound.file.get());
   if (gid >= 0 && ::fchownat(bound.file.get(), "", static_cast<uid_t>(-1), static_cast<gid_t>(gid), AT_EMPTY_PATH) != 0) {
@@ -555,7 +562,7 @@ Napi::Value ReleaseClaim(const Napi::CallbackInfo& info) {
   Identity id;
   if (!ArgFd(info, "dirFd", &parent) || !ArgName(info, 1, &name) || !ArgIdentity(info, 2, &id)) return env.Undefined();
   struct stat st;
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode) || !id.Same(st)) {
+  if (Fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode) || !id.Same(st)) {
     return Napi::Boolean::New(env, false);
   }
   return Napi::Boolean::New(env, ::unlinkat(parent, name.c_str(), 0) == 0);
@@ -583,7 +590,7 @@ Napi::Value DirMake(const Napi::CallbackInfo& info) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return ThrowErrno(env, errno == ELOOP ? EEXIST : errno, "open", path);
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return ThrowErrno(env, errno, "fstat", path);
+  if (Fstat(fd.get(), &st) != 0) return ThrowErrno(env, errno, "fstat", path);
   if (st.st_uid != ::geteuid() || st.st_nlink != 2) return ThrowErrno(env, EEXIST, "mkdir", path);
   if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) return ThrowErrno(env, errno, "fchmod", path);
   return Napi::Number::New(env, fd.release());
@@ -599,7 +606,7 @@ Napi::Value RmdirAt(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   struct stat st;
-  if (::fstat(dir, &st) != 0) return ThrowErrno(env, errno, "fstat");
+  if (Fstat(dir, &st) != 0) return ThrowErrno(env, errno, "fstat");
   return Napi::Boolean::New(env, RemoveDirIfSame(parent, name, {st.st_dev, st.st_ino}));
 }
 
@@ -610,7 +617,7 @@ Napi::Value StatAt(const Napi::CallbackInfo& info) {
   std::string name;
   if (!ArgFd(info, "dirFd", &dir) || !ArgName(info, 1, &name)) return env.Undefined();
   struct stat st;
-  if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (Fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return env.Null();
     return ThrowErrno(env, errno, "fstatat", name);
   }
