@@ -124,7 +124,9 @@ describe('Node host launches the Go plugin (go-plugin 1.0.1)', () => {
     expect(err.code).toBe('ERR_UNSUPPORTED_VERSION');
     expect(err.message).toMatch(/version 7/);
     expect(err.message).toMatch(/kv-plugin: starting/); // stderr tail
-    expect(readdirSync(tmp)).toEqual([]); // the killed plugin's socket was removed
+    // go-plugin 1.0.1 ignores PLUGIN_UNIX_SOCKET_DIR: its socket in $TMPDIR is outside the
+    // directory startPlugin gave it, so the killed plugin's socket stays (issue 12).
+    expect(readdirSync(tmp)).toEqual([expect.stringMatching(/^plugin\d+$/)]);
   });
 
   goIt('garbage on stdout: ERR_HANDSHAKE_INVALID', async () => {

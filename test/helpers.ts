@@ -2,7 +2,7 @@
  * Shared test helpers: temp dirs, fd/socket-file counting, child processes.
  * Tests import the built package (dist/), exactly what users get.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, chmodSync, lstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -144,4 +144,14 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
     return e;
   }
   throw new Error(`expected rejection with ${code}, but it resolved`);
+}
+
+/**
+ * Leaves a dead socket file at `path`: a child binds it and dies by SIGKILL, so nothing
+ * unlinks it and nothing accepts on it (connect gives ECONNREFUSED).
+ */
+export function makeDeadSocket(path: string): void {
+  const script = `require('net').createServer().listen(process.argv[1], () => process.kill(process.pid, 'SIGKILL'));`;
+  const r = spawnSync(process.execPath, ['-e', script, path], { encoding: 'utf8', timeout: 10_000 });
+  if (r.signal !== 'SIGKILL' || !lstatSync(path).isSocket()) throw new Error(`makeDeadSocket(${path}) failed: ${r.stderr}`);
 }

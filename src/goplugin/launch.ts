@@ -3,10 +3,8 @@
  * who serves the socket, and hand out grpc-js clients whose every connection is verified.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, rmdirSync, unlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { capabilities } from '../capabilities';
 import { TransportError } from '../errors';
@@ -21,6 +19,7 @@ import {
 import { HEALTH_SERVICE_NAME, goPluginServices, type StdioData } from './proto';
 import { VerifiedUnixCredentials, wrapMutualTls, type MutualTlsOptions } from './channel';
 import { generateAutoMtlsCert, parseHandshakeCert } from './mtls';
+import { PluginSocketDir } from './socket-dir';
 
 export interface StartPluginOptions {
   /** The plugin executable. */
@@ -39,7 +38,11 @@ export interface StartPluginOptions {
   killGraceMs?: number;
   /**
    * Directory passed as PLUGIN_UNIX_SOCKET_DIR. Default: a fresh private (0700) directory that
-   * kill() removes. `false`: do not set it (the plugin picks, e.g. go-plugin < 1.5 uses $TMPDIR).
+   * kill() removes with the plugin's socket. A directory given here is only opened: kill() removes
+   * the plugin's socket there only when the native addon confirmed, while the plugin ran, that
+   * the plugin served it, and only once it is dead. `false`: do not set it (the plugin picks,
+   * e.g. go-plugin < 1.5 uses $TMPDIR) and remove nothing. A socket outside this directory is
+   * never removed, whatever the handshake names.
    */
   socketDir?: string | false;
   /** PLUGIN_UNIX_SOCKET_GROUP: a group name or gid. */
@@ -124,16 +127,26 @@ export function isSameOrDescendant(pid: number, ancestor: number): boolean {
   return p === ancestor;
 }
 
-/** True when `path` is a socket nobody accepts on (ECONNREFUSED). */
-function isDeadSocket(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-  });
+/**
+ * The plugin's environment. Variables only this host may decide are never passed on from the
+ * base environment (a Node host that is itself a plugin has them in process.env);
+ * PLUGIN_MULTIPLEX_GRPC would make a go-plugin >= 1.6 plugin wrap the connection in yamux, which
+ * this host does not speak.
+ */
+function pluginEnv(options: StartPluginOptions, versions: readonly number[], socketDir: string | null, clientCert: string | null): NodeJS.ProcessEnv {
+  const baseEnv: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
+  for (const k of ['PLUGIN_MULTIPLEX_GRPC', 'PLUGIN_CLIENT_CERT', 'PLUGIN_UNIX_SOCKET_DIR', 'PLUGIN_UNIX_SOCKET_GROUP']) delete baseEnv[k];
+  return {
+    ...baseEnv,
+    ...buildHostEnv({
+      magicCookieKey: options.magicCookieKey,
+      magicCookieValue: options.magicCookieValue,
+      versions,
+      ...(socketDir ? { unixSocketDir: socketDir } : {}),
+      ...(options.socketGroup !== undefined ? { unixSocketGroup: options.socketGroup } : {}),
+      ...(clientCert ? { clientCert } : {}),
+    }),
+  };
 }
 
 function tailOf(buf: Buffer[]): string {
@@ -153,48 +166,35 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   if (verifyPeer && !native) {
     throw new TransportError('ERR_NATIVE_REQUIRED', `verifyPeer needs the native addon: ${capabilities().reason ?? 'not loaded'}.`);
   }
-  let ownDir: string | null = null;
-  let socketDir: string | null = null;
-  if (options.socketDir === undefined) {
-    ownDir = mkdtempSync(join(tmpdir(), 'plugsock-gp-'));
-    socketDir = ownDir;
-  } else if (options.socketDir) {
-    socketDir = options.socketDir;
-  }
   // AutoMTLS: our certificate goes to the plugin; the plugin's comes back in the handshake.
   const mtlsCert = options.autoMTLS ? generateAutoMtlsCert() : null;
-  // Variables that only this host may decide: never pass inherited ones on (a Node host that
-  // is itself a plugin has them in process.env). PLUGIN_MULTIPLEX_GRPC would make a go-plugin
-  // >= 1.6 plugin wrap the connection in yamux, which this host does not speak.
-  const baseEnv: NodeJS.ProcessEnv = { ...(options.env ?? process.env) };
-  for (const k of ['PLUGIN_MULTIPLEX_GRPC', 'PLUGIN_CLIENT_CERT', 'PLUGIN_UNIX_SOCKET_DIR', 'PLUGIN_UNIX_SOCKET_GROUP']) delete baseEnv[k];
-  const env: NodeJS.ProcessEnv = {
-    ...baseEnv,
-    ...buildHostEnv({
-      magicCookieKey: options.magicCookieKey,
-      magicCookieValue: options.magicCookieValue,
-      versions,
-      ...(socketDir ? { unixSocketDir: socketDir } : {}),
-      ...(options.socketGroup !== undefined ? { unixSocketGroup: options.socketGroup } : {}),
-      ...(mtlsCert ? { clientCert: mtlsCert.certPem } : {}),
-    }),
-  };
-
-  const stderrChunks: Buffer[] = [];
-  let stderrLen = 0;
-  const child: ChildProcess = spawn(options.command, [...(options.args ?? [])], {
-    cwd: options.cwd,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const what = `plugin ${options.command}`;
+  // The only directory whose sockets are ever removed; its fd is held until kill() or failure.
+  const sockets = PluginSocketDir.open(options.socketDir, options.cwd);
+  let child: ChildProcess;
+  try {
+    child = spawn(options.command, [...(options.args ?? [])], {
+      cwd: options.cwd,
+      env: pluginEnv(options, versions, sockets.path, mtlsCert?.certPem ?? null),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (err) {
+    sockets.release();
+    if (err instanceof TransportError) throw err;
+    throw new TransportError(GoPluginErrorCodes.PLUGIN_EXITED, `Could not start ${what}: ${(err as Error).message}.`, { cause: err });
+  }
   const exitHook = () => {
     try {
       child.kill('SIGKILL');
     } catch {
       /* already gone */
     }
+    sockets.release();
   };
   process.on('exit', exitHook);
+
+  const stderrChunks: Buffer[] = [];
+  let stderrLen = 0;
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -219,38 +219,15 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
     return tail ? `${msg}\n--- plugin stderr (last ${Math.min(tail.length, STDERR_TAIL)} chars) ---\n${tail}` : `${msg} (the plugin wrote nothing to stderr)`;
   };
 
-  /**
-   * Removes what a plugin left behind: its socket when it is in our private directory, or when
-   * `stale` and nothing accepts on it any more (a plugin we had to kill cannot remove it); then
-   * our private directory if it is empty. Never touches a socket that still has a server.
-   */
-  const cleanupFiles = async (address: string | null, stale: boolean) => {
-    if (address) {
-      try {
-        const st = lstatSync(address);
-        if (st.isSocket()) {
-          if (ownDir !== null && dirname(address) === ownDir) unlinkSync(address);
-          else if (stale && (await isDeadSocket(address))) unlinkSync(address);
-        }
-      } catch {
-        /* gone already */
-      }
-    }
-    if (ownDir) {
-      try {
-        rmdirSync(ownDir);
-      } catch {
-        /* not empty (not ours to empty) or gone */
-      }
-    }
-  };
-
-  let announced: string | null = null; // the child's socket, once known not to be someone else's
+  const isChild = (pid: number) => child.pid !== undefined && isSameOrDescendant(pid, child.pid);
+  let announced: string | null = null; // the socket the handshake names, once parsed
   const fail = async (code: string, msg: string, cause?: unknown): Promise<never> => {
+    // Only a running child can show which socket is its own: ask before killing it.
+    if (announced !== null) sockets.confirm(announced, isChild);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.race([exited, spawnError]);
     const full = await withStderr(msg);
-    await cleanupFiles(announced, true);
+    sockets.release();
     throw new TransportError(code, full, cause === undefined ? {} : { cause });
   };
 
@@ -288,7 +265,6 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
     spawnError.then((err) => done({ kind: 'spawn', err }));
   });
 
-  const what = `plugin ${options.command}`;
   switch (first.kind) {
     case 'spawn':
       return fail(GoPluginErrorCodes.PLUGIN_EXITED, `Could not start ${what}: ${first.err.message}.`, first.err);
@@ -314,9 +290,10 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   } catch (err) {
     const e = err as TransportError;
     // A well-formed line with a version we refuse still names the child's socket: clean it up.
+    // Parsed again as the first time, minus the version check (an AutoMTLS line has a cert).
     if (e.code === GoPluginErrorCodes.UNSUPPORTED_VERSION) {
       try {
-        const h = parseHandshakeLine(first.line);
+        const h = parseHandshakeLine(first.line, { clientCertSent: mtlsCert !== null });
         if (h.network === 'unix') announced = h.address;
       } catch {
         /* core version mismatch: not parseable further */
@@ -390,9 +367,11 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   } catch (err) {
     await connector.close();
     const e = err as TransportError;
-    if (e.code === GoPluginErrorCodes.PEER_MISMATCH) announced = null; // another process's socket
     return fail(e.code ?? 'ERR_TRANSPORT', `${what}: ${e.message}`, err);
   }
+
+  // In the caller's socketDir, what kill() may remove: the socket the child is seen to serve.
+  sockets.confirm(address, isChild);
 
   const credentials = new VerifiedUnixCredentials(connectVerified, tlsOptions);
   const target = `unix:${address}`;
@@ -409,7 +388,6 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   const kill = (): Promise<void> => {
     killing ??= (async () => {
       const graceMs = options.killGraceMs ?? 2000;
-      let forced = false;
       if (child.exitCode === null && child.signalCode === null) {
         const controller = makeClient<grpc.Client>(services.controller);
         await new Promise<void>((resolve) => {
@@ -417,7 +395,6 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
         });
         const r = await Promise.race([exited, new Promise<null>((res) => setTimeout(() => res(null), graceMs))]);
         if (!r) {
-          forced = true;
           child.kill('SIGKILL');
           await exited;
         }
@@ -425,8 +402,8 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
       // Clients share `channel` (channelOverride): closing it closes them all.
       channel.close();
       await connector.close();
-      // A plugin killed (or crashed) leaves its socket behind: remove it. A clean exit removed it.
-      await cleanupFiles(address, forced || (await exited).signal !== null);
+      // A plugin killed (or crashed) leaves its socket behind; the directory decides what goes.
+      sockets.release();
     })();
     return killing;
   };
