@@ -378,6 +378,22 @@ async function runCycles(o: {
 }
 
 /** The invariants every native variant checks. */
+/** A root-only victim file, and a root-only directory holding a victim `s`, for one test. */
+function makeVictims(label: string): { file: string; victimDir: string; victims: Victims } {
+  const victimDir = privateDir(join(work, 'victims', `${label}-dir`), 0o700);
+  const file = victimFile(join(work, 'victims', `${label}-file`), 0o600);
+  return { file, victimDir, victims: new Victims({ file, dirS: victimFile(join(victimDir, 's'), 0o600), dir: victimDir }) };
+}
+
+/** Stops the attacker, checks the victims once more and records the figures of `label`. */
+async function stopAndCheck(attacker: Attacker, victims: Victims, label: string, stats: CycleStats): Promise<Awaited<ReturnType<Attacker['stop']>>> {
+  const a = await attacker.stop();
+  victims.check('after the attacker stopped');
+  figures[label] = { ...stats, swaps: a.swaps, attacker: a.stats, hits: victims.hits };
+  expect(a.stderr).toBe('');
+  return a;
+}
+
 function expectNoHarm(stats: CycleStats, victims: Victims, label: string, attacker: { stats: Record<string, unknown> }): void {
   expect({ label, hits: victims.hits, firstHits: victims.firstHits }).toEqual({ label, hits: {}, firstHits: [] });
   // The attacker's own `s`/`dead` symlinks and directory are not plugsock's to unlink either.
@@ -391,20 +407,16 @@ function expectNoHarm(stats: CycleStats, victims: Victims, label: string, attack
 // ---- the tests ----
 
 describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 12', () => {
-  it("native: group-writable directory (0770 root:nobody), staging directory swapped with the attacker's symlink or directory", async ({ skip }) => {
+  it("native: group-writable directory (0770 root:nobody), temporary names and staging directories swapped with the attacker's symlinks or directory", async ({ skip }) => {
     if (!swapper) return skip();
     const base = privateDir(join(work, 'n-gw'));
     const dir = groupWritableDir(join(base, 'run'));
-    const victimDir = privateDir(join(work, 'victims', 'n-gw-dir'), 0o700);
-    const file = victimFile(join(work, 'victims', 'n-gw-file'), 0o600);
-    const victims = new Victims({ file, dirS: victimFile(join(victimDir, 's'), 0o600), dir: victimDir });
+    const { file, victimDir, victims } = makeVictims('n-gw');
     const attacker = await startAttacker(['stage', String(ATTACKER_SECS), dir, `evil:${join(work, 'attacker', 'evil-n-gw')}:${file}`, `dir:${victimDir}`, `own:${file}`]);
     const stats = await runCycles({ path: join(dir, 'app.sock'), realDir: dir, native: 'require', maxCycles: NATIVE_CYCLES, maxMs: NATIVE_MS, victims });
-    const a = await attacker.stop();
-    victims.check('after the attacker stopped');
-    figures['native group-writable'] = { ...stats, swaps: a.swaps, attacker: a.stats, hits: victims.hits };
-    expect(a.stderr).toBe('');
+    const a = await stopAndCheck(attacker, victims, 'native group-writable', stats);
     expect(stats.ok, 'listen() never succeeded under the race').toBeGreaterThan(0);
+    expect(a.swaps, 'the attacker never swapped anything: the race did not run').toBeGreaterThan(0);
     expectNoHarm(stats, victims, 'native group-writable', a);
   }, 40_000);
 
@@ -413,17 +425,13 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     const base = privateDir(join(work, 'n-anc'));
     const anc = groupWritableDir(join(base, 'anc'));
     const sub = privateDir(join(anc, 'sub'));
-    const victimDir = privateDir(join(work, 'victims', 'n-anc-dir'), 0o700);
-    const file = victimFile(join(work, 'victims', 'n-anc-file'), 0o600);
-    const victims = new Victims({ file, dirS: victimFile(join(victimDir, 's'), 0o600), dir: victimDir });
+    const { file, victimDir, victims } = makeVictims('n-anc');
     const attacker = await startAttacker(['ancestor', String(ATTACKER_SECS), anc, 'sub', join(work, 'attacker', 'evilsub-n-anc'), `evil:${join(work, 'attacker', 'evil-n-anc')}:${file}`, `dir:${victimDir}`]);
     const stats = await runCycles({ path: join(anc, 'sub', 'app.sock'), realDir: sub, native: 'require', maxCycles: NATIVE_CYCLES, maxMs: NATIVE_MS, victims });
-    const a = await attacker.stop();
-    victims.check('after the attacker stopped');
-    figures['native writable-ancestor'] = { ...stats, swaps: a.swaps, attacker: a.stats, hits: victims.hits };
-    expect(a.stderr).toBe('');
+    const a = await stopAndCheck(attacker, victims, 'native writable-ancestor', stats);
     expect(lstatSync(join(anc, 'sub')).isDirectory(), 'the attacker left sub/ swapped').toBe(true);
     expect(stats.ok, 'listen() never succeeded under the race').toBeGreaterThan(0);
+    expect(a.swaps, 'the attacker never swapped anything: the race did not run').toBeGreaterThan(0);
     expectNoHarm(stats, victims, 'native writable-ancestor', a);
   }, 40_000);
 
@@ -434,9 +442,7 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     it(`fallback (no addon): ${label} is refused with ERR_INSECURE_DIRECTORY, every time, under the race`, async ({ skip }) => {
       if (!swapper) return skip();
       const base = privateDir(join(work, `f-${kind}`));
-      const victimDir = privateDir(join(work, 'victims', `f-${kind}-dir`), 0o700);
-      const file = victimFile(join(work, 'victims', `f-${kind}-file`), 0o600);
-      const victims = new Victims({ file, dirS: victimFile(join(victimDir, 's'), 0o600), dir: victimDir });
+      const { file, victimDir, victims } = makeVictims(`f-${kind}`);
       const targets = [`evil:${join(work, 'attacker', `evil-f-${kind}`)}:${file}`, `dir:${victimDir}`];
       let path: string;
       let realDir: string;
@@ -452,10 +458,7 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
         attacker = await startAttacker(['ancestor', String(ATTACKER_SECS), anc, 'sub', join(work, 'attacker', `evilsub-f-${kind}`), ...targets]);
       }
       const stats = await runCycles({ path, realDir, native: 'off', maxCycles: FALLBACK_REFUSE_CYCLES, maxMs: FALLBACK_REFUSE_MS, victims });
-      const a = await attacker.stop();
-      victims.check('after the attacker stopped');
-      figures[`fallback ${kind}`] = { ...stats, swaps: a.swaps, attacker: a.stats, hits: victims.hits };
-      expect(a.stderr).toBe('');
+      const a = await stopAndCheck(attacker, victims, `fallback ${kind}`, stats);
       expect({ ok: stats.ok, errors: stats.errors }).toEqual({ ok: 0, errors: { ERR_INSECURE_DIRECTORY: stats.cycles } });
       expectNoHarm(stats, victims, `fallback ${kind}`, a);
     }, 30_000);
@@ -465,28 +468,25 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     if (!swapper) return skip();
     const base = privateDir(join(work, 'f-sticky'));
     const dir = privateDir(join(base, 'tmp'), 0o1777);
-    const victimDir = privateDir(join(work, 'victims', 'f-sticky-dir'), 0o700);
-    const file = victimFile(join(work, 'victims', 'f-sticky-file'), 0o600);
-    const victims = new Victims({ file, dirS: victimFile(join(victimDir, 's'), 0o600), dir: victimDir });
+    const { file, victimDir, victims } = makeVictims('f-sticky');
     const attacker = await startAttacker(['stage', String(ATTACKER_SECS), dir, `evil:${join(work, 'attacker', 'evil-f-sticky')}:${file}`, `dir:${victimDir}`, `own:${file}`]);
     const stats = await runCycles({ path: join(dir, 'a.sock'), realDir: dir, native: 'off', maxCycles: STICKY_CYCLES, maxMs: STICKY_MS, victims });
-    const a = await attacker.stop();
-    victims.check('after the attacker stopped');
-    figures['fallback sticky'] = { ...stats, swaps: a.swaps, attacker: a.stats, hits: victims.hits };
-    expect(a.stderr).toBe('');
+    const a = await stopAndCheck(attacker, victims, 'fallback sticky', stats);
     // The kernel refuses nobody's renames of root's entries here: the attacker tried and failed.
     expect(a.swaps).toBe(0);
     expect({ ok: stats.ok, errors: stats.errors }).toEqual({ ok: stats.cycles, errors: {} });
     expectNoHarm(stats, victims, 'fallback sticky', a);
   }, 30_000);
 
-  it('servePlugin with PLUGIN_UNIX_SOCKET_GROUP: a symlink swapped in at the published path never gets chgrp-ed', async ({ skip }) => {
+  it('servePlugin with PLUGIN_UNIX_SOCKET_GROUP: symlinks swapped in at the temporary and the published name never get chgrp-ed', async ({ skip }) => {
     if (!swapper) return skip();
     const base = privateDir(join(work, 'plug'));
     const dir = groupWritableDir(join(base, 'run'));
     const victim = victimFile(join(work, 'victims', 'plug-file'), 0o640);
     const victims = new Victims({ file: victim });
     const attacker = await startAttacker(['publish', String(ATTACKER_SECS), dir, 'plugin', victim]);
+    // A second attacker flips the temporary socket names, where the group is given now.
+    const stager = await startAttacker(['stage', String(ATTACKER_SECS), dir, `evil:${join(work, 'attacker', 'evil-plug')}:${victim}`, `own:${victim}`]);
     const goplugin = join(packageRoot, 'dist', 'goplugin', 'index.js');
     const { child, done } = runNode(
       `const { servePlugin } = require(${JSON.stringify(goplugin)});
@@ -528,12 +528,15 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     const r = await done;
     children.delete(child);
     const a = await attacker.stop();
-    victims.check('after the plugin and the attacker stopped');
+    const b = await stager.stop();
+    victims.check('after the plugin and the attackers stopped');
     const line = /^RESULT (.*)$/m.exec(r.stdout);
     expect(line, `plugin loop did not finish: ${r.stderr}`).not.toBeNull();
     const out = JSON.parse(line![1]) as { starts: number; ok: number; errors: Record<string, number>; untyped: string[]; hits: number; firstHits: string[]; ms: number };
-    figures['servePlugin socket group'] = { ...out, swaps: a.swaps, attacker: a.stats, parentHits: victims.hits };
+    figures['servePlugin socket group'] = { ...out, swaps: a.swaps + b.swaps, attacker: a.stats, stager: b.stats, parentHits: victims.hits };
     expect(a.stderr).toBe('');
+    expect(b.stderr).toBe('');
+    expect(a.swaps + b.swaps, 'the attackers never swapped anything: the race did not run').toBeGreaterThan(0);
     expect(out.ok, 'servePlugin never started under the race').toBeGreaterThan(0);
     expect({ chgrpHits: out.hits, firstHits: out.firstHits }).toEqual({ chgrpHits: 0, firstHits: [] });
     expect({ hits: victims.hits, changedSinceStart: victims.final() }).toEqual({ hits: {}, changedSinceStart: {} });
@@ -557,9 +560,7 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     }
     const made = spawnSync(swapper, ['deadsock', ...names.map((n) => join(dir, n, 's'))], { encoding: 'utf8' });
     expect(made.status, made.stderr).toBe(0);
-    const victimDir = privateDir(join(work, 'victims', 'sweep-dir'), 0o700);
-    const file = victimFile(join(work, 'victims', 'sweep-file'), 0o600);
-    const victims = new Victims({ file, dirS: victimFile(join(victimDir, 's'), 0o600), dir: victimDir });
+    const { file, victimDir, victims } = makeVictims('sweep');
     // The attacker's own look-alikes, never flipped: symlinks named like staging directories that
     // point into its tree, and directories of its own, each holding `s` and `dead` -> the victim.
     const evil = join(work, 'attacker', 'sweep-evil');
