@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -62,6 +63,7 @@ int Fstat(int fd, struct stat* st) { return Fstatat(fd, "", st, AT_EMPTY_PATH); 
 
 constexpr int kFlagSweep = 1;   // first clear staging directories that crashed claims left
 constexpr int kFlagNoLock = 2;  // the directory lock was contended for too long: go on without
+constexpr int kFlagStage = 4;   // bind in a private stage even where sock_diag works (tests)
 constexpr int kPublishAttempts = 16;  // bounded: a path flapping between others ends in 'racing'
 constexpr int kSweepMax = 32;         // staging look-alikes examined per claim
 
@@ -377,17 +379,26 @@ void DropTemporaryName(int parent, Bound* b, const struct stat& ours) {
   }
 }
 
-// Binds and listens. Returns 0, or an errno with *syscall set; EAGAIN: raced, try again.
-int BindPrivately(int parent, int mode, int backlog, bool hold_group, Bound* b, const char** syscall) {
-  b->sock.reset(NewStreamSocket());
+// Whether this kernel answers sock_diag for AF_UNIX: -1 not known yet, 1 yes, 0 no (then every
+// claim binds in a private stage; the first one's temporary name stays until the sweep).
+std::atomic<int> g_sock_diag{-1};
+
+// A new stream socket with the mode bind() should give its file (minus the umask: never wider
+// than asked, FACTS.md). With a group to give, the group bits wait until the file has it.
+int NewModedSocket(int mode, bool hold_group, Bound* b, const char** syscall) {
   *syscall = "socket";
+  b->sock.reset(NewStreamSocket());
   if (!b->sock) return errno;
-  // bind() creates the file with this mode minus the umask: never wider than asked (FACTS.md).
-  // With a group to give, the group bits wait until the file has that group.
   *syscall = "fchmod";
   if (::fchmod(b->sock.get(), static_cast<mode_t>(hold_group ? mode & 0700 : mode)) != 0) return errno;
+  return 0;
+}
+
+// Binds under a fresh `.ps-<pid>-XXXXXX` in parent and listens; then asks the kernel which file
+// that is and opens it. ENOSYS: no sock_diag here. EAGAIN: the name was swapped meanwhile.
+int BindUnderTemporaryName(int parent, int backlog, Bound* b, const char** syscall) {
   sockaddr_un addr;
-  for (int attempt = 0; attempt < 8; attempt++) {
+  for (int attempt = 0;; attempt++) {
     char suffix[7];
     RandomSuffix(suffix);
     b->tmp = ".ps-" + std::to_string(::getpid()) + "-" + suffix;
@@ -400,27 +411,27 @@ int BindPrivately(int parent, int mode, int backlog, bool hold_group, Bound* b, 
   if (::listen(b->sock.get(), backlog) != 0) return errno;
   dev_t dev = 0;
   uint32_t ino32 = 0;
-  int err = BoundFileOf(b->sock.get(), &dev, &ino32);
-  if (err == 0) {
-    b->file.reset(::openat(parent, b->tmp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    struct stat st;
-    if (!b->file || Fstat(b->file.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != dev ||
-        static_cast<uint32_t>(st.st_ino) != ino32) {
-      return EAGAIN;  // the name was swapped: what is there is not ours, leave it
-    }
-    return 0;
+  if (int err = BoundFileOf(b->sock.get(), &dev, &ino32)) {
+    // The file cannot be identified, so its name stays (a dead .ps-<pid>- socket, which the
+    // sweep removes once this process is gone).
+    b->tmp.clear();
+    *syscall = "sock_diag";
+    return err == ENOENT || err == EINVAL || err == EPROTONOSUPPORT || err == EAFNOSUPPORT || err == EOPNOTSUPP ? ENOSYS : err;
   }
-  // No sock_diag: bind again inside a private stage, where nobody else can swap names.
-  b->sock.reset(NewStreamSocket());
-  // The first socket's file cannot be identified, so its name stays (the sweep removes it
-  // once this process is gone: a dead socket in a .ps-<pid>- name).
-  b->tmp.clear();
-  *syscall = "socket";
-  if (!b->sock) return errno;
-  *syscall = "fchmod";
-  if (::fchmod(b->sock.get(), static_cast<mode_t>(hold_group ? mode & 0700 : mode)) != 0) return errno;
+  b->file.reset(::openat(parent, b->tmp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (!b->file || Fstat(b->file.get(), &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != dev ||
+      static_cast<uint32_t>(st.st_ino) != ino32) {
+    return EAGAIN;  // not the file we bound: leave it alone
+  }
+  return 0;
+}
+
+// Binds as `s` inside a private stage directory, where nobody else can swap names, and listens.
+int BindInStage(int parent, int backlog, Bound* b, const char** syscall) {
   *syscall = "mkdirat";
   if (int e = MakeStage(parent, &b->stage)) return e;
+  sockaddr_un addr;
   socklen_t len = MakeAddr(ProcPath(b->stage.dir.get(), "s"), &addr);
   *syscall = "bind";
   if (::bind(b->sock.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) return errno;
@@ -429,6 +440,22 @@ int BindPrivately(int parent, int mode, int backlog, bool hold_group, Bound* b, 
   *syscall = "openat";
   b->file.reset(::openat(b->stage.dir.get(), "s", O_PATH | O_NOFOLLOW | O_CLOEXEC));
   return b->file ? 0 : errno;
+}
+
+// Binds and listens where only this claim touches the file, and opens the file O_PATH.
+// Returns 0, or an errno with *syscall set; EAGAIN: raced, the caller reports it.
+int BindPrivately(int parent, int mode, int backlog, bool hold_group, bool force_stage, Bound* b, const char** syscall) {
+  if (int err = NewModedSocket(mode, hold_group, b, syscall)) return err;
+  if (!force_stage && g_sock_diag.load() != 0) {
+    int err = BindUnderTemporaryName(parent, backlog, b, syscall);
+    if (err != ENOSYS) {
+      if (err == 0) g_sock_diag.store(1);
+      return err;
+    }
+    g_sock_diag.store(0);
+    if (int e = NewModedSocket(mode, hold_group, b, syscall)) return e;
+  }
+  return BindInStage(parent, backlog, b, syscall);
 }
 
 // claimUnix(dirFd, name, mode, backlog, gid, flags) -> { status, ... }
@@ -447,7 +474,7 @@ Napi::Value ClaimUnix(const Napi::CallbackInfo& info) {
   std::string name;
   if (!ArgFd(info, "dirFd", &parent) || !ArgName(info, 1, &name) || !ArgInt(info, 2, "mode", 0, 0777, &mode) ||
       !ArgInt(info, 3, "backlog", 1, 2147483647.0, &backlog) || !ArgInt(info, 4, "gid", -1, 2147483647.0, &gid) ||
-      !ArgInt(info, 5, "flags", 0, 3, &flags)) {
+      !ArgInt(info, 5, "flags", 0, 7, &flags)) {
     return env.Undefined();
   }
   struct stat pst;
@@ -477,7 +504,7 @@ Napi::Value ClaimUnix(const Napi::CallbackInfo& info) {
   } cleanup{parent, &bound, &ours, &grave, &keep_stage, &locked};
 
   const char* syscall = "bind";
-  if (int err = BindPrivately(parent, mode, backlog, gid >= 0, &bound, &syscall)) {
+  if (int err = BindPrivately(parent, mode, backlog, gid >= 0, (flags & kFlagStage) != 0, &bound, &syscall)) {
     if (err == EAGAIN) return Status(env, "racing");
     return ThrowErrno(env, err, syscall, name);
   }

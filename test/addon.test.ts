@@ -42,6 +42,8 @@ const E = os.constants.errno;
 /** claimUnix flags (native/claim.cc). */
 const SWEEP = 1;
 const NO_LOCK = 2;
+/** Bind in a private stage directory, the route for kernels without unix sock_diag. */
+const STAGE = 4;
 
 let tmp: string;
 beforeAll(() => {
@@ -324,7 +326,7 @@ describe('argument checks', () => {
         [[d, 's', 0o600, 4, '0', 0], 'gid'],
         [[d, 's', 0o600, 4, 2 ** 31, 0], 'gid'],
         [[d, 's', 0o600, 4, -1], 'flags'],
-        [[d, 's', 0o600, 4, -1, 4], 'flags'],
+        [[d, 's', 0o600, 4, -1, 8], 'flags'],
         [[d, 's', 0o600, 4, -1, -1], 'flags'],
         [[d, 's', 0o600, 4, -1, '1'], 'flags'],
       ]);
@@ -782,6 +784,32 @@ sys.stdin.read()`;
       await stop(child);
     }
     expect(fs.readdirSync(dir)).toEqual(['s']);
+  });
+});
+
+describe.runIf(isLinux)('flag 4: the route without sock_diag (bound inside a private stage)', () => {
+  it('gives the exact mode and group, publishes, leaves no stage behind, and leaks no fd', () => {
+    const dir = freshDir();
+    const before = fdCount();
+    inDir(dir, (dirFd) => {
+      for (const [mode, gid] of [[0o660, 65534], [0o600, -1], [0o666, -1]] as const) {
+        for (let i = 0; i < 50; i++) {
+          const r = claim(dirFd, 's', mode, 4, gid, STAGE | SWEEP);
+          const st = fs.lstatSync(path.join(dir, 's'), { bigint: true });
+          expect(st.isSocket()).toBe(true);
+          expect(Number(st.mode & 0o7777n)).toBe(mode);
+          if (gid >= 0) expect(Number(st.gid)).toBe(gid);
+          expect({ dev: st.dev, ino: st.ino }).toEqual({ dev: r.dev, ino: r.ino });
+          expect(stagingLeftovers(dir)).toEqual([]);
+          const c = addon.connectUnix(path.join(dir, 's'));
+          addon.closeFd(c);
+          addon.closeFd(r.fd);
+          expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+        }
+      }
+    });
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(fdCount()).toBe(before);
   });
 });
 

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Binding, ClaimResult } from '../addon';
 import { ErrorCodes, TransportError, isSystemError, notASocketError, systemToTransport } from '../errors';
 import type { NativeSocketMaker } from '../sockets/native';
-import { type Claim, type ClaimRequest, generatedDirMode } from './index';
+import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
 /** claimUnix flags (native/claim.cc). */
 const SWEEP = 1;

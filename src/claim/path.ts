@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, TransportError, fileKindOf, isSystemError, notASocketError, systemToTransport } from '../errors';
 import { fitsSunPath, pathTooLongError } from '../path';
-import { type Claim, type ClaimRequest, generatedDirMode } from './index';
+import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
 /** Bounded so a path flapping between two other processes cannot keep listen() busy forever. */
 const PUBLISH_ATTEMPTS = 16;
