@@ -2,6 +2,7 @@
 // Node has no API for any of these; the pid alone is racy (reuse), hence the pidfd pair.
 #ifdef __linux__
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -135,6 +136,12 @@ Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pidfd;
   if (!ArgFd(info, "pidfd", &pidfd)) return env.Undefined();
+  // A pidfd turns readable when its process exits, before it is reaped: a zombie (which
+  // pidfd_send_signal(0) still reaches) has exited and is not alive.
+  struct pollfd p = {pidfd, POLLIN, 0};
+  int ready = ::poll(&p, 1, 0);
+  if (ready < 0) return ThrowErrno(env, errno, "poll");
+  if (ready > 0 && (p.revents & POLLIN)) return Napi::Boolean::New(env, false);
   if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) {
     return Napi::Boolean::New(env, true);
   }

@@ -1,6 +1,7 @@
-// connectUnix / setSendBufferSize / closeFd (docs/ADDON-CONTRACT.md): what Node's net cannot do
+// connectUnix / setSendBufferSize / setPassRights / closeFd (docs/ADDON-CONTRACT.md): what Node's net cannot do
 // for a connected socket. Listening sockets are made by the claim protocol (claim.cc).
 #include <fcntl.h>
+#include <poll.h>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -69,6 +70,54 @@ Napi::Value SetSendBufferSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, applied);
 }
 
+// SO_PASSRIGHTS (Linux 6.16+): whether the kernel lets a peer pass fds into this socket. Off on
+// every connection that is not fdPassing, so a peer cannot park descriptors in its receive
+// queue (libuv's read() would drop them only when it gets to them). Returns false where the
+// kernel has no such option (ENOPROTOOPT), true when it is applied.
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+Napi::Value SetPassRights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+  if (info.Length() < 2 || !info[1].IsBoolean()) return ThrowTypeError(env, "The \"on\" argument must be a boolean");
+#ifdef __linux__
+  int on = info[1].As<Napi::Boolean>().Value() ? 1 : 0;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) == 0) return Napi::Boolean::New(env, true);
+  if (errno == ENOPROTOOPT) return Napi::Boolean::New(env, false);
+  return ThrowErrno(env, errno, "setsockopt");
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
+// isHungUp(fd) -> boolean: whether the peer has closed its end (POLLRDHUP/POLLHUP), without
+// reading: for a paused socket whose peer check is still running.
+Napi::Value IsHungUp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+#ifdef POLLRDHUP
+  struct pollfd p = {fd, POLLRDHUP, 0};
+  int ready = ::poll(&p, 1, 0);
+  if (ready < 0) return ThrowErrno(env, errno, "poll");
+  if (p.revents & POLLNVAL) return ThrowErrno(env, EBADF, "poll");
+  return Napi::Boolean::New(env, ready > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
+#else
+  return Napi::Boolean::New(env, false);  // macOS: no way to tell without reading
+#endif
+}
+
+// probePassRights() -> boolean: whether this kernel has SO_PASSRIGHTS (asked once, on a
+// throwaway socket).
+Napi::Value ProbePassRights(const Napi::CallbackInfo& info) {
+  Fd fd(NewStreamSocket());
+  if (!fd) return ThrowErrno(info.Env(), errno, "socket");
+  int on = 1;
+  return Napi::Boolean::New(info.Env(), ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) == 0);
+}
+
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
@@ -83,6 +132,9 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
   exports.Set("setSendBufferSize", Napi::Function::New(env, SetSendBufferSize, "setSendBufferSize"));
+  exports.Set("setPassRights", Napi::Function::New(env, SetPassRights, "setPassRights"));
+  exports.Set("probePassRights", Napi::Function::New(env, ProbePassRights, "probePassRights"));
+  exports.Set("isHungUp", Napi::Function::New(env, IsHungUp, "isHungUp"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
 }
 

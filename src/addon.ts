@@ -10,6 +10,11 @@ export interface Binding {
   connectUnix(path: string): number;
   /** SO_SNDBUF; returns what the kernel applied (Linux: twice the request, capped). */
   setSendBufferSize(fd: number, size: number): number;
+  /** SO_PASSRIGHTS (Linux 6.16+): false where the kernel has no such option. */
+  setPassRights?(fd: number, on: boolean): boolean;
+  probePassRights?(): boolean;
+  /** Whether the peer of a connected socket has hung up (POLLRDHUP), without reading. */
+  isHungUp?(fd: number): boolean;
   closeFd(fd: number): void;
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
   /** Linux fast path: pid, uid, gid into `out`. */
@@ -67,4 +72,22 @@ export function loadAddon(): LoadResult {
 /** The binding, or null in fallback mode. */
 export function addon(): Binding | null {
   return loadAddon().binding;
+}
+
+let passRightsOff: boolean | undefined;
+
+/**
+ * Whether connections that are not fdPassing refuse passed fds here (SO_PASSRIGHTS off: Linux
+ * 6.16+ with the addon), so a peer cannot park descriptors in them. Asked once.
+ */
+export function refusesPassedFds(): boolean {
+  if (passRightsOff === undefined) {
+    const binding = addon();
+    try {
+      passRightsOff = binding?.probePassRights?.() === true;
+    } catch {
+      passRightsOff = false;
+    }
+  }
+  return passRightsOff;
 }

@@ -1,7 +1,7 @@
 /**
  * What this installation can do, and why not where it cannot.
  */
-import { loadAddon } from './addon';
+import { loadAddon, refusesPassedFds } from './addon';
 
 export interface Capabilities {
   /** True when the native addon loaded. */
@@ -33,6 +33,11 @@ export interface Capabilities {
     fdClaim: boolean;
     /** The `sendBufferSize` option (SO_SNDBUF). */
     sendBufferSize: boolean;
+    /**
+     * Connections that are not fdPassing refuse passed fds (SO_PASSRIGHTS off, Linux 6.16+): a
+     * peer's sendmsg with SCM_RIGHTS fails with EPERM instead of parking fds in our queue.
+     */
+    refusesPassedFds: boolean;
   };
 }
 
@@ -54,6 +59,7 @@ export function capabilities(): Capabilities {
       dirLock: typeof binding?.claimUnix === 'function',
       fdClaim: typeof binding?.claimUnix === 'function',
       sendBufferSize: native && typeof binding?.setSendBufferSize === 'function',
+      refusesPassedFds: refusesPassedFds(),
     },
   };
 }
