@@ -40,10 +40,17 @@ transport.on('connection', (socket) => {
     }
   });
 });
-process.once('SIGTERM', () => transport.close().then(() => process.exit(0)));
+process.once('SIGTERM', () => transport.close());
 
-// Serve until a newer process asks for the listener, then let it go and exit.
-await transport.handOff(control);
-console.log(`HANDED OFF pid ${process.pid}`);
+// Serve until a newer process asks for the listener, then let it go and exit. A would-be
+// successor that fails (or a peer that connects and hangs up) changes nothing: handOff() keeps
+// serving and waits for the next one. close() (SIGTERM here) ends the wait with
+// ERR_TRANSPORT_CLOSED.
+try {
+  await transport.handOff(control);
+  console.log(`HANDED OFF pid ${process.pid}`);
+} catch (err) {
+  if (err.code !== 'ERR_TRANSPORT_CLOSED') throw err;
+}
 await transport.close();
 process.exit(0);

@@ -52,6 +52,23 @@ function ids(values: string[] | undefined, flag: string): number[] | undefined {
   });
 }
 
+/**
+ * `--mode`: octal permission bits, with or without `0o` (660, 0660, 0o660). Anything else
+ * (8 or 9 digits, other prefixes, signs, spaces, over 777) is refused before a socket exists.
+ */
+function parseMode(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(?:0[oO])?([0-7]{1,4})$/.exec(value);
+  if (!m) {
+    throw new TransportError('ERR_INVALID_OPTION', `--mode takes an octal mode such as 660, 0660 or 0o660, got ${JSON.stringify(value)}.`);
+  }
+  const mode = parseInt(m[1]!, 8);
+  if (mode > 0o777) {
+    throw new TransportError('ERR_INVALID_OPTION', `--mode takes permission bits up to 777, got ${JSON.stringify(value)}.`);
+  }
+  return mode;
+}
+
 async function listen(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -70,7 +87,7 @@ async function listen(args: string[]): Promise<void> {
   const peer: PeerPolicy | undefined = uids || gids || values['same-user'] ? { uids, gids, sameUser: values['same-user'] } : undefined;
   const transport = new UnixSocketTransport({
     path: positionals[0],
-    mode: values.mode === undefined ? undefined : parseInt(values.mode, 8),
+    mode: parseMode(values.mode),
     native: nativeOption(values.native),
     peer,
   });
@@ -130,6 +147,22 @@ async function connect(args: string[]): Promise<void> {
   });
   const socket = await transport.connect(positionals[0]);
   log(`connected to ${transport.endpoint}, server ${describePeer(socket.peer)}`);
+  // The server may go away at any moment (ECONNRESET when it closes with our data unread, EPIPE
+  // when we write after it closed): one line and exit status 1, where a clean EOF gives 0.
+  let failed = false;
+  const fail = (what: string, err: NodeJS.ErrnoException) => {
+    if (failed) return;
+    failed = true;
+    log(`${what}: ${err.code ? `${err.code}: ` : ''}${err.message}`);
+    process.exitCode = 1;
+    socket.destroy();
+  };
+  socket.on('error', (err) => fail('connection lost', err));
+  // The server's EOF ends the session (exit 0): what stdin still brings is not sent, rather
+  // than written after the end (EPIPE).
+  socket.on('end', () => process.stdin.unpipe(socket));
+  process.stdout.on('error', (err) => fail('cannot write to stdout', err));
+  process.stdin.on('error', (err) => fail('cannot read stdin', err));
   process.stdin.pipe(socket);
   socket.pipe(process.stdout);
   socket.on('close', () => {

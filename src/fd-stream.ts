@@ -11,6 +11,7 @@ import { constants as osConstants } from 'node:os';
 import { Duplex } from 'node:stream';
 import { addon } from './addon';
 import { ErrorCodes, TransportError } from './errors';
+import { checkOptionKeys, optionKeys } from './options';
 
 /** SCM_MAX_FD: the kernel refuses more fds in one message. */
 export const MAX_FDS_PER_CALL = 253;
@@ -71,6 +72,11 @@ export interface FdStreamOptions<Peer = unknown> {
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
 }
+
+/** Every key of `FdStreamOptions` (a missing one does not compile); others are errors. */
+export const FD_STREAM_OPTION_KEYS = optionKeys<FdStreamOptions>({
+  peer: true, allowHalfOpen: true, readableHighWaterMark: true, writableHighWaterMark: true,
+});
 
 /** The `'fdsTruncated'` error: the kernel set MSG_CTRUNC and the fds of one message were lost. */
 export interface FdsTruncatedError extends TransportError {
@@ -167,9 +173,11 @@ export class FdStream<Peer = unknown> extends Duplex {
 
   /**
    * Takes ownership of `fd`, a connected AF_UNIX SOCK_STREAM socket (made non-blocking here).
-   * If the constructor throws, the caller still owns `fd`.
+   * If the constructor throws, the caller still owns `fd`. Unknown option keys throw
+   * `ERR_INVALID_OPTION`.
    */
   constructor(fd: number, options: FdStreamOptions<Peer> = {}) {
+    checkOptionKeys(options, FD_STREAM_OPTION_KEYS, '');
     super({
       allowHalfOpen: options.allowHalfOpen ?? false,
       readableHighWaterMark: options.readableHighWaterMark,

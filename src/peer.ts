@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Binding } from './addon';
 import { ErrorCodes, TransportError } from './errors';
+import { checkOptionKeys, optionKeys } from './options';
 
 /**
  * The process on the other end of a connection, as the kernel recorded it at
@@ -52,6 +53,9 @@ export interface PeerPolicy {
   /** A last word, may be async: return true to accept. A throw rejects. */
   verify?: (cred: PeerCredentials) => boolean | Promise<boolean>;
 }
+
+/** Every key of `PeerPolicy` (a key missing here does not compile); any other key is an error. */
+export const PEER_POLICY_KEYS = optionKeys<PeerPolicy>({ uids: true, gids: true, pids: true, sameUser: true, verify: true });
 
 const scratch = new Int32Array(3);
 
@@ -137,27 +141,42 @@ export class Peer implements PeerCredentials {
   }
 }
 
-function checkIds(name: string, value: unknown): void {
+function checkIds(label: string, name: string, value: unknown): void {
   if (value === undefined) return;
   if (!Array.isArray(value) || !value.every((v) => Number.isInteger(v) && v >= 0)) {
-    throw new TransportError(ErrorCodes.INVALID_OPTION, `peer.${name} must be an array of non-negative integers.`);
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `${label}.${name} must be an array of non-negative integers.`);
   }
 }
 
-/** Validates a policy up front, so a typo fails at construction rather than per connection. */
-export function validatePolicy(policy: PeerPolicy | null | undefined): void {
+/**
+ * Validates a policy up front, so a typo fails at construction rather than per connection:
+ * unknown keys (`samUser`, `uid`), wrong types, and a policy that restricts nothing (`{}`, only
+ * `undefined` fields, or only `sameUser: false`), which would admit everyone while looking like
+ * a policy, all throw `ERR_INVALID_OPTION`. `label` is the policy's option path in messages
+ * (`'peer'`, or `'handOffPeer'` for `takeOver()`).
+ */
+export function validatePolicy(policy: PeerPolicy | null | undefined, label = 'peer'): void {
   if (policy === undefined || policy === null) return;
-  if (typeof policy !== 'object') {
-    throw new TransportError(ErrorCodes.INVALID_OPTION, 'peer must be an object: { uids?, gids?, pids?, sameUser?, verify? }.');
+  if (typeof policy !== 'object' || Array.isArray(policy)) {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `${label} must be an object: { uids?, gids?, pids?, sameUser?, verify? }.`);
   }
-  checkIds('uids', policy.uids);
-  checkIds('gids', policy.gids);
-  checkIds('pids', policy.pids);
+  checkOptionKeys(policy, PEER_POLICY_KEYS, label);
+  checkIds(label, 'uids', policy.uids);
+  checkIds(label, 'gids', policy.gids);
+  checkIds(label, 'pids', policy.pids);
   if (policy.sameUser !== undefined && typeof policy.sameUser !== 'boolean') {
-    throw new TransportError(ErrorCodes.INVALID_OPTION, 'peer.sameUser must be a boolean.');
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `${label}.sameUser must be a boolean.`);
   }
   if (policy.verify !== undefined && typeof policy.verify !== 'function') {
-    throw new TransportError(ErrorCodes.INVALID_OPTION, 'peer.verify must be a function (cred) => boolean | Promise<boolean>.');
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `${label}.verify must be a function (cred) => boolean | Promise<boolean>.`);
+  }
+  if (policy.uids === undefined && policy.gids === undefined && policy.pids === undefined && policy.sameUser !== true && policy.verify === undefined) {
+    throw new TransportError(
+      ErrorCodes.INVALID_OPTION,
+      `${label} is a policy that restricts nothing (${JSON.stringify(policy)}): it would admit every process that can reach ` +
+        `the socket while looking like a check. Say who may connect, e.g. ${label}: { sameUser: true } or ` +
+        `${label}: { uids: [1000] }, or leave ${label} out.`,
+    );
   }
 }
 

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { stat } from 'node:fs/promises';
 import type * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { addon, loadAddon, type Binding } from './addon';
+import { addon, loadAddon, refusesPassedFds, type Binding } from './addon';
 import {
   ConnectionTimeoutError,
   ErrorCodes,
@@ -22,11 +22,13 @@ import {
 import { type Claim, adoptClaim, claimSocket } from './claim';
 import { fitsSunPath, generatedPath, normalizeUnixPath, pathTooLongError, toEndpoint } from './path';
 import { Peer, type PeerCredentials, type PeerPolicy, checkPeer, peerRejectedError, validatePolicy } from './peer';
+import { DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_MAX_PENDING_CHECKS, PendingChecks } from './peer-checks';
+import { checkOptionKeys, optionKeys } from './options';
 import { NativeSocketMaker } from './sockets/native';
 import { NetSocketMaker } from './sockets/net';
 import type { SocketMaker } from './sockets/types';
 import { FdStream } from './fd-stream';
-import { closeFds } from './fd-helpers';
+import { type Successor, borrowedClaim, offerListener, takeOverListener } from './handoff';
 import type { Duplex } from 'node:stream';
 import { exitCleanup } from './exit-cleanup';
 
@@ -74,6 +76,16 @@ export interface UnixSocketTransportOptions {
    */
   sendBufferSize?: number;
   /**
+   * At most this many asynchronous peer checks (`verify` promises) run at once; connections
+   * beyond it are refused at once ('peerRejected'). Each holds a paused socket. Default 256.
+   */
+  maxPendingPeerChecks?: number;
+  /**
+   * A peer check (the policy's `verify`, server or client side) that takes longer is a
+   * refusal. Default 10000.
+   */
+  peerCheckTimeoutMs?: number;
+  /**
    * Group (gid) of the socket file, set before it is published (with `mode`, who may connect).
    * The process must be allowed to give files that group (a member of it, or root). Default:
    * the process's own.
@@ -81,12 +93,22 @@ export interface UnixSocketTransportOptions {
   group?: number;
 }
 
+/** Every key of `UnixSocketTransportOptions` (a missing one does not compile); others are errors. */
+export const TRANSPORT_OPTION_KEYS = optionKeys<UnixSocketTransportOptions>({
+  path: true, mode: true, connectTimeoutMs: true, native: true, peer: true, backlog: true,
+  allowHalfOpen: true, fdPassing: true, sendBufferSize: true, group: true,
+  maxPendingPeerChecks: true, peerCheckTimeoutMs: true,
+});
+
 export interface ListenOptions {
   /** Replaces the constructor's peer policy for this listener; `null` removes it. */
   peer?: PeerPolicy | null;
   /** Every accepted connection is an `FdStream` (fd passing). Needs the addon. */
   fdPassing?: boolean;
 }
+
+/** Every key of `ListenOptions` (a missing one does not compile); others are errors. */
+export const LISTEN_OPTION_KEYS = optionKeys<ListenOptions>({ peer: true, fdPassing: true });
 
 export interface ConnectOptions {
   /** Replaces the constructor's peer policy for this connection; `null` removes it. */
@@ -105,6 +127,11 @@ export interface ConnectOptions {
   onread?: net.OnReadOpts;
 }
 
+/** Every key of `ConnectOptions` (a missing one does not compile); others are errors. */
+export const CONNECT_OPTION_KEYS = optionKeys<ConnectOptions>({ peer: true, timeoutMs: true, fdPassing: true, onread: true });
+/** The keys of `ConnectOptions.onread`, as Node's `net.OnReadOpts` has them. */
+const ONREAD_KEYS = optionKeys<net.OnReadOpts>({ buffer: true, callback: true });
+
 /** Options of `handOff()`. */
 export interface HandOffOptions {
   /** Who may take the listener over. Default `{ sameUser: true }`. */
@@ -113,11 +140,24 @@ export interface HandOffOptions {
   mode?: number;
 }
 
+/** Every key of `HandOffOptions` (a missing one does not compile); others are errors. */
+export const HAND_OFF_OPTION_KEYS = optionKeys<HandOffOptions>({ peer: true, mode: true });
+
 /** Options of `UnixSocketTransport.takeOver()`: the new transport's, plus the control check. */
 export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path' | 'mode'> {
   /** Who must be handing over. Default `{ sameUser: true }`. */
   handOffPeer?: PeerPolicy;
 }
+
+/**
+ * Every key of `TakeOverOptions` (a missing one does not compile); others are errors, `path`
+ * and `mode` included: they come from the process handing over.
+ */
+export const TAKE_OVER_OPTION_KEYS = optionKeys<TakeOverOptions>({
+  connectTimeoutMs: true, native: true, peer: true, backlog: true, allowHalfOpen: true,
+  fdPassing: true, sendBufferSize: true, group: true, handOffPeer: true,
+  maxPendingPeerChecks: true, peerCheckTimeoutMs: true,
+});
 
 type State = 'idle' | 'listening' | 'closed';
 
@@ -170,6 +210,9 @@ export class UnixSocketTransport extends EventEmitter {
   readonly sendBufferSize: number | null;
   /** The gid the socket file gets, or null for the process's own. */
   readonly group: number | null;
+  /** Limits of asynchronous peer checks (see the options of the same names). */
+  readonly maxPendingPeerChecks: number;
+  readonly peerCheckTimeoutMs: number;
 
   #state: State = 'idle';
   #maker: SocketMaker;
@@ -183,17 +226,21 @@ export class UnixSocketTransport extends EventEmitter {
   #closing: Promise<void> | null = null;
   /** Every connection handed out (or being checked), with the peer whose pidfd it owns. */
   #connections = new Map<Duplex, Peer | null>();
+  /** Asynchronous peer checks of accepted sockets, made on the first one. */
+  #checks: PendingChecks | null = null;
   #fdPassing: boolean;
   #allowHalfOpen: boolean;
   /** Wakes connect() retries on close(); made on first retry (an AbortController costs ~4 µs). */
   #abort: AbortController | null = null;
   #endpoint: string | null = null;
+  /** A handOff() waiting for its taker: close() aborts it, and waits until it has settled. */
+  #handOff: { abort: AbortController; settled: Promise<void> } | null = null;
+  /** Set by takeOver() for a moment: accepted connections it returns true for are its own probes. */
+  #acceptFilter: ((peer: PeerCredentials) => boolean) | null = null;
 
   constructor(options: UnixSocketTransportOptions = {}) {
     super();
-    if (typeof options !== 'object' || options === null) {
-      throw new TransportError(ErrorCodes.INVALID_OPTION, 'options must be an object.');
-    }
+    checkOptionKeys(options, TRANSPORT_OPTION_KEYS, '');
     const mode = options.mode ?? DEFAULT_MODE;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
       throw new TransportError(ErrorCodes.INVALID_OPTION, `mode must be an integer from 0 to 0o777, got ${String(options.mode)}.`);
@@ -214,6 +261,9 @@ export class UnixSocketTransport extends EventEmitter {
     if (options.fdPassing !== undefined && typeof options.fdPassing !== 'boolean') {
       throw new TransportError(ErrorCodes.INVALID_OPTION, 'fdPassing must be a boolean.');
     }
+    if (options.allowHalfOpen !== undefined && typeof options.allowHalfOpen !== 'boolean') {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, 'allowHalfOpen must be a boolean.');
+    }
     const group = options.group ?? null;
     if (group !== null && (!Number.isInteger(group) || group < 0 || group > 0x7fffffff)) {
       throw new TransportError(ErrorCodes.INVALID_OPTION, `group must be a gid (a non-negative integer), got ${String(options.group)}.`);
@@ -231,6 +281,16 @@ export class UnixSocketTransport extends EventEmitter {
     if (!this.#binding && sendBufferSize !== null) throw nativeRequired('sendBufferSize');
     this.#fdPassing = options.fdPassing === true;
     this.sendBufferSize = sendBufferSize;
+    const maxPending = options.maxPendingPeerChecks ?? DEFAULT_MAX_PENDING_CHECKS;
+    if (!Number.isInteger(maxPending) || maxPending < 1) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `maxPendingPeerChecks must be a positive integer, got ${String(options.maxPendingPeerChecks)}.`);
+    }
+    const checkTimeout = options.peerCheckTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
+    if (!Number.isFinite(checkTimeout) || checkTimeout <= 0) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `peerCheckTimeoutMs must be a positive number, got ${String(options.peerCheckTimeoutMs)}.`);
+    }
+    this.maxPendingPeerChecks = maxPending;
+    this.peerCheckTimeoutMs = checkTimeout;
     const allowHalfOpen = options.allowHalfOpen === true;
     this.#allowHalfOpen = allowHalfOpen;
     this.#maker = this.#binding ? new NativeSocketMaker(this.#binding, allowHalfOpen) : new NetSocketMaker(allowHalfOpen);
@@ -275,8 +335,18 @@ export class UnixSocketTransport extends EventEmitter {
    * A dead socket left at the path by a crashed server is removed; a live one gives
    * `ERR_ADDRESS_IN_USE` and is left alone; anything that is not a socket gives
    * `ERR_NOT_A_SOCKET` and is left alone.
+   *
+   * The path is the constructor's (`new UnixSocketTransport({ path })`), never an argument here:
+   * `listen('/tmp/x.sock')`, the `net` habit, rejects with `ERR_INVALID_OPTION` (as does any
+   * argument that is not an options object, or an options object with an unknown key) rather
+   * than listen somewhere else than the caller meant.
    */
   listen(options: ListenOptions = {}): Promise<string> {
+    try {
+      checkListenOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.#closed) return Promise.reject(closedError(this.path));
     if (this.#state === 'listening') {
       return Promise.reject(new TransportError(ErrorCodes.INVALID_STATE, `This transport already listens on ${this.path}; create another transport for another listener.`, { path: this.path }));
@@ -284,6 +354,7 @@ export class UnixSocketTransport extends EventEmitter {
     const policy = options.peer === undefined ? this.#policy : options.peer ?? undefined;
     const fdPassing = options.fdPassing ?? this.#fdPassing;
     try {
+      if (typeof fdPassing !== 'boolean') throw new TransportError(ErrorCodes.INVALID_OPTION, 'fdPassing must be a boolean.');
       validatePolicy(policy);
       if (policy && !this.#binding) throw nativeRequired('a peer policy');
       if (fdPassing && !this.#binding) throw nativeRequired('fdPassing');
@@ -335,14 +406,22 @@ export class UnixSocketTransport extends EventEmitter {
         const fd = socketFd(socket);
         peer = new Peer(this.#binding, fd);
         if (this.sendBufferSize !== null) this.#binding.setSendBufferSize(fd, this.sendBufferSize);
+        if (!fdPassing && refusesPassedFds()) this.#binding.setPassRights!(fd, false);
       } catch (err) {
         // The peer vanished between accept and the check (ENOTCONN and friends). With a
         // policy that is a rejection; without one the socket is dead anyway.
         socket.destroy();
+        if (isSystemError(err, 'EMFILE', 'ENFILE')) this.#emitError(fdLimitError(this.path, err));
         if (!policy) return;
         this.emit('peerRejected', null, `credentials unavailable: ${(err as Error).message}`);
         return;
       }
+    }
+    if (peer && this.#acceptFilter?.(peer)) {
+      // One of takeOver()'s own probe connections (src/handoff.ts): never handed out.
+      peer.release();
+      socket.destroy();
+      return;
     }
     this.#track(socket, peer);
     if (!policy || !peer) {
@@ -353,7 +432,8 @@ export class UnixSocketTransport extends EventEmitter {
     if (typeof verdict === 'string' || verdict === null) {
       this.#settleAccepted(socket, peer, verdict, fdPassing);
     } else {
-      verdict.then((reason) => this.#settleAccepted(socket, peer, reason, fdPassing));
+      this.#checks ??= new PendingChecks(this.maxPendingPeerChecks, this.peerCheckTimeoutMs, this.#binding!.isHungUp!);
+      this.#checks.run(socket, socketFd(socket), verdict, (reason) => this.#settleAccepted(socket, peer, reason, fdPassing));
     }
   }
 
@@ -438,91 +518,92 @@ export class UnixSocketTransport extends EventEmitter {
   /**
    * Hands this listener to another process without refusing a single client: waits on the
    * control socket `control` for a process that calls `UnixSocketTransport.takeOver(control)`,
-   * passes it the listening socket itself (SCM_RIGHTS), and once it accepts, stops accepting
-   * here. The kernel socket, its file and its backlog stay the same; only the process that
-   * accepts changes. Resolves when every connection accepted here has closed, so the caller can
-   * exit. The socket file then belongs to the new process (this one will not remove it).
-   * Needs the addon.
+   * passes it the listening socket itself (SCM_RIGHTS), and once it answers that it serves,
+   * stops accepting here. The kernel socket, its file and its backlog stay the same; only the
+   * process that accepts changes. Resolves when every connection accepted here has closed, so
+   * the caller can exit. The socket file then belongs to the new process (this one will not
+   * remove it). Needs the addon.
+   *
+   * A taker that hangs up, stalls (10 s per taker; takers are served one at a time), sends
+   * garbage or answers anything but "ok" changes nothing: this process keeps serving and waits
+   * for the next taker. Only a completed hand-off or `close()` ends the wait: `close()` rejects
+   * it at once with `ERR_TRANSPORT_CLOSED`, with the control socket closed and its file removed.
    */
   async handOff(control: string, options: HandOffOptions = {}): Promise<void> {
+    checkHandOffOptions(options);
     if (!this.#binding) throw nativeRequired('handOff()');
     if (this.#listening) await this.#listening;
+    if (this.#closed) throw closedError(this.path);
     const claim = this.#claim;
-    if (!claim || this.#closed) {
-      throw new TransportError(ErrorCodes.INVALID_STATE, 'handOff() needs a transport that is listening.', { path: this.path });
+    if (!claim || this.#handOff) {
+      throw new TransportError(ErrorCodes.INVALID_STATE, `handOff() needs a transport that is listening${claim ? ', and not handing off already' : ''}.`, { path: this.path });
     }
-    const controlTransport = new UnixSocketTransport({
-      path: control,
-      mode: options.mode ?? 0o600,
-      native: 'require',
-      peer: options.peer ?? { sameUser: true },
-      fdPassing: true,
-    });
+    const abort = new AbortController();
+    const handing = { path: this.path, mode: this.mode, dev: claim.dev, ino: claim.ino, server: claim.server, letGo: () => this.#letGo(claim) };
+    const offered = offerListener(control, options, handing, (o) => new UnixSocketTransport(o), abort.signal);
+    this.#handOff = { abort, settled: offered.then(() => {}, () => {}) };
+    let drained: Promise<void>;
     try {
-      const taker = new Promise<PeerFdStream>((resolve) => controlTransport.once('connection', resolve as (s: PeerFdStream) => void));
-      await controlTransport.listen();
-      const stream = await taker;
-      const header = encodeHandOff({ path: this.path, mode: this.mode, dev: claim.dev, ino: claim.ino });
-      await stream.sendFds([serverFd(claim.server)], header);
-      const reply = await readLine(stream, HANDOFF_REPLY_MS);
-      stream.destroy();
-      if (reply !== 'ok') {
-        throw new TransportError(ErrorCodes.HANDOFF, `The process taking over ${this.path} answered ${JSON.stringify(reply)} instead of ok; this process keeps serving.`, { path: this.path });
-      }
-      // The other process accepts now. Stop accepting here, leaving the file to its new owner.
-      this.#claim = null;
-      claim.forget();
-      exitCleanup.delete(this);
-      // net.Server#close calls back once the connections it accepted have all closed.
-      await new Promise<void>((resolve) => claim.server.close(() => resolve()));
+      ({ drained } = await offered);
     } finally {
-      await controlTransport.close();
+      this.#handOff = null;
     }
+    await drained;
+  }
+
+  /** A successor serves now: stop accepting, leave the file to it. Resolves when our connections are done. */
+  #letGo(claim: Claim): Promise<void> {
+    this.#claim = null;
+    claim.forget();
+    exitCleanup.delete(this);
+    // net.Server#close calls back once the connections it accepted have all closed.
+    return new Promise<void>((resolve) => claim.server.close(() => resolve()));
   }
 
   /**
    * Takes over the listener of a process that called `handOff(control)`, and resolves a
    * transport that listens on it: same path, same socket, no client refused in between.
+   *
+   * Rejects with `ERR_HANDOFF`, every fd received closed and nothing served, when the other
+   * side hangs up before the hand-off is complete, sends a line longer than 4 KiB, or sends
+   * anything but a valid header with exactly one listening Unix stream socket. The path and mode
+   * come from the process handing over, but `close()` removes the socket file only if this
+   * process has proved it to be the socket it received (Linux: the file at the path is a socket
+   * with the (dev, ino) sent, and connecting to it reaches the received listener; see
+   * src/handoff.ts). When that cannot be proved, the transport serves all the same, `close()`
+   * removes nothing, and a process warning (code `PLUGSOCK_HANDOFF_UNVERIFIED`) says why.
    */
   static async takeOver(control: string, options: TakeOverOptions = {}): Promise<UnixSocketTransport> {
-    const { handOffPeer, ...transportOptions } = options;
-    const client = new UnixSocketTransport({ native: 'require', connectTimeoutMs: options.connectTimeoutMs });
-    try {
-      const stream = await client.connect(control, { fdPassing: true, peer: handOffPeer ?? { sameUser: true } });
-      const fds: number[] = [];
-      stream.on('fds', (received: number[]) => fds.push(...received));
-      let header: HandOffHeader;
-      try {
-        header = decodeHandOff(await readLine(stream, HANDOFF_REPLY_MS));
-        if (fds.length !== 1) throw new TransportError(ErrorCodes.HANDOFF, `Expected one listening socket over ${control}, got ${fds.length} fds.`);
-      } catch (err) {
-        closeFds(fds); // the client is closed by the finally below
-        throw err;
-      }
-      const transport = new UnixSocketTransport({ ...transportOptions, path: header.path, mode: header.mode });
-      try {
-        await transport.#adopt(fds[0], header.dev, header.ino);
-      } catch (err) {
-        stream.end('failed\n');
-        throw err;
-      }
-      await new Promise<void>((resolve) => stream.end('ok\n', () => resolve()));
-      return transport;
-    } finally {
-      await client.close();
-    }
+    checkTakeOverOptions(options);
+    return takeOverListener(control, options, (o) => new UnixSocketTransport(o), (t) => t.#successor());
   }
 
-  /** Serves on a listening fd received from another process. */
-  async #adopt(fd: number, dev: bigint, ino: bigint): Promise<void> {
+  /** What takeOver() may do to a transport it made (src/handoff.ts). */
+  #successor(): Successor {
+    return {
+      adopt: (fd) => this.#adopt(fd),
+      own: (dev, ino) => this.#own(dev, ino),
+      filterAccepted: (filter) => {
+        this.#acceptFilter = filter;
+      },
+    };
+  }
+
+  /** Serves on a listening fd received from another process; its file is not ours to remove (yet). */
+  async #adopt(fd: number): Promise<void> {
     if (this.#state !== 'idle') {
       this.#binding?.closeFd(fd);
       throw new TransportError(ErrorCodes.INVALID_STATE, 'Only a fresh transport can adopt a listener.', { path: this.path });
     }
     const server = await this.#maker.adopt(fd);
     this.#state = 'listening';
-    // Remove the file on close only if it is still the socket the previous owner published.
-    this.#serve(adoptClaim(this.path, server, dev, ino, this.#binding), this.#policy, this.#fdPassing);
+    this.#serve(borrowedClaim(server), this.#policy, this.#fdPassing);
+  }
+
+  /** The file at our path is proved to be the adopted socket's, (dev, ino): close() removes it if it still is. */
+  #own(dev: bigint, ino: bigint): void {
+    const claim = this.#claim;
+    if (claim) this.#claim = adoptClaim(this.path, claim.server, dev, ino, this.#binding);
   }
 
   /**
@@ -535,12 +616,14 @@ export class UnixSocketTransport extends EventEmitter {
   connect(endpoint: string | undefined, options: ConnectOptions & { fdPassing: true }): Promise<PeerFdStream>;
   connect(endpoint?: string, options?: ConnectOptions): Promise<PeerSocket>;
   async connect(endpoint?: string, options: ConnectOptions = {}): Promise<PeerSocket | PeerFdStream> {
+    checkOptionKeys(options, CONNECT_OPTION_KEYS, '');
     if (this.#closed) throw closedError(this.path);
     const path = endpoint === undefined ? this.path : normalizeUnixPath(endpoint);
     const policy = options.peer === undefined ? this.#policy : options.peer ?? undefined;
     validatePolicy(policy);
     if (policy && !this.#binding) throw nativeRequired('a peer policy');
     const fdPassing = options.fdPassing ?? this.#fdPassing;
+    if (typeof fdPassing !== 'boolean') throw new TransportError(ErrorCodes.INVALID_OPTION, 'fdPassing must be a boolean.');
     if (fdPassing && !this.#binding) throw nativeRequired('fdPassing');
     const timeoutMs = options.timeoutMs ?? this.connectTimeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
@@ -554,6 +637,7 @@ export class UnixSocketTransport extends EventEmitter {
     if (onread !== undefined && (typeof onread !== 'object' || onread === null || typeof onread.callback !== 'function' || !onread.buffer)) {
       throw new TransportError(ErrorCodes.INVALID_OPTION, 'onread must be { buffer: Uint8Array | (() => Uint8Array), callback(bytesRead, buffer) }.');
     }
+    if (onread !== undefined) checkOptionKeys(onread, ONREAD_KEYS, 'onread');
     if (fdPassing && onread) {
       throw new TransportError(ErrorCodes.INVALID_OPTION, 'onread and fdPassing cannot be combined: an fdPassing connection is read by the addon.');
     }
@@ -566,6 +650,7 @@ export class UnixSocketTransport extends EventEmitter {
         const fd = socket instanceof FdStream ? socket.fd : socketFd(socket as net.Socket);
         peer ??= new Peer(this.#binding, fd);
         if (this.sendBufferSize !== null) this.#binding.setSendBufferSize(fd, this.sendBufferSize);
+        if (!(socket instanceof FdStream) && refusesPassedFds()) this.#binding.setPassRights!(fd, false);
       } catch (err) {
         socket.destroy();
         throw systemToTransport(err, path, (err as { syscall?: string }).syscall ?? 'getsockopt');
@@ -573,7 +658,11 @@ export class UnixSocketTransport extends EventEmitter {
     }
     this.#track(socket, peer);
     if (policy && peer) {
-      const reason = await checkPeer(policy, peer);
+      const reason = await this.#clientCheck(policy, peer);
+      if (this.#closed) {
+        socket.destroy();
+        throw closedError(path);
+      }
       if (reason !== null) {
         socket.destroy();
         throw peerRejectedError(reason, peer, path);
@@ -589,6 +678,31 @@ export class UnixSocketTransport extends EventEmitter {
     netSocket.peer = peer;
     if (netSocket.readableFlowing === false) resumeFresh(netSocket);
     return netSocket;
+  }
+
+  /**
+   * The client's own check of the server: within peerCheckTimeoutMs, and cut short by close()
+   * (which the caller then reports as ERR_TRANSPORT_CLOSED).
+   */
+  async #clientCheck(policy: PeerPolicy, peer: Peer): Promise<string | null> {
+    const verdict = checkPeer(policy, peer);
+    if (typeof verdict === 'string' || verdict === null) return verdict;
+    const abort = (this.#abort ??= new AbortController()).signal;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      return await Promise.race([
+        verdict,
+        new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve(`the peer check took longer than ${this.peerCheckTimeoutMs} ms (peerCheckTimeoutMs)`), this.peerCheckTimeoutMs);
+          onAbort = () => resolve('the transport was closed');
+          abort.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) abort.removeEventListener('abort', onAbort);
+    }
   }
 
   /** An fdPassing connection: the addon connects, and an FdStream owns the fd from the start. */
@@ -658,6 +772,8 @@ export class UnixSocketTransport extends EventEmitter {
     if (!this.#closing) {
       this.#state = 'closed';
       this.#abort?.abort();
+      this.#checks?.abandonAll('the transport was closed');
+      this.#handOff?.abort.abort(closedError(this.path));
       this.#closing = this.#close();
     }
     return this.#closing;
@@ -670,6 +786,8 @@ export class UnixSocketTransport extends EventEmitter {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     this.#releaseSync();
     exitCleanup.delete(this);
+    // A pending handOff() was aborted by close(): its control socket is gone once it settles.
+    await this.#handOff?.settled;
     this.#endpoint = null;
     this.emit('close');
   }
@@ -681,70 +799,40 @@ export class UnixSocketTransport extends EventEmitter {
   }
 }
 
+/**
+ * `listen()`'s argument: an options object with known keys. Anything else (a string above all,
+ * the `net` habit `listen('/tmp/x.sock')`, which must not listen elsewhere) is refused with a
+ * pointer to the constructor's `path`.
+ */
+function checkListenOptions(options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    const example = typeof options === 'string' ? JSON.stringify(options) : `'/path/to.sock'`;
+    throw new TransportError(
+      ErrorCodes.INVALID_OPTION,
+      `listen() takes an options object ({ peer?, fdPassing? }), not ${typeof options === 'string' ? `a path (${JSON.stringify(options)})` : String(options)}: ` +
+        `the path is the constructor's, so pass { path } there: new UnixSocketTransport({ path: ${example} }).listen().`,
+    );
+  }
+  checkOptionKeys(options, LISTEN_OPTION_KEYS, '');
+}
+
+/** `handOff()`'s options, the policy included, checked before anything is listened on. */
+function checkHandOffOptions(options: HandOffOptions): void {
+  checkOptionKeys(options, HAND_OFF_OPTION_KEYS, '');
+  validatePolicy(options.peer);
+}
+
+/** `takeOver()`'s options, policies included, checked before anything is connected or received. */
+function checkTakeOverOptions(options: TakeOverOptions): void {
+  checkOptionKeys(options, TAKE_OVER_OPTION_KEYS, '');
+  validatePolicy(options.handOffPeer, 'handOffPeer');
+  validatePolicy(options.peer);
+}
+
 /** Undoes `pauseOnConnect`, leaving the socket as Node hands out a fresh one: buffering, not flowing. */
 function resumeFresh(socket: net.Socket): void {
   (socket as { readableFlowing: boolean | null }).readableFlowing = null;
   socket.read(0);
-}
-
-const HANDOFF_REPLY_MS = 10_000;
-
-interface HandOffHeader {
-  path: string;
-  mode: number;
-  /** Identity of the published socket file (decimal strings on the wire: 64-bit values). */
-  dev: bigint;
-  ino: bigint;
-}
-
-function encodeHandOff(header: HandOffHeader): Buffer {
-  const { path, mode, dev, ino } = header;
-  return Buffer.from(`${JSON.stringify({ plugsockHandOff: 1, path, mode, dev: String(dev), ino: String(ino) })}\n`);
-}
-
-function decodeHandOff(line: string): HandOffHeader {
-  try {
-    const h = JSON.parse(line) as { plugsockHandOff?: number; path?: unknown; mode?: unknown; dev?: unknown; ino?: unknown };
-    const decimal = (v: unknown) => typeof v === 'string' && /^\d{1,20}$/.test(v);
-    if (h.plugsockHandOff === 1 && typeof h.path === 'string' && Number.isInteger(h.mode) && decimal(h.dev) && decimal(h.ino)) {
-      return { path: normalizeUnixPath(h.path), mode: h.mode as number, dev: BigInt(h.dev as string), ino: BigInt(h.ino as string) };
-    }
-  } catch {
-    // fall through
-  }
-  throw new TransportError(ErrorCodes.HANDOFF, `The hand-off message was not understood: ${JSON.stringify(line.slice(0, 200))}.`);
-}
-
-/** Reads one newline-terminated line from a stream, without reading past it. */
-function readLine(stream: Duplex, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => finish(new TransportError(ErrorCodes.HANDOFF, `No hand-off reply within ${timeoutMs} ms.`)), timeoutMs);
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      const nl = text.indexOf('\n');
-      if (nl >= 0) finish(null, text.slice(0, nl));
-    };
-    const onEnd = () => finish(new TransportError(ErrorCodes.HANDOFF, `The other process hung up during the hand-off${text ? ` after ${JSON.stringify(text)}` : ''}.`));
-    const finish = (err: Error | null, line?: string) => {
-      clearTimeout(timer);
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onEnd);
-      stream.pause();
-      if (err) reject(err);
-      else resolve(line!);
-    };
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', onEnd);
-  });
-}
-
-function serverFd(server: net.Server): number {
-  const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new TransportError(ErrorCodes.INVALID_STATE, 'The listener has no file descriptor (already closed).');
-  return fd;
 }
 
 function socketFd(socket: net.Socket): number {
@@ -753,6 +841,19 @@ function socketFd(socket: net.Socket): number {
     throw Object.assign(new Error('socket has no file descriptor (already closed)'), { code: 'EBADF' });
   }
   return fd;
+}
+
+/**
+ * At the fd limit libuv closes connections it cannot accept without telling Node; those it did
+ * accept but plugsock could not check (no fd left for the pidfd) are reported with this.
+ */
+function fdLimitError(path: string, cause: { code?: string }): TransportError {
+  return new TransportError(
+    ErrorCodes.TRANSPORT,
+    `Out of file descriptors (${cause.code}) while accepting on ${path}: a connection was closed unserved. ` +
+      'Raise the limit (ulimit -n, LimitNOFILE=) or hold fewer connections at once.',
+    { path, cause },
+  );
 }
 
 function closedError(path: string): TransportError {

@@ -47,6 +47,10 @@ export const GoPluginErrorCodes = {
   TLS_PEER: 'ERR_TLS_PEER',
   /** Broker: no connection info for a service id in time, or an unsupported kind of it. */
   BROKER: 'ERR_BROKER',
+  /** Plugin side: the host the plugin serves (pinned at start) has exited. */
+  HOST_GONE: 'ERR_PLUGIN_HOST_GONE',
+  /** Plugin side: no admitted host connected within hostConnectTimeoutMs. */
+  HOST_TIMEOUT: 'ERR_PLUGIN_HOST_TIMEOUT',
 } as const;
 
 export type Network = 'unix' | 'tcp';

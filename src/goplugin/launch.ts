@@ -3,11 +3,12 @@
  * who serves the socket, and hand out grpc-js clients whose every connection is verified.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { capabilities } from '../capabilities';
 import { TransportError } from '../errors';
+import { checkOptionKeys, optionKeys } from '../options';
 import type { PeerCredentials } from '../peer';
 import { UnixSocketTransport } from '../transport';
 import {
@@ -20,6 +21,7 @@ import { HEALTH_SERVICE_NAME, goPluginServices, type StdioData } from './proto';
 import { VerifiedUnixCredentials, wrapMutualTls, type MutualTlsOptions } from './channel';
 import { generateAutoMtlsCert, parseHandshakeCert } from './mtls';
 import { PluginSocketDir } from './socket-dir';
+import { readProcStat } from './host-pin';
 
 export interface StartPluginOptions {
   /** The plugin executable. */
@@ -74,6 +76,13 @@ export interface StartPluginOptions {
   onStdio?: (channel: 'stdout' | 'stderr', data: Buffer) => void;
 }
 
+/** Every key of `StartPluginOptions` (a missing one does not compile); others are errors. */
+export const START_PLUGIN_OPTION_KEYS = optionKeys<StartPluginOptions>({
+  command: true, args: true, cwd: true, env: true, magicCookieKey: true, magicCookieValue: true,
+  versions: true, startTimeoutMs: true, killGraceMs: true, socketDir: true, socketGroup: true,
+  verifyPeer: true, onStderr: true, onStdout: true, channelOptions: true, autoMTLS: true, onStdio: true,
+});
+
 export interface PluginProcess {
   readonly pid: number;
   readonly handshake: Handshake;
@@ -114,6 +123,52 @@ function parentPid(pid: number): number | null {
     return Number.isInteger(ppid) ? ppid : null;
   } catch {
     return null;
+  }
+}
+
+/**
+ * SIGKILLs the child's process group (its id is the child's pid: the child is spawned detached).
+ * A pid is not reused while a process group of that id has members, so while the child runs or
+ * any of its group does, this reaches only the plugin's processes; once the child has exited and
+ * its pid belongs to a new process, the group is known to be empty and nothing is sent.
+ */
+function killGroup(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  const exited = child.exitCode !== null || child.signalCode !== null;
+  if (exited && existsSync(`/proc/${pid}`)) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* ESRCH: the group is empty */
+  }
+}
+
+/** Whether the child's process group still has members (zombies included). */
+function groupAlive(child: ChildProcess): boolean {
+  const pid = child.pid;
+  if (pid === undefined) return false;
+  const exited = child.exitCode !== null || child.signalCode !== null;
+  if (exited && existsSync(`/proc/${pid}`)) return false;
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Waits (at most 2 s) until the process that served the socket has died (a zombie has: its
+ * reaper, often not this process, may take its time), so its socket is no longer served when
+ * the leftovers are removed. The rest of the group got SIGKILL, which nothing survives.
+ */
+async function serverGone(server: { pid: number; startTime: string } | null): Promise<void> {
+  const deadline = Date.now() + 2000;
+  for (let i = 0; i < 200 && server && Date.now() < deadline; i++) {
+    const stat = readProcStat(server.pid);
+    if (stat === null || stat.startTime !== server.startTime || stat.state === 'Z' || stat.state === 'X') return;
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -160,6 +215,7 @@ function tailOf(buf: Buffer[]): string {
  * ERR_UNSUPPORTED_PROTOCOL, ERR_PEER_MISMATCH.
  */
 export async function startPlugin(options: StartPluginOptions): Promise<PluginProcess> {
+  checkOptionKeys(options, START_PLUGIN_OPTION_KEYS, '');
   const versions = options.versions ?? [1];
   const native = capabilities().native;
   const verifyPeer = options.verifyPeer ?? native;
@@ -177,18 +233,34 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
       cwd: options.cwd,
       env: pluginEnv(options, versions, sockets.path, mtlsCert?.certPem ?? null),
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group (and session), whose id is its pid: kill() and the exit hook end
+      // the whole group, so a wrapper script's children do not outlive the plugin.
+      detached: true,
     });
   } catch (err) {
     sockets.release();
     if (err instanceof TransportError) throw err;
     throw new TransportError(GoPluginErrorCodes.PLUGIN_EXITED, `Could not start ${what}: ${(err as Error).message}.`, { cause: err });
   }
-  const exitHook = () => {
-    try {
-      child.kill('SIGKILL');
-    } catch {
-      /* already gone */
+  // The process that served the socket at start (pid and start time), killed with the group in
+  // case it left it (setsid). Set once verified.
+  let server: { pid: number; startTime: string } | null = null;
+  /** Ends the plugin: its process group, and the process that served its socket. Synchronous. */
+  const killAll = () => {
+    killGroup(child);
+    if (server && server.pid !== child.pid) {
+      const stat = readProcStat(server.pid);
+      if (stat && stat.startTime === server.startTime) {
+        try {
+          process.kill(server.pid, 'SIGKILL');
+        } catch {
+          /* gone meanwhile */
+        }
+      }
     }
+  };
+  const exitHook = () => {
+    killAll();
     sockets.release();
   };
   process.on('exit', exitHook);
@@ -198,7 +270,20 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
-      process.removeListener('exit', exitHook);
+      // The exit hook stays while the group has members (a wrapper's orphans): a host that
+      // exits still ends them. Looked at again each second (unref'd, bounded) until it is empty.
+      if (!groupAlive(child)) {
+        process.removeListener('exit', exitHook);
+      } else {
+        let checks = 0;
+        const recheck = setInterval(() => {
+          if (!groupAlive(child) || ++checks >= 600) {
+            clearInterval(recheck);
+            if (!groupAlive(child)) process.removeListener('exit', exitHook);
+          }
+        }, 1000);
+        recheck.unref();
+      }
       resolve({ code, signal });
     });
   });
@@ -224,8 +309,10 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   const fail = async (code: string, msg: string, cause?: unknown): Promise<never> => {
     // Only a running child can show which socket is its own: ask before killing it.
     if (announced !== null) sockets.confirm(announced, isChild);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    killAll();
     await Promise.race([exited, spawnError]);
+    await serverGone(server);
+    process.removeListener('exit', exitHook);
     const full = await withStderr(msg);
     sockets.release();
     throw new TransportError(code, full, cause === undefined ? {} : { cause });
@@ -351,6 +438,11 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   };
   try {
     const probe = await connectVerified();
+    // Pin the process that serves the socket (verified: the child or a descendant), so kill()
+    // ends it even if it left the child's process group.
+    const servedBy = (probe as Socket & { peer?: PeerCredentials | null }).peer;
+    const servedStat = servedBy ? readProcStat(servedBy.pid) : null;
+    if (servedBy && servedStat) server = { pid: servedBy.pid, startTime: servedStat.startTime };
     if (tlsOptions) {
       try {
         (await wrapMutualTls(probe, tlsOptions)).destroy();
@@ -395,10 +487,14 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
         });
         const r = await Promise.race([exited, new Promise<null>((res) => setTimeout(() => res(null), graceMs))]);
         if (!r) {
-          child.kill('SIGKILL');
+          killAll();
           await exited;
         }
       }
+      // Whatever is left of the plugin (a wrapper's children, a server that left the group).
+      killAll();
+      await serverGone(server);
+      process.removeListener('exit', exitHook);
       // Clients share `channel` (channelOverride): closing it closes them all.
       channel.close();
       await connector.close();

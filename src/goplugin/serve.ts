@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { capabilities } from '../capabilities';
 import { TransportError } from '../errors';
+import { checkOptionKeys, optionKeys } from '../options';
 import type { PeerPolicy } from '../peer';
 import { UnixSocketTransport, type PeerSocket } from '../transport';
 import {
@@ -20,6 +21,7 @@ import {
 import { HEALTH_SERVICE_NAME, goPluginServices, type ConnInfo, type StdioData } from './proto';
 import { VerifiedUnixCredentials, type MutualTlsOptions } from './channel';
 import { generateAutoMtlsCert, parseClientCertPem } from './mtls';
+import { PinnedHost, goPluginLogLine, isAncestorOf, type HostPolicy } from './host-pin';
 
 /** The plugin's side of go-plugin's GRPCBroker (non-multiplexed). */
 export interface PluginBroker {
@@ -54,12 +56,31 @@ export interface ServePluginOptions {
   protocolVersion?: number;
   register?: RegisterServices;
   /**
-   * Who may connect. Default: only the parent process (`{ pids: [process.ppid] }`), which is
-   * the go-plugin host that launched us. `null`: anyone the socket's mode lets in.
-   * Needs the native addon: without it servePlugin rejects with
+   * Who may connect. Default: the host, as `host` says (the parent process, pinned at start).
+   * A policy given here replaces that (and cannot be combined with `host`); `null`: anyone the
+   * socket's mode lets in. Needs the native addon: without it servePlugin rejects with
    * ERR_NATIVE_REQUIRED (before printing a handshake) unless you pass `peer: null` explicitly.
    */
   peer?: PeerPolicy | null;
+  /**
+   * The default policy, used when `peer` is not given. Each process is pinned when the plugin
+   * starts by its pid and its start time (/proc/<pid>/stat), so a process that later wins one of
+   * those pids is refused; once one of them has connected, only that one is admitted, and the
+   * plugin stops (as after SIGTERM, exit status 1) within about a second of that process exiting.
+   * - `'parent'` (default): only the process that launched the plugin.
+   * - `'ancestors'`: the parent and each of its ancestors (up to 64, init included), for hosts
+   *   that launch the plugin through a wrapper script that does not `exec` it (the wrapper is
+   *   the parent, the host the grandparent). Trade-off: every ancestor may connect, e.g. your
+   *   shell, terminal, tmux server or sshd session, not just the host. Linux only (needs /proc).
+   */
+  host?: HostPolicy;
+  /**
+   * How long after the handshake an admitted host has to connect before the plugin gives up:
+   * it prints an error line on stderr and exits 1 (with `ownProcess: false`, `closed` rejects
+   * with ERR_PLUGIN_HOST_TIMEOUT). Default 60000 (go-plugin's own StartTimeout; a go-plugin
+   * host connects within milliseconds of reading the handshake). 0: wait forever.
+   */
+  hostConnectTimeoutMs?: number;
   /** Socket file mode. Default 0o600, or 0o660 when PLUGIN_UNIX_SOCKET_GROUP is set. */
   mode?: number;
   /** Environment to read (default `process.env`). */
@@ -76,8 +97,9 @@ export interface ServePluginOptions {
   /**
    * Behave like go-plugin's `Serve()` owning the process (default true): a wrong cookie
    * prints go-plugin's explanation on stderr and exits 1; SIGINT is ignored (the host handles
-   * Ctrl-C); SIGTERM cleans up and re-raises; after Shutdown the process exits 0.
-   * With false, errors are thrown and `closed` resolves instead.
+   * Ctrl-C); SIGTERM cleans up and re-raises; after Shutdown the process exits 0; when the host
+   * is gone or never connects (see `host`, `hostConnectTimeoutMs`) it cleans up and exits 1.
+   * With false, errors are thrown and `closed` settles instead (rejecting in the last case).
    */
   ownProcess?: boolean;
   /** Options for the grpc-js server. */
@@ -89,6 +111,13 @@ export interface ServePluginOptions {
    */
   autoMTLS?: boolean;
 }
+
+/** Every key of `ServePluginOptions` (a missing one does not compile); others are errors. */
+export const SERVE_PLUGIN_OPTION_KEYS = optionKeys<ServePluginOptions>({
+  magicCookieKey: true, magicCookieValue: true, versions: true, protocolVersion: true, register: true,
+  peer: true, mode: true, env: true, handshakeOut: true, captureStdout: true, captureStderr: true,
+  ownProcess: true, serverOptions: true, autoMTLS: true, host: true, hostConnectTimeoutMs: true,
+});
 
 export interface ServedPlugin {
   /** The negotiated app protocol version. */
@@ -105,13 +134,21 @@ export interface ServedPlugin {
   readonly broker: PluginBroker;
   /** Whether the plugin serves AutoMTLS (the host sent PLUGIN_CLIENT_CERT). */
   readonly tls: boolean;
-  /** Resolves when the plugin stopped serving (Shutdown RPC, shutdown() or SIGTERM). */
+  /**
+   * Resolves when the plugin stopped serving (Shutdown RPC, shutdown() or SIGTERM). Rejects
+   * with ERR_PLUGIN_HOST_GONE when it stopped because its host exited, ERR_PLUGIN_HOST_TIMEOUT
+   * when no admitted host connected in time (only seen with `ownProcess: false`).
+   */
   readonly closed: Promise<void>;
   /** Stops serving, closes the transport (removes the socket and its directory). Idempotent. */
   shutdown(): Promise<void>;
 }
 
 const STDIO_BUFFER_LIMIT = 1 << 20;
+/** Refused connections logged one by one before the rest are only counted. */
+const MAX_REFUSAL_LINES = 20;
+/** How often the plugin looks whether its host still runs. */
+const HOST_CHECK_INTERVAL_MS = 1000;
 
 class StdioPump {
   #queue: StdioData[] = [];
@@ -163,6 +200,7 @@ class StdioPump {
  * (health, GRPCController, GRPCStdio, GRPCBroker) plus the plugin's own.
  */
 export async function servePlugin(options: ServePluginOptions): Promise<ServedPlugin> {
+  checkOptionKeys(options, SERVE_PLUGIN_OPTION_KEYS, '');
   const env = options.env ?? process.env;
   const ownProcess = options.ownProcess ?? true;
 
@@ -198,8 +236,42 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   }
   const appVersion = negotiateVersion([...versions.keys()], penv.hostVersions);
 
-  // Peer policy. The default (parent only) is a security boundary: fail closed without the addon.
-  const peer: PeerPolicy | null = options.peer === undefined ? { pids: [process.ppid] } : options.peer;
+  // Peer policy. The default (the host, pinned) is a security boundary: fail closed without the addon.
+  if (options.host !== undefined && options.peer !== undefined) {
+    throw new TransportError(
+      'ERR_INVALID_OPTION',
+      'servePlugin: `host` chooses the default peer policy and `peer` replaces it; give one of them (put extra checks in peer.verify).',
+    );
+  }
+  const hostPolicy = options.host ?? 'parent';
+  if (hostPolicy !== 'parent' && hostPolicy !== 'ancestors') {
+    throw new TransportError('ERR_INVALID_OPTION', `servePlugin: host must be 'parent' or 'ancestors', got ${JSON.stringify(hostPolicy)}.`);
+  }
+  const hostConnectTimeoutMs = options.hostConnectTimeoutMs ?? 60000;
+  if (typeof hostConnectTimeoutMs !== 'number' || !Number.isFinite(hostConnectTimeoutMs) || hostConnectTimeoutMs < 0 || hostConnectTimeoutMs > 2 ** 31 - 1) {
+    throw new TransportError('ERR_INVALID_OPTION', `servePlugin: hostConnectTimeoutMs must be a number of ms from 0 (no limit) to 2147483647, got ${String(hostConnectTimeoutMs)}.`);
+  }
+  // Pinned now, before the socket exists: a connection from a pinned pid can only be that process.
+  const pinned = options.peer === undefined ? PinnedHost.pin(hostPolicy) : null;
+  if (options.peer === undefined && !pinned) {
+    throw new TransportError(
+      'ERR_INVALID_OPTION',
+      hostPolicy === 'ancestors'
+        ? "servePlugin: host: 'ancestors' needs /proc to pin the parent's ancestors by start time; use the default host: 'parent' (and exec the plugin from any wrapper)."
+        : `servePlugin: this process has no parent to serve (ppid ${process.ppid}); pass a peer policy.`,
+    );
+  }
+  const refusals = new WeakMap<object, string>();
+  const peer: PeerPolicy | null =
+    options.peer === undefined
+      ? {
+          verify: (cred) => {
+            const why = pinned!.rejection(cred.pid);
+            if (why !== null) refusals.set(cred, why);
+            return why === null;
+          },
+        }
+      : options.peer;
   if (peer && !capabilities().native) {
     const why = capabilities().reason ?? 'unknown reason';
     const msg =
@@ -276,7 +348,14 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   const healthWatchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   let shuttingDown: Promise<void> | null = null;
   let resolveClosed!: () => void;
-  const closed = new Promise<void>((r) => (resolveClosed = r));
+  let rejectClosed!: (err: TransportError) => void;
+  const closed = new Promise<void>((res, rej) => {
+    resolveClosed = res;
+    rejectClosed = rej;
+  });
+  closed.catch(() => {}); // a caller that never looks at `closed` gets no unhandled rejection
+  // Why the plugin stopped on its own (host gone, or never connected), or null.
+  let failure: TransportError | null = null;
 
   server.addService(services.health.service, {
     Check(call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
@@ -332,7 +411,50 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   await versions.get(appVersion)!(server, appVersion, { broker });
 
   const injector = server.createConnectionInjector(serverCredentials);
-  transport.on('connection', (socket: PeerSocket) => injector.injectConnection(socket));
+  // The host's lines go to the real stderr pipe, which go-plugin hosts log, even when
+  // captureStderr routes process.stderr into GRPCStdio (no host reads that before it connects).
+  const stderrWrite = process.stderr.write;
+  const logLine = (message: string, fields: Record<string, string | number> = {}) => {
+    try {
+      stderrWrite.call(process.stderr, goPluginLogLine('error', message, fields));
+    } catch {
+      /* stderr closed: nothing to tell */
+    }
+  };
+  let hostConnected = false;
+  let refusedCount = 0;
+  let hostTimer: NodeJS.Timeout | null = null;
+  let hostWatch: NodeJS.Timeout | null = null;
+  transport.on('connection', (socket: PeerSocket) => {
+    if (!hostConnected) {
+      hostConnected = true;
+      if (hostTimer) clearTimeout(hostTimer);
+      if (pinned && socket.peer) pinned.admitted(socket.peer.pid);
+    }
+    injector.injectConnection(socket);
+  });
+  // A refused connection is said at once, in go-plugin's log format, so the host logs it; a
+  // flood of them is cut after a few lines.
+  transport.on('peerRejected', (cred, reason) => {
+    refusedCount++;
+    if (refusedCount > MAX_REFUSAL_LINES) {
+      if (refusedCount === MAX_REFUSAL_LINES + 1) logLine('plugsock: further refused connections to the plugin socket are not logged');
+      return;
+    }
+    const why = (cred && refusals.get(cred)) ?? reason;
+    let hint = '';
+    if (pinned && cred && pinned.policy === 'parent' && !pinned.host && isAncestorOf(cred.pid, pinned.pins[0]!.pid)) {
+      hint =
+        `; it is an ancestor of the plugin's parent (pid ${pinned.pins[0]!.pid}): the host seems to start the plugin through a wrapper` +
+        " that does not exec it; end the wrapper with `exec`, or serve with host: 'ancestors'";
+    }
+    const who = cred ? `pid ${cred.pid} (uid ${cred.uid})` : 'a process that is already gone';
+    // No final full stop: go-plugin's host prints the fields after the message (`msg: k=v`).
+    logLine(`plugsock: refused a connection to the plugin socket from ${who}: ${why}${hint}`, {
+      ...(cred ? { peer_pid: cred.pid, peer_uid: cred.uid } : {}),
+      socket: transport.path,
+    });
+  });
   transport.on('error', (err) => process.stderr.write(`plugsock: accept failed: ${err.message}\n`));
 
   try {
@@ -356,6 +478,34 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     ...(penv.multiplexSet ? { multiplex: false } : {}),
   });
   (options.handshakeOut ?? process.stdout).write(`${handshakeLine}\n`);
+
+  // The host has hostConnectTimeoutMs to connect; the plugin stops when its host is gone.
+  const stopOnOwn = (code: string, message: string) => {
+    if (shuttingDown) return;
+    logLine(message);
+    failure = new TransportError(code, message);
+    void shutdown();
+  };
+  if (hostConnectTimeoutMs > 0 && !hostConnected) {
+    hostTimer = setTimeout(() => {
+      if (hostConnected) return;
+      const refusedNote = refusedCount ? ` (${refusedCount} connection${refusedCount === 1 ? '' : 's'} refused, see above)` : '';
+      stopOnOwn(
+        GoPluginErrorCodes.HOST_TIMEOUT,
+        `plugsock: no admitted host connected to the plugin socket within ${hostConnectTimeoutMs} ms${refusedNote}; the plugin exits`,
+      );
+    }, hostConnectTimeoutMs);
+    hostTimer.unref();
+  }
+  if (pinned) {
+    hostWatch = setInterval(() => {
+      const gone = pinned.gone();
+      if (gone) {
+        stopOnOwn(GoPluginErrorCodes.HOST_GONE, `plugsock: the plugin's host (pid ${gone.pid}) has exited; the plugin stops serving and exits`);
+      }
+    }, HOST_CHECK_INTERVAL_MS);
+    hostWatch.unref();
+  }
 
   // After the handshake: route stdio into the GRPCStdio stream.
   const restore: Array<() => void> = [];
@@ -391,6 +541,8 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   function shutdown(): Promise<void> {
     if (!shuttingDown) {
       shuttingDown = (async () => {
+        if (hostTimer) clearTimeout(hostTimer);
+        if (hostWatch) clearInterval(hostWatch);
         for (const w of healthWatchers) w.end();
         for (const c of brokerCalls) c.end();
         stdio.end();
@@ -402,7 +554,8 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
         await transport.close();
         process.removeListener('SIGINT', onSigint);
         if (!ownProcess) process.removeListener('SIGTERM', onSigterm);
-        resolveClosed();
+        if (failure) rejectClosed(failure);
+        else resolveClosed();
       })();
       if (ownProcess) {
         void shuttingDown.then(
@@ -412,7 +565,7 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
               process.removeListener('SIGTERM', onSigterm);
               process.kill(process.pid, 'SIGTERM');
             } else {
-              process.exit(0);
+              process.exit(failure ? 1 : 0);
             }
           },
           (err) => {

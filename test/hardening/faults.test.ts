@@ -392,21 +392,25 @@ describe('faults around the peer check and fd passing (native)', () => {
     expect(openFdCount()).toBe(fds);
   }, 30_000);
 
-  it('a peer that exits during an async verify that accepts anyway: the socket handed out just ends', async () => {
-    const server = make({ path: join(dir, 'verify2.sock'), native: 'require', peer: { verify: () => new Promise((r) => setTimeout(() => r(true), 300)) } });
-    const ends: string[] = [];
-    server.on('connection', (s) => {
-      s.on('error', (e: NodeJS.ErrnoException) => ends.push(e.code ?? 'error'));
-      s.on('close', () => ends.push('close'));
-      s.resume();
-    });
+  it('a peer that exits during an async verify that would accept: the check is abandoned as a hang-up, nothing is handed out', async () => {
+    const server = make({ path: join(dir, 'verify2.sock'), native: 'require', peer: { verify: () => new Promise((r) => setTimeout(() => r(true), 1500)) } });
+    const handedOut: unknown[] = [];
+    const rejected: string[] = [];
+    server.on('connection', (s) => handedOut.push(s));
+    server.on('peerRejected', (_c, reason) => rejected.push(reason));
     await server.listen();
     const fds = openFdCount();
     const { child, done } = runNode(`new plugsock.UnixSocketTransport().connect(process.argv[1]).then(() => console.log('CONNECTED'));`, { args: [server.path] });
     await waitForLine(child, /^CONNECTED/);
     child.kill('SIGKILL');
     await done;
-    await until(() => ends.includes('close'));
+    // Let go well before verify would have answered (1.5 s).
+    const t0 = Date.now();
+    await until(() => rejected.length > 0);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(rejected).toEqual(['the peer hung up before its check ended']);
+    await new Promise((r) => setTimeout(r, 1700)); // past the late verdict: it is ignored
+    expect(handedOut).toEqual([]);
     expect(server.connectionCount).toBe(0);
     expect(openFdCount()).toBe(fds);
   }, 30_000);

@@ -1,0 +1,157 @@
+/**
+ * Issue 13, "Peer checks": isAlive() of a zombie peer, and connections that refuse passed fds
+ * (SO_PASSRIGHTS off) unless they are fdPassing. Real processes: a Python peer that forks, and
+ * one that sends SCM_RIGHTS where it should not be able to.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cannotRun, plugsock, removeDir, tempDir, transportFactory } from './helpers';
+
+const hasPython = spawnSync('python3', ['-c', '']).status === 0;
+const [major, minor] = release().split('.').map(Number);
+/** SO_PASSRIGHTS came with Linux 6.16. */
+const kernelHasPassRights = process.platform === 'linux' && (major > 6 || (major === 6 && minor >= 16));
+
+/** Runs a Python script; resolves its stdout once it exits (bounded). */
+function python(script: string, args: string[] = []): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`python exited ${code}: ${err}`));
+    });
+  });
+}
+
+/** A Python client that connects, waits for one byte, tries to pass its stdin fd, reports. */
+const SEND_FD = `
+import socket, sys, array
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(1)
+try:
+    s.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [0]))]); print('SENT')
+except OSError as e:
+    print('REFUSED', e.errno)
+`;
+
+describe.runIf(process.platform === 'linux')('peer checks that fail closed', () => {
+  let dir: string;
+  const { make, closeAll } = transportFactory({ native: 'require' });
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(async () => {
+    await closeAll();
+    removeDir(dir);
+  });
+
+  it('isAlive() is false for a peer that exited but was not reaped (a zombie)', async ({ skip }) => {
+    if (!hasPython && cannotRun('python3 is needed for the forking peer')) return skip();
+    const path = join(dir, 'z.sock');
+    const server = make({ path });
+    const accepted = new Promise<any>((resolve) => server.once('connection', resolve));
+    await server.listen();
+    // The parent forks a child that connects and exits at once; the parent never waits for it,
+    // so the child stays a zombie until the parent ends.
+    const parent = python(
+      `
+import os, socket, sys, time
+pid = os.fork()
+if pid == 0:
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); os._exit(0)
+print(pid, flush=True)
+time.sleep(1.5)
+`,
+      [path],
+    );
+    const socket = await accepted;
+    // Not reading: the child's exit must not end the connection (isAlive() answers null once
+    // the connection is closed). The pidfd is taken now, while the child still runs.
+    socket.pause();
+    expect(socket.peer.pidfd).not.toBeNull();
+    const pid = socket.peer.pid as number;
+    // Wait (bounded) until the child has exited: /proc/<pid>/stat state Z.
+    const deadline = Date.now() + 5000;
+    let state = '';
+    while (Date.now() < deadline) {
+      try {
+        state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];
+      } catch {
+        state = 'gone';
+      }
+      if (state === 'Z') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(state, 'the child never became a zombie').toBe('Z');
+    expect(socket.peer.isAlive()).toBe(false);
+    socket.destroy();
+    await parent;
+  });
+
+  it('capabilities() says whether connections refuse passed fds, as the kernel allows', () => {
+    expect(plugsock.capabilities().features.refusesPassedFds).toBe(kernelHasPassRights);
+  });
+
+  it('an accepted connection that is not fdPassing refuses a passed fd (EPERM at the sender); an fdPassing one takes it', async ({ skip }) => {
+    if (!hasPython && cannotRun('python3 is needed for the sending peer')) return skip();
+    if (!kernelHasPassRights && cannotRun(`kernel ${release()} has no SO_PASSRIGHTS (6.16+)`)) return skip();
+    const plain = make({ path: join(dir, 'plain.sock') });
+    plain.on('connection', (s) => s.write('g'));
+    await plain.listen();
+    expect((await python(SEND_FD, [join(dir, 'plain.sock')])).trim()).toBe('REFUSED 1');
+
+    const passing = make({ path: join(dir, 'fds.sock'), fdPassing: true });
+    const got = new Promise<number[]>((resolve) =>
+      passing.on('connection', (s: any) => {
+        s.on('fds', (fds: number[]) => {
+          plugsock.closeFds(fds);
+          resolve(fds);
+        });
+        s.on('data', () => {});
+        s.write('g');
+      }),
+    );
+    await passing.listen();
+    expect((await python(SEND_FD, [join(dir, 'fds.sock')])).trim()).toBe('SENT');
+    expect((await got).length).toBe(1);
+  });
+
+  it('a connection this transport opens (not fdPassing) refuses a passed fd from the server', async ({ skip }) => {
+    if (!hasPython && cannotRun('python3 is needed for the sending server')) return skip();
+    if (!kernelHasPassRights && cannotRun(`kernel ${release()} has no SO_PASSRIGHTS (6.16+)`)) return skip();
+    const path = join(dir, 'srv.sock');
+    const server = spawn(
+      'python3',
+      [
+        '-c',
+        `
+import socket, sys, array
+l = socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); l.listen(1); print('READY', flush=True)
+c, _ = l.accept(); c.recv(1)
+try:
+    c.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [0]))]); print('SENT', flush=True)
+except OSError as e:
+    print('REFUSED', e.errno, flush=True)
+`,
+        path,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    const lines = new Promise<void>((resolve) => server.stdout.setEncoding('utf8').on('data', (d: string) => ((out += d), out.includes('READY') && resolve())));
+    await lines;
+    const socket = await make().connect(path);
+    socket.write('g');
+    await new Promise((r) => server.on('close', r));
+    socket.destroy();
+    expect(out.trim().split('\n').pop()).toBe('REFUSED 1');
+  });
+});
