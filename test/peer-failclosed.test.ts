@@ -59,23 +59,22 @@ describe.runIf(process.platform === 'linux')('peer checks that fail closed', () 
     const server = make({ path });
     const accepted = new Promise<any>((resolve) => server.once('connection', resolve));
     await server.listen();
-    // The parent forks a child that connects and exits at once; the parent never waits for it,
-    // so the child stays a zombie until the parent ends.
+    // P forks C; C connects, forks G (which keeps the connection open) and exits. P never waits
+    // for C, so C stays a zombie while the connection it made lives on in G.
     const parent = python(
       `
 import os, socket, sys, time
-pid = os.fork()
-if pid == 0:
-    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); os._exit(0)
-print(pid, flush=True)
-time.sleep(1.5)
+c = os.fork()
+if c == 0:
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+    if os.fork() == 0:
+        time.sleep(3); os._exit(0)
+    os._exit(0)
+time.sleep(3)
 `,
       [path],
     );
     const socket = await accepted;
-    // Not reading: the child's exit must not end the connection (isAlive() answers null once
-    // the connection is closed). The pidfd is taken now, while the child still runs.
-    socket.pause();
     expect(socket.peer.pidfd).not.toBeNull();
     const pid = socket.peer.pid as number;
     // Wait (bounded) until the child has exited: /proc/<pid>/stat state Z.
