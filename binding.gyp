@@ -6,10 +6,19 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/socket.cc",
+        "native/fd_utils.cc",
         "native/claim.cc",
+        "native/claim_bind.cc",
+        "native/claim_stage.cc",
+        "native/claim_sweep.cc",
+        "native/sock_diag.cc",
+        "native/dir_fd.cc",
         "native/peercred_linux.cc",
         "native/peercred_darwin.cc",
-        "native/fdpass.cc"
+        "native/scm_rights.cc",
+        "native/fd_channel.cc",
+        "native/fd_channel_write.cc",
+        "native/fd_channel_read.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -1,16 +1,18 @@
-// libFuzzer harness for the fd-passing receive path of native/fdpass.cc.
+// libFuzzer harness for the fd-passing receive path: native/scm_rights.cc, the very code the
+// addon's FdChannel links (scripts/fuzz.sh compiles it into this harness).
 //
-// The control-message parsing of FdChannel::ReadBatch is not a separate function, so
-// fuzz/extract-recv-loop.py copies that loop verbatim into recv_loop.inc and this file runs it
-// on messages that a real sender put through a real AF_UNIX socketpair: random byte counts,
-// random numbers of fds (0..253, and beyond to provoke EINVAL), random receive sizes (messages
-// split and coalesced), SO_PASSCRED on the receiver (an SCM_CREDENTIALS cmsg beside
-// SCM_RIGHTS), small control buffers and a lowered RLIMIT_NOFILE (MSG_CTRUNC, truncated fds).
+// ReceiveWithFds (recvmsg, then TakeFds: the control-message parsing, and the MSG_CTRUNC rule)
+// runs on messages that a real sender put through a real AF_UNIX socketpair: random byte
+// counts, random numbers of fds (0..253 sent with the addon's SendWithFds, and beyond to provoke
+// EINVAL), random receive sizes (messages split and coalesced), SO_PASSCRED on the receiver (an
+// SCM_CREDENTIALS cmsg beside SCM_RIGHTS), small control buffers and a lowered RLIMIT_NOFILE
+// (MSG_CTRUNC, truncated fds).
 //
-// Oracles, beyond ASan/UBSan: every fd the loop takes is open, CLOEXEC and distinct; an
-// untruncated message yields exactly the fds sent with it; every byte sent is received; when
-// the loop's owners (std::vector<Fd>) are cleared, the process has exactly the fds it had
-// before (no leak, no double close).
+// Oracles, beyond ASan/UBSan: every fd taken is open, CLOEXEC and distinct; an untruncated
+// message yields exactly the fds sent with it; every byte sent is received; when the owners
+// (std::vector<Fd>) are cleared, the process has exactly the fds it had before (no leak, no
+// double close).
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -18,7 +20,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -28,11 +29,13 @@
 #include <vector>
 
 #include "fd.h"
+#include "scm_rights.h"
 
 namespace {
 
-constexpr int kMaxFds = 253;
-union ControlBuffer {
+using plugsock::kMaxFds;
+// Room for SCM_CREDENTIALS beside a full SCM_RIGHTS (the addon's ControlBuffer has none).
+union BigControlBuffer {
   char buf[CMSG_SPACE(sizeof(int) * kMaxFds) + CMSG_SPACE(64)];
   struct cmsghdr align;
 };
@@ -63,136 +66,159 @@ int CountFds() {
   abort();
 }
 
-// Receives one recvmsg worth through the extracted loop. Returns bytes read (0 at EAGAIN).
-ssize_t ReceiveOnce(int fd, char* buf, size_t want, size_t controllen, std::vector<plugsock::Fd>& fds_,
-                    size_t* got_fds, bool* truncated) {
-  ControlBuffer control;
+// One recvmsg through the addon's ReceiveWithFds. Returns bytes read (0 at EAGAIN).
+ssize_t ReceiveOnce(int fd, char* buf, size_t want, size_t controllen,
+                    std::vector<plugsock::Fd>* fds, size_t* got_fds, bool* truncated) {
+  BigControlBuffer control;
   std::memset(&control, 0xA5, sizeof(control));  // garbage where the kernel writes nothing
-  iovec iov{buf, want};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = controllen;
-  ssize_t n;
-  do {
-    n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
+  size_t before = fds->size();
+  plugsock::Received r = plugsock::ReceiveWithFds(fd, buf, want, control.buf, controllen, fds);
+  if (r.bytes < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
     Fail("recvmsg failed");
   }
-  size_t first = fds_.size();
-#include "recv_loop.inc"
-  *got_fds = fds_.size() - first;
-  *truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
-  if (*truncated) fds_.resize(first);  // what ReadBatch does: close what came
-  return n;
+  if (fds->size() != before + r.fds) Fail("ReceiveWithFds miscounted the fds it appended");
+  if (r.truncated && r.fds != 0) Fail("a truncated message kept fds");
+  *got_fds = r.truncated ? r.dropped : r.fds;
+  *truncated = r.truncated;
+  return r.bytes;
+}
+
+// Sends one message as the addon does (SendWithFds) while it can carry the fds; more than
+// SCM_MAX_FD goes through a hand-built control message so the kernel's EINVAL is exercised.
+ssize_t SendOnce(int fd, char* payload, size_t nbytes, const std::vector<int>& out) {
+  iovec iov{payload, nbytes};
+  if (out.size() <= static_cast<size_t>(kMaxFds)) {
+    return plugsock::SendWithFds(fd, &iov, 1, out.data(), out.size());
+  }
+  std::vector<char> cbuf(CMSG_SPACE(sizeof(int) * out.size()));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf.data();
+  msg.msg_controllen = cbuf.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * out.size());
+  std::memcpy(CMSG_DATA(c), out.data(), sizeof(int) * out.size());
+  return sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+char payload[8192];
+char rbuf[8192];
+
+// One input's socketpair, and what went through it.
+struct Session {
+  int sv[2];
+  int pipefd[2];
+  std::vector<plugsock::Fd> taken;  // every fd received, owned
+  size_t sent_bytes = 0;
+  size_t recv_bytes = 0;
+  std::vector<size_t> fds_per_message;  // fd counts of messages that went out, in order
+};
+
+// Sends message m (byte count and fd count from the input). False when the kernel refused it
+// (nothing went).
+bool SendMessage(Reader& in, size_t m, Session* s) {
+  size_t nbytes = 1 + in.take(4096);
+  int choice = in.take(16);
+  int nfds = choice < 6    ? 0
+             : choice < 12 ? static_cast<int>(in.take(8))
+             : choice < 15 ? static_cast<int>(in.take(kMaxFds + 1))
+                           : kMaxFds + 1 + static_cast<int>(in.take(4));
+  std::vector<int> out;
+  for (int k = 0; k < nfds; k++) out.push_back((k & 1) ? s->pipefd[0] : s->pipefd[1]);
+  for (size_t k = 0; k < nbytes; k++) payload[k] = static_cast<char>(m + k);
+  ssize_t sent = SendOnce(s->sv[0], payload, nbytes, out);
+  if (sent < 0) {
+    if (nfds > kMaxFds && errno == EINVAL) return false;  // the kernel refuses > SCM_MAX_FD
+    if (errno == EAGAIN || errno == ETOOMANYREFS) return false;
+    Fail("sendmsg");
+  }
+  if (nfds > kMaxFds) Fail("kernel accepted more than SCM_MAX_FD fds");
+  s->sent_bytes += static_cast<size_t>(sent);
+  s->fds_per_message.push_back(nfds);
+  return true;
+}
+
+// Receives some (sizes and control buffer sizes from the input), sometimes under a lowered fd
+// limit.
+void ReceiveSome(Reader& in, Session* s) {
+  int reads = static_cast<int>(in.take(4));
+  for (int r = 0; r < reads; r++) {
+    size_t want = 1 + in.take(sizeof(rbuf));
+    int cchoice = in.take(8);
+    size_t controllen = cchoice < 5    ? CMSG_SPACE(sizeof(int) * kMaxFds)
+                        : cchoice == 5 ? in.take(sizeof(BigControlBuffer))
+                                       : CMSG_SPACE(sizeof(int) * in.take(kMaxFds));
+    bool limit = in.take(8) == 0;
+    rlimit old{};
+    if (limit) {
+      getrlimit(RLIMIT_NOFILE, &old);
+      rlimit lowered = old;
+      lowered.rlim_cur = static_cast<rlim_t>(CountFds() + in.take(6));
+      setrlimit(RLIMIT_NOFILE, &lowered);
+    }
+    size_t got = 0;
+    bool truncated = false;
+    ssize_t n = ReceiveOnce(s->sv[1], rbuf, want, controllen, &s->taken, &got, &truncated);
+    if (limit) setrlimit(RLIMIT_NOFILE, &old);
+    s->recv_bytes += static_cast<size_t>(n);
+    if (!truncated && got > 0) {
+      // Untruncated: exactly the count of some message sent (fds end a read at their message).
+      bool match = false;
+      for (size_t c : s->fds_per_message) match = match || c == got;
+      if (!match) Fail("received an fd count that no message carried");
+    }
+  }
+}
+
+// Drains everything with full control buffers, then checks the bytes and the fds taken.
+void DrainAndCheck(Session* s) {
+  for (;;) {
+    size_t got = 0;
+    bool truncated = false;
+    ssize_t n = ReceiveOnce(s->sv[1], rbuf, sizeof(rbuf), sizeof(BigControlBuffer), &s->taken, &got,
+                            &truncated);
+    if (n == 0) break;
+    s->recv_bytes += static_cast<size_t>(n);
+  }
+  if (s->recv_bytes != s->sent_bytes) Fail("bytes lost or invented");
+  std::set<int> seen;
+  for (auto& f : s->taken) {
+    int flags = fcntl(f.get(), F_GETFD);
+    if (flags < 0) Fail("an fd ReceiveWithFds took is not open");
+    if (!(flags & FD_CLOEXEC)) Fail("a received fd lacks FD_CLOEXEC");
+    if (!seen.insert(f.get()).second) Fail("the same fd was taken twice");
+  }
+  s->taken.clear();  // the owners close every received fd
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const int baseline = CountFds();  // per input: libFuzzer itself may hold files open between inputs
-  static char payload[8192];
-  static char rbuf[8192];
+  // Per input: libFuzzer itself may hold files open between inputs.
+  const int baseline = CountFds();
   Reader in{data, size};
-
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) Fail("socketpair");
-  fcntl(sv[0], F_SETFL, O_NONBLOCK);
-  fcntl(sv[1], F_SETFL, O_NONBLOCK);
+  Session s;
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, s.sv) != 0) Fail("socketpair");
+  fcntl(s.sv[0], F_SETFL, O_NONBLOCK);
+  fcntl(s.sv[1], F_SETFL, O_NONBLOCK);
   if (in.take(4) == 0) {
     int one = 1;
-    setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+    setsockopt(s.sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
   }
-  int pipefd[2];
-  if (pipe(pipefd) != 0) Fail("pipe");
-
-  std::vector<plugsock::Fd> fds_;
-  size_t sent_bytes = 0, recv_bytes = 0;
-  std::vector<size_t> fds_per_message;  // fd counts of messages that went out, in order
+  if (pipe(s.pipefd) != 0) Fail("pipe");
   size_t messages = 1 + in.take(8);
   for (size_t m = 0; m < messages && !in.empty(); m++) {
-    // --- send one message
-    size_t nbytes = 1 + in.take(4096);
-    int choice = in.take(16);
-    int nfds = choice < 6 ? 0 : choice < 12 ? static_cast<int>(in.take(8)) : choice < 15 ? static_cast<int>(in.take(kMaxFds + 1)) : kMaxFds + 1 + static_cast<int>(in.take(4));
-    std::vector<int> out;
-    for (int k = 0; k < nfds; k++) out.push_back((k & 1) ? pipefd[0] : pipefd[1]);
-    for (size_t k = 0; k < nbytes; k++) payload[k] = static_cast<char>(m + k);
-    std::vector<char> cbuf(CMSG_SPACE(sizeof(int) * (nfds > 0 ? nfds : 1)));
-    iovec iov{payload, nbytes};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (nfds > 0) {
-      msg.msg_control = cbuf.data();
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-      std::memcpy(CMSG_DATA(c), out.data(), sizeof(int) * nfds);
-    }
-    ssize_t s = sendmsg(sv[0], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (s < 0) {
-      if (nfds > kMaxFds && errno == EINVAL) continue;  // the kernel refuses > SCM_MAX_FD
-      if (errno == EAGAIN || errno == ETOOMANYREFS) continue;
-      Fail("sendmsg");
-    }
-    if (nfds > kMaxFds) Fail("kernel accepted more than SCM_MAX_FD fds");
-    sent_bytes += static_cast<size_t>(s);
-    fds_per_message.push_back(nfds);
-
-    // --- receive some (sizes from the input), sometimes under a lowered fd limit
-    int reads = static_cast<int>(in.take(4));
-    for (int r = 0; r < reads; r++) {
-      size_t want = 1 + in.take(sizeof(rbuf));
-      int cchoice = in.take(8);
-      size_t controllen = cchoice < 5 ? CMSG_SPACE(sizeof(int) * kMaxFds) : cchoice == 5 ? in.take(sizeof(ControlBuffer)) : CMSG_SPACE(sizeof(int) * in.take(kMaxFds));
-      bool limit = in.take(8) == 0;
-      rlimit old{};
-      if (limit) {
-        getrlimit(RLIMIT_NOFILE, &old);
-        rlimit lowered = old;
-        lowered.rlim_cur = static_cast<rlim_t>(CountFds() + in.take(6));
-        setrlimit(RLIMIT_NOFILE, &lowered);
-      }
-      size_t got = 0;
-      bool truncated = false;
-      ssize_t n = ReceiveOnce(sv[1], rbuf, want, controllen, fds_, &got, &truncated);
-      if (limit) setrlimit(RLIMIT_NOFILE, &old);
-      recv_bytes += static_cast<size_t>(n);
-      if (!truncated && got > 0) {
-        // Untruncated: exactly the count of some message sent (fds end a read at their message).
-        bool match = false;
-        for (size_t c : fds_per_message) match = match || c == got;
-        if (!match) Fail("received an fd count that no message carried");
-      }
-    }
+    if (SendMessage(in, m, &s)) ReceiveSome(in, &s);
   }
-  // --- drain everything with full control buffers
-  for (;;) {
-    size_t got = 0;
-    bool truncated = false;
-    ssize_t n = ReceiveOnce(sv[1], rbuf, sizeof(rbuf), CMSG_SPACE(sizeof(int) * kMaxFds) + CMSG_SPACE(64), fds_, &got, &truncated);
-    if (n == 0) break;
-    recv_bytes += static_cast<size_t>(n);
-  }
-  if (recv_bytes != sent_bytes) Fail("bytes lost or invented");
-  std::set<int> seen;
-  for (auto& f : fds_) {
-    int flags = fcntl(f.get(), F_GETFD);
-    if (flags < 0) Fail("an fd the loop took is not open");
-    if (!(flags & FD_CLOEXEC)) Fail("a received fd lacks FD_CLOEXEC");
-    if (!seen.insert(f.get()).second) Fail("the same fd was taken twice");
-  }
-  fds_.clear();  // the owners close every received fd
-  close(sv[0]);
-  close(sv[1]);
-  close(pipefd[0]);
-  close(pipefd[1]);
+  DrainAndCheck(&s);
+  close(s.sv[0]);
+  close(s.sv[1]);
+  close(s.pipefd[0]);
+  close(s.pipefd[1]);
   if (CountFds() != baseline) Fail("fd count changed across one input (leak or double close)");
   return 0;
 }

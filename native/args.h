@@ -11,15 +11,16 @@
 
 namespace plugsock {
 
-inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, double min, double max,
-            int* out) {
+inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, double min,
+                   double max, int* out) {
   if (info.Length() <= i || !info[i].IsNumber()) {
     ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be a number");
     return false;
   }
   double v = info[i].As<Napi::Number>().DoubleValue();
   if (!std::isfinite(v) || std::trunc(v) != v || v < min || v > max) {
-    ThrowTypeError(info.Env(), std::string("The \"") + name + "\" argument must be an integer in [" +
+    ThrowTypeError(info.Env(), std::string("The \"") + name +
+                                   "\" argument must be an integer in [" +
                                    std::to_string(static_cast<long long>(min)) + ", " +
                                    std::to_string(static_cast<long long>(max)) + "]");
     return false;
@@ -46,8 +47,8 @@ inline bool ArgPath(const Napi::CallbackInfo& info, size_t i, const char* name, 
 
 // A file descriptor in the first argument.
 inline bool ArgFd(const Napi::CallbackInfo& info, const char* name, int* out) {
-  double v = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue()
-                                                     : -1;
+  double v =
+      info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
   if (!std::isfinite(v) || std::trunc(v) != v || v < 0 || v > 2147483647.0) {
     ThrowTypeError(info.Env(), std::string("The \"") + name +
                                    "\" argument must be a non-negative integer file descriptor");

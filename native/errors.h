@@ -2,6 +2,7 @@
 // (code "ENOENT", errno -2, syscall "bind", path when one was involved).
 #pragma once
 #include <napi.h>
+
 #include <string>
 
 namespace plugsock {

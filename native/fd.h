@@ -2,6 +2,7 @@
 // either closed or handed to JavaScript with release().
 #pragma once
 #include <unistd.h>
+
 #include <utility>
 
 namespace plugsock {

@@ -1,8 +1,8 @@
-// connectUnix / setSendBufferSize / setPassRights / closeFd (docs/ADDON-CONTRACT.md): what Node's net cannot do
-// for a connected socket. Listening sockets are made by the claim protocol (claim.cc).
+// connectUnix / setSendBufferSize / setPassRights / probePassRights / isHungUp
+// (docs/ADDON-CONTRACT.md): what Node's net cannot do for a connected socket. Listening sockets
+// are made by the claim protocol (claim.cc); closeFd is with the fd utilities (fd_utils.cc).
 #include <fcntl.h>
 #include <poll.h>
-
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -62,11 +62,17 @@ Napi::Value SetSendBufferSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   int size = 0;
-  if (!ArgFd(info, "fd", &fd) || !ArgInt(info, 1, "size", 1, 1073741824.0, &size)) return env.Undefined();
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0) return ThrowErrno(env, errno, "setsockopt");
+  if (!ArgFd(info, "fd", &fd) || !ArgInt(info, 1, "size", 1, 1073741824.0, &size)) {
+    return env.Undefined();
+  }
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0) {
+    return ThrowErrno(env, errno, "setsockopt");
+  }
   int applied = 0;
   socklen_t len = sizeof applied;
-  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &applied, &len) != 0) return ThrowErrno(env, errno, "getsockopt");
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &applied, &len) != 0) {
+    return ThrowErrno(env, errno, "getsockopt");
+  }
   return Napi::Number::New(env, applied);
 }
 
@@ -81,10 +87,14 @@ Napi::Value SetPassRights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   if (!ArgFd(info, "fd", &fd)) return env.Undefined();
-  if (info.Length() < 2 || !info[1].IsBoolean()) return ThrowTypeError(env, "The \"on\" argument must be a boolean");
+  if (info.Length() < 2 || !info[1].IsBoolean()) {
+    return ThrowTypeError(env, "The \"on\" argument must be a boolean");
+  }
 #ifdef __linux__
   int on = info[1].As<Napi::Boolean>().Value() ? 1 : 0;
-  if (::setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) == 0) return Napi::Boolean::New(env, true);
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) == 0) {
+    return Napi::Boolean::New(env, true);
+  }
   if (errno == ENOPROTOOPT) return Napi::Boolean::New(env, false);
   return ThrowErrno(env, errno, "setsockopt");
 #else
@@ -115,27 +125,19 @@ Napi::Value ProbePassRights(const Napi::CallbackInfo& info) {
   Fd fd(NewStreamSocket());
   if (!fd) return ThrowErrno(info.Env(), errno, "socket");
   int on = 1;
-  return Napi::Boolean::New(info.Env(), ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) == 0);
-}
-
-Napi::Value CloseFd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = -1;
-  if (!ArgInt(info, 0, "fd", 0, 2147483647.0, &fd)) return env.Undefined();
-  // EINTR still released the fd (Linux); reporting it would invite a double close.
-  if (::close(fd) != 0 && errno != EINTR) return ThrowErrno(env, errno, "close");
-  return env.Undefined();
+  return Napi::Boolean::New(info.Env(),
+                            ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) == 0);
 }
 
 }  // namespace
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
-  exports.Set("setSendBufferSize", Napi::Function::New(env, SetSendBufferSize, "setSendBufferSize"));
+  exports.Set("setSendBufferSize",
+              Napi::Function::New(env, SetSendBufferSize, "setSendBufferSize"));
   exports.Set("setPassRights", Napi::Function::New(env, SetPassRights, "setPassRights"));
   exports.Set("probePassRights", Napi::Function::New(env, ProbePassRights, "probePassRights"));
   exports.Set("isHungUp", Napi::Function::New(env, IsHungUp, "isHungUp"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
 }
 
 }  // namespace plugsock

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing for a fixed budget (PLUGSOCK_FUZZ_SECONDS per target, default 30):
-#  1. the fd-passing receive path of native/fdpass.cc (libFuzzer + ASan + UBSan, real socketpair)
+#  1. the fd-passing receive path, native/scm_rights.cc: the same source the addon links
+#     (libFuzzer + ASan + UBSan, real socketpair; fuzz/fdpass_recv_fuzz.cc)
 #  2. the go-plugin handshake parser (V8 block coverage loop, fuzz/handshake-fuzz.cjs)
 # Needs clang with libFuzzer (Debian: clang-14 libclang-rt-14-dev) and a built dist/.
 # Findings are saved under $PLUGSOCK_FUZZ_OUT (default: a temp dir, printed). Exit 1 on any.
@@ -16,9 +17,8 @@ echo "== fuzz: fd-passing receive path (${budget}s) -> $out"
 if [ -z "$cxx" ]; then
   echo "no clang++ found (apt-get install clang-14 libclang-rt-14-dev)"; status=1
 else
-  if python3 fuzz/extract-recv-loop.py native/fdpass.cc "$out/recv_loop.inc" &&
-     "$cxx" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-       -I native -I "$out" fuzz/fdpass_recv_fuzz.cc -o "$out/fdpass_recv_fuzz"; then
+  if "$cxx" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+       -I native fuzz/fdpass_recv_fuzz.cc native/scm_rights.cc -o "$out/fdpass_recv_fuzz"; then
     ( cd "$out" && ASAN_OPTIONS=detect_leaks=1 ./fdpass_recv_fuzz -max_total_time="$budget" \
         -print_final_stats=1 -artifact_prefix="$out/" fdpass-corpus 2>"$out/fdpass.log" ) || status=1
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)|^#[0-9]+ +DONE|invariant|ERROR|SUMMARY' "$out/fdpass.log" | sed 's/^/  /'

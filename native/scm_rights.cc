@@ -1,0 +1,96 @@
+#include "scm_rights.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace plugsock {
+namespace {
+
+#ifdef MSG_CMSG_CLOEXEC
+constexpr int kRecvFlags = MSG_DONTWAIT | MSG_CMSG_CLOEXEC;
+#else
+// macOS: no atomic CLOEXEC on receipt; set it right after (no exec can run in between on this
+// thread, and fork+exec from other threads is the caller's race to avoid).
+constexpr int kRecvFlags = MSG_DONTWAIT;
+#endif
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = MSG_DONTWAIT;  // SO_NOSIGPIPE is set on the socket instead
+#endif
+
+}  // namespace
+
+ssize_t SendWithFds(int sock, const iovec* iov, size_t niov, const int* fds, size_t nfds) {
+  ControlBuffer control;
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = niov;
+  if (nfds > 0) {
+    std::memset(&control, 0, sizeof(control));
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+  }
+  ssize_t n;
+  do {
+    n = sendmsg(sock, &msg, kSendFlags);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+size_t TakeFds(const msghdr& msg, std::vector<Fd>* fds) {
+  size_t first = fds->size();
+  // CMSG_FIRSTHDR/CMSG_NXTHDR take a non-const msghdr on some libcs; they only read it.
+  msghdr* m = const_cast<msghdr*>(&msg);
+  for (cmsghdr* c = CMSG_FIRSTHDR(m); c != nullptr; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* data = CMSG_DATA(c);
+    for (size_t k = 0; k < count; k++) {
+      int fd;
+      std::memcpy(&fd, data + k * sizeof(int), sizeof(int));
+      fds->emplace_back(fd);
+#ifndef MSG_CMSG_CLOEXEC
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+#endif
+    }
+  }
+  return fds->size() - first;
+}
+
+Received ReceiveWithFds(int sock, char* buf, size_t len, void* control, size_t controllen,
+                        std::vector<Fd>* fds) {
+  Received r;
+  iovec iov{buf, len};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = controllen;
+  do {
+    r.bytes = recvmsg(sock, &msg, kRecvFlags);
+  } while (r.bytes < 0 && errno == EINTR);
+  if (r.bytes < 0) return r;
+  size_t first = fds->size();
+  size_t got = TakeFds(msg, fds);
+  r.truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+  if (r.truncated) {
+    fds->resize(first);
+    r.dropped = got;
+  } else {
+    r.fds = got;
+  }
+  return r;
+}
+
+}  // namespace plugsock
