@@ -2,6 +2,7 @@
  * Errors thrown by plugsock. Every error has a stable `code` to switch on; the message says
  * what happened and what to do about it.
  */
+import { loadAddon } from './addon';
 
 /** Every code plugsock itself produces. System errors from the kernel keep their own codes. */
 export const ErrorCodes = {
@@ -109,6 +110,25 @@ export interface SystemError extends Error {
 export function isSystemError(err: unknown, ...codes: string[]): err is SystemError {
   return err instanceof Error && typeof (err as SystemError).code === 'string' &&
     (codes.length === 0 || codes.includes((err as SystemError).code as string));
+}
+
+/** An operation of a transport that was closed before it could finish (or start). */
+export function closedError(path: string): TransportError {
+  return new TransportError(ErrorCodes.CLOSED, `The transport for ${path} was closed; create a new UnixSocketTransport.`, { path });
+}
+
+/**
+ * `what` (an option, a method) needs the native addon, and it is not in use here: it did not
+ * load (the reason is said), or the transport was made with `native: 'off'`.
+ */
+export function nativeRequired(what: string): TransportError {
+  const reason = loadAddon().reason ?? 'the transport was created with native: \'off\'';
+  return new TransportError(
+    ErrorCodes.NATIVE_REQUIRED,
+    `${what} needs plugsock's native addon, which is not in use here (${reason}). ` +
+      `Reinstall plugsock so its prebuild or a local build is available (plugsock info tells why it did not load), ` +
+      `or drop the option.`,
+  );
 }
 
 /** Maps a system error to the TransportError a user can act on. */

@@ -19,7 +19,7 @@ export const MAX_FDS_PER_CALL = 253;
 /** Most buffers handed to one sendmsg (IOV_MAX). */
 const MAX_IOV = 1024;
 
-/** The native side (native/fdpass.cc). */
+/** The native side (native/fd_channel*.cc, native/scm_rights.cc). */
 export interface FdChannelHandle {
   /** One sendmsg: bytes sent, or -1 when the socket is full (nothing sent, fds included). */
   write(data: Uint8Array | Uint8Array[], fds?: number[] | null): number;

@@ -84,6 +84,11 @@ export function pathTooLongError(path: string, why: string): TransportError {
   );
 }
 
+/** Plain `net` (no addon) would silently truncate a path longer than sun_path: refuse it first. */
+export function refuseNetTruncation(path: string): void {
+  if (!fitsSunPath(path)) throw pathTooLongError(path, 'and plain net would silently truncate it (the native addon is not loaded)');
+}
+
 /** A fresh random name; 12 bytes of entropy make it unguessable. */
 export function randomName(prefix: string): string {
   // Loaded on first use: node:crypto costs ~2 ms at start-up, and only generated paths need it.

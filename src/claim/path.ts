@@ -10,7 +10,7 @@ import { chmod, chown, link, lstat, mkdtemp, readdir, realpath, rename, rmdir, s
 import * as net from 'node:net';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, TransportError, fileKindOf, isSystemError, notASocketError, systemToTransport } from '../errors';
-import { fitsSunPath, pathTooLongError } from '../path';
+import { fitsSunPath, pathTooLongError, refuseNetTruncation } from '../path';
 import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
 /** Bounded so a path flapping between two other processes cannot keep listen() busy forever. */
@@ -19,13 +19,12 @@ const PUBLISH_ATTEMPTS = 16;
 const STAGE_NAME = /^\.ps-(\d+)-[A-Za-z0-9]{6}$/;
 /** An empty staging directory may belong to a listen() between mkdtemp and bind. */
 const STAGE_EMPTY_GRACE_MS = 10_000;
-const NO_ADDON = 'and plain net would silently truncate it (the native addon is not loaded)';
 
 type ProbeResult = 'live' | 'busy' | 'refused' | 'missing' | 'denied' | 'wrongtype';
 
 export async function claimByPath(request: ClaimRequest): Promise<Claim> {
   const { path, mode, generatedDir } = request;
-  if (!fitsSunPath(path)) throw pathTooLongError(path, NO_ADDON);
+  refuseNetTruncation(path);
   const parent = dirname(path);
   if (generatedDir) {
     await assertNobodyElseRenames(dirname(generatedDir), path);

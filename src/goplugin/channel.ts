@@ -6,6 +6,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
+import { GoPluginErrorCodes } from './errors';
 
 export interface MutualTlsOptions {
   /** The only certificate the server may present (PEM); it is also the trust anchor. */
@@ -77,7 +78,7 @@ export function wrapMutualTls(socket: Socket, o: MutualTlsOptions): Promise<TLSS
         t.destroy();
         reject(
           new TransportError(
-            'ERR_TLS_PEER',
+            GoPluginErrorCodes.TLS_PEER,
             `AutoMTLS: the server did not present the certificate from its handshake (${t.authorizationError ?? 'certificate differs'}).`,
           ),
         );

@@ -3,40 +3,12 @@
  * `host: 'ancestors'`, the parent and its ancestors, for hosts that start the plugin through a
  * wrapper that does not `exec`), each pinned at start by its pid *and* its start time, so a
  * process that later gets one of those pids is never admitted; and it notices when the host is
- * gone. Also go-plugin's log format for the lines the plugin prints on stderr.
+ * gone. What the plugin does about it (refusals logged, time-outs) is in host-watch.ts.
  */
-import { readFileSync } from 'node:fs';
+import { MAX_ANCESTORS, isRunning, readProcStat } from './proc';
 
 /** Which processes a plugin serves by default: its parent, or its parent and their ancestors. */
 export type HostPolicy = 'parent' | 'ancestors';
-
-/** How many ancestors `'ancestors'` pins at most (the chain up to pid 1 is rarely over 20). */
-export const MAX_ANCESTORS = 64;
-
-interface ProcStat {
-  ppid: number;
-  state: string;
-  /** Field 22: clock ticks after boot; with the pid, names one process for the boot's life. */
-  startTime: string;
-}
-
-/** /proc/<pid>/stat's state, parent and start time, or null (no such process, or no /proc). */
-export function readProcStat(pid: number): ProcStat | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // The command name (field 2) is in parentheses and may hold spaces and ')'; fields after the
-  // last ')' are space separated, field 3 (state) first, so field N is at index N - 3.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const state = rest[0] ?? '';
-  const ppid = Number(rest[1]);
-  const startTime = rest[19] ?? '';
-  if (state === '' || !Number.isInteger(ppid) || !/^\d+$/.test(startTime)) return null;
-  return { ppid, state, startTime };
-}
 
 /** A process pinned by pid and start time (null where /proc cannot tell: not Linux). */
 export interface PinnedProcess {
@@ -96,8 +68,7 @@ export class PinnedHost {
   alive(pin: PinnedProcess): boolean {
     if (pin === this.pins[0] && process.ppid !== pin.pid) return false;
     if (pin.startTime === null) return pin === this.pins[0];
-    const stat = readProcStat(pin.pid);
-    return stat !== null && stat.startTime === pin.startTime && stat.state !== 'Z' && stat.state !== 'X' && stat.state !== 'x';
+    return isRunning({ pid: pin.pid, startTime: pin.startTime });
   }
 
   /**
@@ -135,26 +106,4 @@ export class PinnedHost {
     const watched = this.#host ?? this.pins[0]!;
     return this.alive(watched) ? null : watched;
   }
-}
-
-/** Whether `pid`'s chain of parents reaches `ancestor` (bounded; false without /proc). */
-export function isAncestorOf(ancestor: number, pid: number): boolean {
-  let p: number = pid;
-  for (let i = 0; i < MAX_ANCESTORS && p > 1; i++) {
-    const stat = readProcStat(p);
-    if (!stat) return false;
-    p = stat.ppid;
-    if (p === ancestor) return true;
-  }
-  return false;
-}
-
-/**
- * One line in hclog's JSON format, which go-plugin hosts parse from a plugin's stderr and log
- * at the line's level (`@timestamp` must have 6 fractional digits, or go-plugin logs the raw
- * line at debug level). Extra fields become key/value pairs in the host's log.
- */
-export function goPluginLogLine(level: 'error' | 'warn' | 'info', message: string, fields: Record<string, string | number> = {}): string {
-  const timestamp = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-  return `${JSON.stringify({ '@level': level, '@message': message, '@module': 'plugsock', '@timestamp': timestamp, ...fields })}\n`;
 }

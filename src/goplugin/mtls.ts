@@ -15,6 +15,7 @@
  */
 import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { TransportError } from '../errors';
+import { GoPluginErrorCodes } from './errors';
 
 export interface AutoMtlsCert {
   /** PEM certificate (what a host puts in PLUGIN_CLIENT_CERT). */
@@ -151,7 +152,7 @@ export function parseHandshakeCert(field: string): X509Certificate {
     return new X509Certificate(Buffer.from(field, 'base64'));
   } catch (err) {
     throw new TransportError(
-      'ERR_HANDSHAKE_INVALID',
+      GoPluginErrorCodes.HANDSHAKE_INVALID,
       `The plugin's AutoMTLS certificate (6th handshake field) does not parse: ${(err as Error).message}.`,
       { cause: err },
     );
@@ -164,11 +165,31 @@ export function parseClientCertPem(pem: string): X509Certificate {
     return new X509Certificate(pem);
   } catch (err) {
     throw new TransportError(
-      'ERR_INVALID_ENV',
+      GoPluginErrorCodes.INVALID_ENV,
       `PLUGIN_CLIENT_CERT is set but is not a PEM certificate: ${(err as Error).message}.`,
       { cause: err },
     );
   }
+}
+
+/** The plugin's side of AutoMTLS: its own certificate, and the host's it requires. */
+export interface PluginMtls {
+  certPem: string;
+  keyPem: string;
+  /** The plugin's certificate as the handshake's 6th field. */
+  handshakeField: string;
+  /** PLUGIN_CLIENT_CERT: the only certificate the plugin accepts from a client. */
+  hostCertPem: string;
+}
+
+/**
+ * AutoMTLS as go-plugin's server.go does it: a certificate of our own, TLS that requires the
+ * host's (throws ERR_INVALID_ENV for a malformed PLUGIN_CLIENT_CERT).
+ */
+export function pluginMtls(hostCertPem: string): PluginMtls {
+  parseClientCertPem(hostCertPem); // clear error for a malformed PLUGIN_CLIENT_CERT
+  const own = generateAutoMtlsCert();
+  return { certPem: own.certPem, keyPem: own.keyPem, handshakeField: own.handshakeField, hostCertPem };
 }
 
 /** The public key of a certificate (used in tests and for pinning). */

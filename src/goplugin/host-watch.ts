@@ -1,0 +1,200 @@
+/**
+ * Plugin side: the plugin's watch on its host. Chooses who may connect (by default the host
+ * pinned in host-pin.ts), admits the first connection as the host, says every refused connection
+ * in go-plugin's log format so the host logs it, and stops the plugin when no admitted host
+ * connects in time or the host is gone.
+ */
+import { capabilities } from '../capabilities';
+import { ErrorCodes, TransportError } from '../errors';
+import type { PeerCredentials, PeerPolicy } from '../peer';
+import type { PeerSocket } from '../transport';
+import { GoPluginErrorCodes } from './errors';
+import { PinnedHost, type HostPolicy } from './host-pin';
+import { isAncestorOf } from './proc';
+
+/** Refused connections logged one by one before the rest are only counted. */
+const MAX_REFUSAL_LINES = 20;
+/** How often the plugin looks whether its host still runs. */
+const HOST_CHECK_INTERVAL_MS = 1000;
+
+/** Writes one line to the host's log (see `stderrLog`). */
+export type HostLog = (message: string, fields?: Record<string, string | number>) => void;
+
+/** What the watch stops when the host fails it. */
+export interface Stoppable {
+  readonly stopping: boolean;
+  /** Stops the plugin because of `err`. */
+  fail(err: TransportError): void;
+}
+
+export interface HostWatchOptions {
+  host?: HostPolicy;
+  peer?: PeerPolicy | null;
+  hostConnectTimeoutMs?: number;
+}
+
+export class HostWatch {
+  readonly #pinned: PinnedHost | null;
+  readonly #connectTimeoutMs: number;
+  readonly #refusals = new WeakMap<object, string>();
+  /** Who may connect: the pinned host (the default), the caller's policy, or null (anyone). */
+  readonly peer: PeerPolicy | null;
+  #connected = false;
+  #refusedCount = 0;
+  #connectTimer: NodeJS.Timeout | null = null;
+  #goneCheck: NodeJS.Timeout | null = null;
+
+  private constructor(pinned: PinnedHost | null, peer: PeerPolicy | null | undefined, connectTimeoutMs: number) {
+    this.#pinned = pinned;
+    this.#connectTimeoutMs = connectTimeoutMs;
+    this.peer =
+      peer === undefined
+        ? {
+            verify: (cred) => {
+              const why = pinned!.rejection(cred.pid);
+              if (why !== null) this.#refusals.set(cred, why);
+              return why === null;
+            },
+          }
+        : peer;
+  }
+
+  /**
+   * Checks servePlugin's `host`, `peer` and `hostConnectTimeoutMs` and pins the host. The default
+   * policy (the host, pinned) is a security boundary: it fails closed without the addon.
+   */
+  static resolve(options: HostWatchOptions): HostWatch {
+    if (options.host !== undefined && options.peer !== undefined) {
+      throw new TransportError(
+        ErrorCodes.INVALID_OPTION,
+        'servePlugin: `host` chooses the default peer policy and `peer` replaces it; give one of them (put extra checks in peer.verify).',
+      );
+    }
+    const hostPolicy = options.host ?? 'parent';
+    if (hostPolicy !== 'parent' && hostPolicy !== 'ancestors') {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `servePlugin: host must be 'parent' or 'ancestors', got ${JSON.stringify(hostPolicy)}.`);
+    }
+    const timeoutMs = options.hostConnectTimeoutMs ?? 60000;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) {
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `servePlugin: hostConnectTimeoutMs must be a number of ms from 0 (no limit) to 2147483647, got ${String(timeoutMs)}.`);
+    }
+    // Pinned now, before the socket exists: a connection from a pinned pid can only be that process.
+    const pinned = options.peer === undefined ? PinnedHost.pin(hostPolicy) : null;
+    if (options.peer === undefined && !pinned) {
+      throw new TransportError(
+        ErrorCodes.INVALID_OPTION,
+        hostPolicy === 'ancestors'
+          ? "servePlugin: host: 'ancestors' needs /proc to pin the parent's ancestors by start time; use the default host: 'parent' (and exec the plugin from any wrapper)."
+          : `servePlugin: this process has no parent to serve (ppid ${process.ppid}); pass a peer policy.`,
+      );
+    }
+    const watch = new HostWatch(pinned, options.peer, timeoutMs);
+    if (watch.peer && !capabilities().native) {
+      const why = capabilities().reason ?? 'unknown reason';
+      const msg =
+        `servePlugin: the native addon is not loaded (${why}), so the ` +
+        (options.peer === undefined ? 'default parent-only peer policy' : 'peer policy') +
+        ' cannot be enforced. Refusing to serve. Install a build of plugsock with its addon, or pass ' +
+        '`peer: null` to serve without peer checks (any process the socket mode lets in may connect).';
+      // Thrown even with ownProcess: the caller decides; uncaught, the process dies with this
+      // message on stderr before any handshake, which a host reports with the stderr tail.
+      throw new TransportError(ErrorCodes.NATIVE_REQUIRED, msg);
+    }
+    return watch;
+  }
+
+  /** An admitted connection: the first one is the host's. */
+  connected(socket: PeerSocket): void {
+    if (this.#connected) return;
+    this.#connected = true;
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    if (this.#pinned && socket.peer) this.#pinned.admitted(socket.peer.pid);
+  }
+
+  /**
+   * A refused connection is said at once, in go-plugin's log format, so the host logs it; a
+   * flood of them is cut after a few lines.
+   */
+  refused(cred: PeerCredentials | null, reason: string, socketPath: string, log: HostLog): void {
+    this.#refusedCount++;
+    if (this.#refusedCount > MAX_REFUSAL_LINES) {
+      if (this.#refusedCount === MAX_REFUSAL_LINES + 1) log('plugsock: further refused connections to the plugin socket are not logged');
+      return;
+    }
+    const why = (cred && this.#refusals.get(cred)) ?? reason;
+    const pinned = this.#pinned;
+    let hint = '';
+    if (pinned && cred && pinned.policy === 'parent' && !pinned.host && isAncestorOf(cred.pid, pinned.pins[0]!.pid)) {
+      hint =
+        `; it is an ancestor of the plugin's parent (pid ${pinned.pins[0]!.pid}): the host seems to start the plugin through a wrapper` +
+        " that does not exec it; end the wrapper with `exec`, or serve with host: 'ancestors'";
+    }
+    const who = cred ? `pid ${cred.pid} (uid ${cred.uid})` : 'a process that is already gone';
+    // No final full stop: go-plugin's host prints the fields after the message (`msg: k=v`).
+    log(`plugsock: refused a connection to the plugin socket from ${who}: ${why}${hint}`, {
+      ...(cred ? { peer_pid: cred.pid, peer_uid: cred.uid } : {}),
+      socket: socketPath,
+    });
+  }
+
+  /** After the handshake: the host has hostConnectTimeoutMs to connect; the plugin stops when its host is gone. */
+  start(log: HostLog, plugin: Stoppable): void {
+    const stopOnOwn = (code: string, message: string) => {
+      if (plugin.stopping) return;
+      log(message);
+      plugin.fail(new TransportError(code, message));
+    };
+    if (this.#connectTimeoutMs > 0 && !this.#connected) {
+      this.#connectTimer = setTimeout(() => {
+        if (this.#connected) return;
+        const n = this.#refusedCount;
+        const refusedNote = n ? ` (${n} connection${n === 1 ? '' : 's'} refused, see above)` : '';
+        stopOnOwn(
+          GoPluginErrorCodes.HOST_TIMEOUT,
+          `plugsock: no admitted host connected to the plugin socket within ${this.#connectTimeoutMs} ms${refusedNote}; the plugin exits`,
+        );
+      }, this.#connectTimeoutMs);
+      this.#connectTimer.unref();
+    }
+    const pinned = this.#pinned;
+    if (pinned) {
+      this.#goneCheck = setInterval(() => {
+        const gone = pinned.gone();
+        if (gone) {
+          stopOnOwn(GoPluginErrorCodes.HOST_GONE, `plugsock: the plugin's host (pid ${gone.pid}) has exited; the plugin stops serving and exits`);
+        }
+      }, HOST_CHECK_INTERVAL_MS);
+      this.#goneCheck.unref();
+    }
+  }
+
+  stop(): void {
+    if (this.#connectTimer) clearTimeout(this.#connectTimer);
+    if (this.#goneCheck) clearInterval(this.#goneCheck);
+  }
+}
+
+/**
+ * A HostLog to the stderr pipe as it is now, which go-plugin hosts log, even once captureStderr
+ * routes process.stderr into GRPCStdio (no host reads that before it connects).
+ */
+export function stderrLog(): HostLog {
+  const stderrWrite = process.stderr.write;
+  return (message, fields = {}) => {
+    try {
+      stderrWrite.call(process.stderr, goPluginLogLine('error', message, fields));
+    } catch {
+      /* stderr closed: nothing to tell */
+    }
+  };
+}
+
+/**
+ * One line in hclog's JSON format, which go-plugin hosts parse from a plugin's stderr and log
+ * at the line's level (`@timestamp` must have 6 fractional digits, or go-plugin logs the raw
+ * line at debug level). Extra fields become key/value pairs in the host's log.
+ */
+export function goPluginLogLine(level: 'error' | 'warn' | 'info', message: string, fields: Record<string, string | number> = {}): string {
+  const timestamp = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  return `${JSON.stringify({ '@level': level, '@message': message, '@module': 'plugsock', '@timestamp': timestamp, ...fields })}\n`;
+}

@@ -1,0 +1,115 @@
+/**
+ * Host side: the connection to the plugin's socket. Every connection (the probe at start and
+ * each one grpc-js makes) must be served by the plugin or one of its descendants, and with
+ * AutoMTLS talk TLS pinned to the plugin's certificate; all clients share one channel.
+ */
+import type { Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { ErrorCodes, TransportError } from '../errors';
+import type { PeerCredentials } from '../peer';
+import { UnixSocketTransport } from '../transport';
+import { VerifiedUnixCredentials, wrapMutualTls, type MutualTlsOptions } from './channel';
+import type { PluginChild } from './child-process';
+import { GoPluginErrorCodes } from './errors';
+
+export interface PluginConnectionOptions {
+  /** What the messages call the plugin: `plugin <command>`. */
+  what: string;
+  /** Whether to check the peer of every connection (SO_PEERCRED). */
+  verifyPeer: boolean;
+  tls: MutualTlsOptions | null;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export class PluginConnection {
+  /** grpc-js target for the socket, `unix:/abs/path`. */
+  readonly target: string;
+  readonly credentials: grpc.ChannelCredentials;
+  /** The shared channel. */
+  readonly channel: grpc.Channel;
+  /** Whether connections use AutoMTLS. */
+  readonly tls: boolean;
+
+  private constructor(
+    private readonly connector: UnixSocketTransport,
+    connectVerified: () => Promise<Socket>,
+    address: string,
+    o: PluginConnectionOptions,
+  ) {
+    this.credentials = new VerifiedUnixCredentials(connectVerified, o.tls);
+    this.target = `unix:${address}`;
+    this.tls = o.tls !== null;
+    this.channel = new grpc.Channel(this.target, this.credentials, {
+      'grpc.max_receive_message_length': -1,
+      ...o.channelOptions,
+    });
+  }
+
+  /**
+   * Probes the plugin's socket at `address` (peer check, AutoMTLS handshake) and pins the
+   * process that serves it on `child`. Throws a TransportError naming the plugin.
+   */
+  static async open(child: PluginChild, address: string, o: PluginConnectionOptions): Promise<PluginConnection> {
+    const childPid = child.pid!;
+    // Peer verification: every connection (this probe and each grpc-js makes) must be served by
+    // the child or one of its descendants.
+    const connector = new UnixSocketTransport({ connectTimeoutMs: 5000 });
+    const peerPolicy = o.verifyPeer ? { verify: (cred: PeerCredentials) => child.isOwn(cred.pid) } : null;
+    const connectVerified = async (): Promise<Socket> => {
+      try {
+        return await connector.connect(address, { peer: peerPolicy });
+      } catch (err) {
+        if (err instanceof TransportError && err.code === ErrorCodes.PEER_REJECTED) {
+          throw new TransportError(
+            GoPluginErrorCodes.PEER_MISMATCH,
+            `The socket ${address} named in the handshake of ${o.what} (pid ${childPid}) is served by another process ` +
+              `(${err.message}); refusing to talk to it.`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    };
+    try {
+      await probe(child, connectVerified, address, o.tls);
+    } catch (err) {
+      await connector.close();
+      const e = err as TransportError;
+      throw new TransportError(e.code ?? ErrorCodes.TRANSPORT, `${o.what}: ${e.message}`, { cause: err });
+    }
+    return new PluginConnection(connector, connectVerified, address, o);
+  }
+
+  /** A client of a service on the shared channel. */
+  client<T extends grpc.Client>(ctor: any): T {
+    return new ctor(this.target, this.credentials, { channelOverride: this.channel }) as T;
+  }
+
+  async close(): Promise<void> {
+    // Clients share `channel` (channelOverride): closing it closes them all.
+    this.channel.close();
+    await this.connector.close();
+  }
+}
+
+/** One verified connection, and with AutoMTLS one TLS handshake, to see that both work. */
+async function probe(child: PluginChild, connectVerified: () => Promise<Socket>, address: string, tls: MutualTlsOptions | null): Promise<void> {
+  const socket = await connectVerified();
+  // Pin the process that serves the socket (verified: the child or a descendant), so kill()
+  // ends it even if it left the child's process group.
+  const servedBy = (socket as Socket & { peer?: PeerCredentials | null }).peer;
+  if (servedBy) child.pinServer(servedBy.pid);
+  if (!tls) {
+    socket.destroy();
+    return;
+  }
+  try {
+    (await wrapMutualTls(socket, tls)).destroy();
+  } catch (err) {
+    socket.destroy();
+    const e = err as Error & { code?: string };
+    throw e.code === GoPluginErrorCodes.TLS_PEER
+      ? e
+      : new TransportError(GoPluginErrorCodes.TLS_PEER, `AutoMTLS handshake with ${address} failed: ${e.message}`, { cause: err });
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * UnixSocketTransport: the one state machine behind both socket makers. Each of its methods is
+ * a short sequence of calls to the module of its protocol: options.ts (options and defaults),
+ * the claim (src/claim/: how a listener gets its name and gives it back), accept.ts (the accept
+ * pipeline), connect.ts (connect with retry), handoff/ (passing the listener to another process).
+ */
+import { EventEmitter } from 'node:events';
+import { type Claim, adoptClaim, claimSocket } from '../claim';
+import { ErrorCodes, TransportError, closedError, nativeRequired } from '../errors';
+import { exitCleanup } from '../exit-cleanup';
+import { checkOptionKeys } from '../options';
+import { normalizeUnixPath, refuseNetTruncation, toEndpoint } from '../path';
+import type { PeerCredentials } from '../peer';
+import { NativeSocketMaker } from '../sockets/native';
+import { NetSocketMaker } from '../sockets/net';
+import type { SocketMaker } from '../sockets/types';
+import { Acceptor } from './accept';
+import { Connector } from './connect';
+import { Connections } from './connection';
+import { offerListener } from './handoff/offer';
+import { borrowedClaim, takeOverListener } from './handoff/take';
+import type { Successor } from './handoff/types';
+import {
+  type ConnectOptions, type HandOffOptions, type ListenOptions, type Resolved, type Settings, type TakeOverOptions,
+  type TransportFigures, type UnixSocketTransportOptions, CONNECT_OPTION_KEYS, checkHandOffOptions, checkListenOptions,
+  checkTakeOverOptions, resolveOptions, settingsOf,
+} from './options';
+import type { PeerFdStream, PeerSocket } from './types';
+
+export type { PeerFdStream, PeerSocket } from './types';
+export {
+  type ConnectOptions, type HandOffOptions, type ListenOptions, type TakeOverOptions, type UnixSocketTransportOptions,
+  CONNECT_OPTION_KEYS, HAND_OFF_OPTION_KEYS, LISTEN_OPTION_KEYS, TAKE_OVER_OPTION_KEYS, TRANSPORT_OPTION_KEYS,
+} from './options';
+
+/** Where a transport is in its life; each state holds exactly what exists in it. */
+type State =
+  | { readonly is: 'idle' }
+  /** listen() was called: the claim is under way, or failed (then `claimed` rejects, and listen() stays refused). */
+  | { readonly is: 'claiming'; readonly claimed: Promise<string> }
+  | { readonly is: 'listening'; readonly claim: Claim; readonly acceptor: Acceptor }
+  /** handOff() is done: another process accepts now; connections accepted here run on. */
+  | { readonly is: 'handedOff'; readonly acceptor: Acceptor }
+  | { readonly is: 'closed'; readonly closing: Promise<void> };
+type Listening = Extract<State, { is: 'listening' }>;
+
+const ignore = (): void => {};
+
+/** The class's own readonly fields (`path`, `mode`, …) are its figures (options.ts); its events: */
+export interface UnixSocketTransport extends TransportFigures {
+  /** A `PeerSocket`; a `PeerFdStream` when the listener has `fdPassing`. */
+  on(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  on(event: 'connection', listener: (socket: PeerFdStream) => void): this;
+  on(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  once(event: 'connection', listener: (socket: PeerFdStream) => void): this;
+  once(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'close', listener: () => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/**
+ * A Unix-domain-socket endpoint that can listen, connect, or both.
+ *
+ * ```ts
+ * const server = new UnixSocketTransport();           // private path under os.tmpdir()
+ * server.on('connection', (socket) => socket.pipe(socket));
+ * const endpoint = await server.listen();              // "unix:/tmp/plugsock-…/plugsock.sock"
+ * const socket = await new UnixSocketTransport().connect(endpoint);
+ * await server.close();                                // closes connections, removes the file
+ * ```
+ *
+ * Events: `'connection'` (socket, with `socket.peer` set), `'peerRejected'` (cred, reason),
+ * `'error'` (accept failures), `'close'`.
+ */
+export class UnixSocketTransport extends EventEmitter {
+  #state: State = { is: 'idle' };
+  readonly #settings: Settings;
+  readonly #maker: SocketMaker;
+  /** Every connection handed out (or being checked), accepted or connected. */
+  readonly #connections = new Connections();
+  readonly #connector: Connector;
+  /** `"unix:" + path` once listening, or of the first successful connect(); null after close(). */
+  #endpoint: string | null = null;
+  /** A handOff() waiting for its taker: close() aborts it, and waits until it has settled. */
+  #offer: { abort: AbortController; settled: Promise<void> } | null = null;
+
+  constructor(options: UnixSocketTransportOptions = {}) {
+    super();
+    const { figures, settings } = settingsOf(options);
+    Object.assign(this, figures); // path, mode, …: the fields the interface above declares
+    this.#settings = settings;
+    const { binding, allowHalfOpen } = settings;
+    this.#maker = binding ? new NativeSocketMaker(binding, allowHalfOpen) : new NetSocketMaker(allowHalfOpen);
+    this.#connector = new Connector(settings, this.#maker, this.#connections);
+  }
+
+  /** Read through a getter so checks after an await see the current state. */
+  get #closed(): boolean {
+    return this.#state.is === 'closed';
+  }
+
+  /** `"unix:" + path` once listening (or after a successful connect), else null. */
+  get endpoint(): string | null {
+    return this.#endpoint;
+  }
+
+  /** `'native'` when the addon makes the sockets, `'net'` in fallback mode. */
+  get socketMaker(): 'native' | 'net' {
+    return this.#maker.kind;
+  }
+
+  /** Connections handed out and not yet closed. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Starts listening and resolves the endpoint (`unix:/abs/path`).
+   *
+   * A dead socket left at the path by a crashed server is removed; a live one gives
+   * `ERR_ADDRESS_IN_USE` and is left alone; anything that is not a socket gives
+   * `ERR_NOT_A_SOCKET` and is left alone.
+   *
+   * The path is the constructor's (`new UnixSocketTransport({ path })`), never an argument here:
+   * `listen('/tmp/x.sock')`, the `net` habit, rejects with `ERR_INVALID_OPTION` (as does any
+   * argument that is not an options object, or an options object with an unknown key) rather
+   * than listen somewhere else than the caller meant.
+   */
+  listen(options: ListenOptions = {}): Promise<string> {
+    let call: Resolved;
+    try {
+      checkListenOptions(options);
+      if (this.#closed) throw closedError(this.path);
+      if (this.#state.is !== 'idle') {
+        throw new TransportError(ErrorCodes.INVALID_STATE, `This transport already listens on ${this.path}; create another transport for another listener.`, { path: this.path });
+      }
+      call = resolveOptions(this.#settings, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // #listen() awaits before it looks at the state, so 'claiming' is in place by then.
+    this.#state = { is: 'claiming', claimed: this.#listen(call) };
+    return this.#state.claimed;
+  }
+
+  async #listen(call: Resolved): Promise<string> {
+    const { path, mode, backlog, group, generatedDir, allowHalfOpen, binding } = this.#settings;
+    if (this.#maker.kind === 'net') refuseNetTruncation(path);
+    const request = { path, mode, backlog, gid: group, generatedDir, allowHalfOpen };
+    const claim = await claimSocket(request, binding, this.#maker instanceof NativeSocketMaker ? this.#maker : null);
+    if (this.#closed) {
+      // close() was called while we were setting up: undo, as close() cannot see the claim yet.
+      claim.server.close();
+      claim.release();
+      throw closedError(path);
+    }
+    this.#serve(claim, call);
+    return this.#endpoint!;
+  }
+
+  /** Starts accepting on a claimed listener. */
+  #serve(claim: Claim, call: Resolved): void {
+    const acceptor = new Acceptor(this, this.#settings, this.#connections, call);
+    this.#state = { is: 'listening', claim, acceptor };
+    this.#endpoint = toEndpoint(this.path);
+    exitCleanup.add(this, () => claim.release());
+    acceptor.serve(claim.server);
+  }
+
+  /**
+   * Hands this listener to another process without refusing a single client: waits on the
+   * control socket `control` for a process that calls `UnixSocketTransport.takeOver(control)`,
+   * passes it the listening socket itself (SCM_RIGHTS), and once it answers that it serves,
+   * stops accepting here. The kernel socket, its file and its backlog stay the same; only the
+   * process that accepts changes. Resolves when every connection accepted here has closed, so
+   * the caller can exit. The socket file then belongs to the new process (this one will not
+   * remove it). Needs the addon.
+   *
+   * A taker that hangs up, stalls (10 s per taker; takers are served one at a time), sends
+   * garbage or answers anything but "ok" changes nothing: this process keeps serving and waits
+   * for the next taker. Only a completed hand-off or `close()` ends the wait: `close()` rejects
+   * it at once with `ERR_TRANSPORT_CLOSED`, with the control socket closed and its file removed.
+   */
+  async handOff(control: string, options: HandOffOptions = {}): Promise<void> {
+    checkHandOffOptions(options);
+    if (!this.#settings.binding) throw nativeRequired('handOff()');
+    if (this.#state.is === 'claiming') await this.#state.claimed;
+    const state = this.#state;
+    if (state.is === 'closed') throw closedError(this.path);
+    if (state.is !== 'listening' || this.#offer) {
+      const why = state.is === 'listening' ? ', and not handing off already' : '';
+      throw new TransportError(ErrorCodes.INVALID_STATE, `handOff() needs a transport that is listening${why}.`, { path: this.path });
+    }
+    const { claim } = state;
+    const abort = new AbortController();
+    const handing = { path: this.path, mode: this.mode, dev: claim.dev, ino: claim.ino, server: claim.server, letGo: () => this.#letGo(state) };
+    const offered = offerListener(control, options, handing, (o) => new UnixSocketTransport(o), abort.signal);
+    this.#offer = { abort, settled: offered.then(ignore, ignore) };
+    let drained: Promise<void>;
+    try {
+      ({ drained } = await offered);
+    } finally {
+      this.#offer = null;
+    }
+    await drained;
+  }
+
+  /** A successor serves now: stop accepting, leave the file to it. Resolves when our connections are done. */
+  #letGo({ claim, acceptor }: Listening): Promise<void> {
+    this.#state = { is: 'handedOff', acceptor };
+    claim.forget();
+    exitCleanup.delete(this);
+    // net.Server#close calls back once the connections it accepted have all closed.
+    return new Promise<void>((resolve) => claim.server.close(() => resolve()));
+  }
+
+  /**
+   * Takes over the listener of a process that called `handOff(control)`, and resolves a
+   * transport that listens on it: same path, same socket, no client refused in between.
+   *
+   * Rejects with `ERR_HANDOFF`, every fd received closed and nothing served, when the other
+   * side hangs up before the hand-off is complete, sends a line longer than 4 KiB, or sends
+   * anything but a valid header with exactly one listening Unix stream socket. The path and mode
+   * come from the process handing over, but `close()` removes the socket file only if this
+   * process has proved it to be the socket it received (Linux: the file at the path is a socket
+   * with the (dev, ino) sent, and connecting to it reaches the received listener; see
+   * src/transport/handoff/proof.ts). When that cannot be proved, the transport serves all the
+   * same, `close()` removes nothing, and a process warning (code `PLUGSOCK_HANDOFF_UNVERIFIED`)
+   * says why.
+   */
+  static async takeOver(control: string, options: TakeOverOptions = {}): Promise<UnixSocketTransport> {
+    checkTakeOverOptions(options);
+    return takeOverListener(control, options, (o) => new UnixSocketTransport(o), (t) => t.#successor());
+  }
+
+  /** What takeOver() may do to a transport it made (handoff/take.ts). */
+  #successor(): Successor {
+    return {
+      adopt: (fd) => this.#adopt(fd),
+      own: (dev, ino) => this.#own(dev, ino),
+      filterAccepted: (filter) => {
+        if (this.#state.is === 'listening') this.#state.acceptor.filter = filter;
+      },
+    };
+  }
+
+  /** Serves on a listening fd received from another process; its file is not ours to remove (yet). */
+  async #adopt(fd: number): Promise<void> {
+    if (this.#state.is !== 'idle') {
+      this.#settings.binding?.closeFd(fd);
+      throw new TransportError(ErrorCodes.INVALID_STATE, 'Only a fresh transport can adopt a listener.', { path: this.path });
+    }
+    const server = await this.#maker.adopt(fd);
+    this.#serve(borrowedClaim(server), this.#settings);
+  }
+
+  /** The file at our path is proved to be the adopted socket's, (dev, ino): close() removes it if it still is. */
+  #own(dev: bigint, ino: bigint): void {
+    const state = this.#state;
+    if (state.is !== 'listening') return;
+    const claim = adoptClaim(this.path, state.claim.server, dev, ino, this.#settings.binding);
+    this.#state = { ...state, claim };
+    exitCleanup.add(this, () => claim.release());
+  }
+
+  /**
+   * Connects to `endpoint` (default: this transport's path) and resolves the socket.
+   *
+   * While the socket is missing or refusing, it retries with backoff until the timeout, then
+   * rejects with `ConnectionTimeoutError`. A path that is not a socket (`ERR_NOT_A_SOCKET`) or
+   * not accessible (`ERR_PERMISSION`) fails at once.
+   */
+  connect(endpoint: string | undefined, options: ConnectOptions & { fdPassing: true }): Promise<PeerFdStream>;
+  connect(endpoint?: string, options?: ConnectOptions): Promise<PeerSocket>;
+  async connect(endpoint?: string, options: ConnectOptions = {}): Promise<PeerSocket | PeerFdStream> {
+    checkOptionKeys(options, CONNECT_OPTION_KEYS, '');
+    if (this.#closed) throw closedError(this.path);
+    const path = endpoint === undefined ? this.path : normalizeUnixPath(endpoint);
+    const connection = await this.#connector.connect(path, options);
+    this.#endpoint ??= toEndpoint(path);
+    return connection;
+  }
+
+  /**
+   * Closes the listener and every connection, and removes the socket file if it is still the
+   * one this transport created (and the private directory of a generated path). Idempotent;
+   * concurrent calls share one promise.
+   */
+  close(): Promise<void> {
+    const was = this.#state;
+    if (was.is === 'closed') return was.closing;
+    // What is in flight ends now: connect() retries and client checks, peer checks, a handOff().
+    this.#connector.stop();
+    if (was.is === 'listening' || was.is === 'handedOff') was.acceptor.stop('the transport was closed');
+    this.#offer?.abort.abort(closedError(this.path));
+    this.#state = { is: 'closed', closing: this.#close(was) };
+    return this.#state.closing;
+  }
+
+  /** The rest of close(), from the state it ended; its first await comes before anything else. */
+  async #close(was: Exclude<State, { is: 'closed' }>): Promise<void> {
+    await (was.is === 'claiming' ? was.claimed.catch(ignore) : undefined);
+    this.#connections.destroyAll();
+    if (was.is === 'listening') {
+      await new Promise<void>((resolve) => was.claim.server.close(() => resolve()));
+      was.claim.release();
+    }
+    exitCleanup.delete(this);
+    // A pending handOff() was aborted by close(): its control socket is gone once it settles.
+    await this.#offer?.settled;
+    this.#endpoint = null;
+    this.emit('close');
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The transport's options: their interfaces, their key lists (checked against the interfaces at
+ * compile time, src/options.ts), their defaults, and how a call's options meet the
+ * constructor's: `resolveOptions(base, override)`, the one place a peer policy and `fdPassing`
+ * are decided, used by the constructor, listen() and connect().
+ */
+import type * as net from 'node:net';
+import { addon, type Binding } from '../addon';
+import { ErrorCodes, TransportError, nativeRequired } from '../errors';
+import { checkOptionKeys, optionKeys } from '../options';
+import { generatedPath, normalizeUnixPath } from '../path';
+import { type PeerPolicy, validatePolicy } from '../peer';
+import { DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_MAX_PENDING_CHECKS } from '../peer-checks';
+
+export interface UnixSocketTransportOptions {
+  /** Socket path in any form `normalizeUnixPath` accepts. Omitted: a fresh private path under `os.tmpdir()`. */
+  path?: string;
+  /** Exact mode of the socket file, whatever the umask. Default `0o660`. */
+  mode?: number;
+  /** How long `connect()` keeps trying while the socket is missing or refusing. Default 5000. */
+  connectTimeoutMs?: number;
+  /**
+   * `'auto'` (default): use the addon when it loads, else plain `net`.
+   * `'require'`: throw `ERR_NATIVE_REQUIRED` if the addon is not loaded.
+   * `'off'`: always plain `net`.
+   */
+  native?: 'auto' | 'require' | 'off';
+  /** Who may be on the other end (needs the addon). Overridable per `listen()`/`connect()`. */
+  peer?: PeerPolicy;
+  /** Listen backlog. Default 511, as Node's. */
+  backlog?: number;
+  /** As `net`'s option: keep our side writable after the peer ends. Default false. */
+  allowHalfOpen?: boolean;
+  /**
+   * Connections become `FdStream`s that can pass file descriptors (`sendFds()`, `'fds'`).
+   * Needs the addon. Overridable per `listen()`/`connect()`. Default false.
+   */
+  fdPassing?: boolean;
+  /**
+   * SO_SNDBUF, in bytes, of every connection this transport accepts or opens (needs the addon).
+   * For bulk writers: on a Unix stream socket the bytes in flight count against the sender's
+   * buffer only, and with the kernel default (~208 KiB) a writer stalls and wakes its reader
+   * in lockstep. 1 MiB keeps the reader fed (see the README's benchmarks). The kernel caps it
+   * at `net.core.wmem_max` (and reports twice the request). Costs one system call per
+   * connection and lets that much more sit in the kernel when a reader stalls. Default: the
+   * kernel's.
+   */
+  sendBufferSize?: number;
+  /**
+   * At most this many asynchronous peer checks (`verify` promises) run at once; connections
+   * beyond it are refused at once ('peerRejected'). Each holds a paused socket. Default 256.
+   */
+  maxPendingPeerChecks?: number;
+  /**
+   * A peer check (the policy's `verify`, server or client side) that takes longer is a
+   * refusal. Default 10000.
+   */
+  peerCheckTimeoutMs?: number;
+  /**
+   * Group (gid) of the socket file, set before it is published (with `mode`, who may connect).
+   * The process must be allowed to give files that group (a member of it, or root). Default:
+   * the process's own.
+   */
+  group?: number;
+}
+
+/** Every key of `UnixSocketTransportOptions` (a missing one does not compile); others are errors. */
+export const TRANSPORT_OPTION_KEYS = optionKeys<UnixSocketTransportOptions>({
+  path: true, mode: true, connectTimeoutMs: true, native: true, peer: true, backlog: true,
+  allowHalfOpen: true, fdPassing: true, sendBufferSize: true, group: true,
+  maxPendingPeerChecks: true, peerCheckTimeoutMs: true,
+});
+
+export interface ListenOptions {
+  /** Replaces the constructor's peer policy for this listener; `null` removes it. */
+  peer?: PeerPolicy | null;
+  /** Every accepted connection is an `FdStream` (fd passing). Needs the addon. */
+  fdPassing?: boolean;
+}
+
+/** Every key of `ListenOptions` (a missing one does not compile); others are errors. */
+export const LISTEN_OPTION_KEYS = optionKeys<ListenOptions>({ peer: true, fdPassing: true });
+
+export interface ConnectOptions {
+  /** Replaces the constructor's peer policy for this connection; `null` removes it. */
+  peer?: PeerPolicy | null;
+  /** Replaces `connectTimeoutMs` for this call. */
+  timeoutMs?: number;
+  /** Resolve an `FdStream` that can pass file descriptors. Needs the addon. */
+  fdPassing?: boolean;
+  /**
+   * Opt-in reuse-one-buffer read path (Node's `onread` socket option): every read lands in
+   * `buffer` and `callback(bytesRead, buffer)` runs instead of `'data'` events; return false
+   * to pause. The bytes are only valid during the callback, so parse them there. It spares the
+   * reader a fresh allocation (and its page faults) per read: for users who frame messages
+   * themselves. Client side only: Node has no server-side form.
+   */
+  onread?: net.OnReadOpts;
+}
+
+/** Every key of `ConnectOptions` (a missing one does not compile); others are errors. */
+export const CONNECT_OPTION_KEYS = optionKeys<ConnectOptions>({ peer: true, timeoutMs: true, fdPassing: true, onread: true });
+/** The keys of `ConnectOptions.onread`, as Node's `net.OnReadOpts` has them. */
+const ONREAD_KEYS = optionKeys<net.OnReadOpts>({ buffer: true, callback: true });
+
+/** Options of `handOff()`. */
+export interface HandOffOptions {
+  /** Who may take the listener over. Default `{ sameUser: true }`. */
+  peer?: PeerPolicy;
+  /** Mode of the control socket. Default `0o600`. */
+  mode?: number;
+}
+
+/** Every key of `HandOffOptions` (a missing one does not compile); others are errors. */
+export const HAND_OFF_OPTION_KEYS = optionKeys<HandOffOptions>({ peer: true, mode: true });
+
+/** Options of `UnixSocketTransport.takeOver()`: the new transport's, plus the control check. */
+export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path' | 'mode'> {
+  /** Who must be handing over. Default `{ sameUser: true }`. */
+  handOffPeer?: PeerPolicy;
+}
+
+/**
+ * Every key of `TakeOverOptions` (a missing one does not compile); others are errors, `path`
+ * and `mode` included: they come from the process handing over.
+ */
+export const TAKE_OVER_OPTION_KEYS = optionKeys<TakeOverOptions>({
+  connectTimeoutMs: true, native: true, peer: true, backlog: true, allowHalfOpen: true,
+  fdPassing: true, sendBufferSize: true, group: true, handOffPeer: true,
+  maxPendingPeerChecks: true, peerCheckTimeoutMs: true,
+});
+
+const DEFAULT_MODE = 0o660;
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_BACKLOG = 511;
+/** The addon's bound; the kernel caps far lower anyway (net.core.wmem_max). */
+const MAX_SEND_BUFFER = 2 ** 30;
+
+/** What one listener or connection runs with: a policy (or none) and whether it passes fds. */
+export interface Resolved {
+  readonly peer: PeerPolicy | undefined;
+  readonly fdPassing: boolean;
+}
+
+/**
+ * What a transport shows of its options, as its own readonly fields (declared through this
+ * interface, index.ts): checked, with the defaults filled in.
+ */
+export interface TransportFigures {
+  /** The normalised absolute socket path. */
+  readonly path: string;
+  /** Exact mode of the socket file. */
+  readonly mode: number;
+  readonly connectTimeoutMs: number;
+  readonly backlog: number;
+  /** The SO_SNDBUF requested for every connection, or null for the kernel's default. */
+  readonly sendBufferSize: number | null;
+  /** The gid the socket file gets, or null for the process's own. */
+  readonly group: number | null;
+  /** Limits of asynchronous peer checks (see the options of the same names). */
+  readonly maxPendingPeerChecks: number;
+  readonly peerCheckTimeoutMs: number;
+}
+
+/** The constructor's options, checked, with the defaults filled in: its figures and the rest. */
+export interface Settings extends TransportFigures, Resolved {
+  /** The private directory of a generated path, made by listen() and removed on close. */
+  readonly generatedDir: string | null;
+  readonly allowHalfOpen: boolean;
+  /** The addon, or null: it did not load, or `native: 'off'`. */
+  readonly binding: Binding | null;
+}
+
+/**
+ * The policy and `fdPassing` of `override` (a call's options) where it gives them, else of
+ * `base`; `peer: null` removes the base's policy. Both are checked, and so is that the addon
+ * is there for them.
+ */
+export function resolveOptions(base: Resolved & { readonly binding: Binding | null }, override: ListenOptions): Resolved {
+  const peer = override.peer === undefined ? base.peer : override.peer ?? undefined;
+  const fdPassing = override.fdPassing ?? base.fdPassing;
+  validatePolicy(peer);
+  if (typeof fdPassing !== 'boolean') throw invalid('fdPassing must be a boolean.');
+  if (peer && !base.binding) throw nativeRequired('a peer policy');
+  if (fdPassing && !base.binding) throw nativeRequired('fdPassing');
+  return { peer, fdPassing };
+}
+
+/**
+ * The constructor's options, each checked in turn (the first wrong one throws): the figures the
+ * transport shows, and its settings (the figures among them).
+ */
+export function settingsOf(options: UnixSocketTransportOptions): { figures: TransportFigures; settings: Settings } {
+  checkOptionKeys(options, TRANSPORT_OPTION_KEYS, '');
+  const mode = options.mode ?? DEFAULT_MODE;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw invalid(`mode must be an integer from 0 to 0o777, got ${String(options.mode)}.`);
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(connectTimeoutMs) || connectTimeoutMs < 0) {
+    throw invalid(`connectTimeoutMs must be a non-negative number, got ${String(options.connectTimeoutMs)}.`);
+  }
+  const backlog = options.backlog ?? DEFAULT_BACKLOG;
+  if (!Number.isInteger(backlog) || backlog < 1) throw invalid(`backlog must be a positive integer, got ${String(options.backlog)}.`);
+  const native = options.native ?? 'auto';
+  if (native !== 'auto' && native !== 'require' && native !== 'off') throw invalid(`native must be 'auto', 'require' or 'off', got ${String(native)}.`);
+  const binding = native === 'off' ? null : addon();
+  if (!binding && native === 'require') throw nativeRequired('native: \'require\'');
+  const { peer, fdPassing } = resolveOptions({ peer: undefined, fdPassing: false, binding }, options);
+  if (options.allowHalfOpen !== undefined && typeof options.allowHalfOpen !== 'boolean') throw invalid('allowHalfOpen must be a boolean.');
+  const group = options.group ?? null;
+  if (group !== null && (!Number.isInteger(group) || group < 0 || group > 0x7fffffff)) {
+    throw invalid(`group must be a gid (a non-negative integer), got ${String(options.group)}.`);
+  }
+  const sendBufferSize = options.sendBufferSize ?? null;
+  if (sendBufferSize !== null && (!Number.isInteger(sendBufferSize) || sendBufferSize < 1 || sendBufferSize > MAX_SEND_BUFFER)) {
+    throw invalid(`sendBufferSize must be an integer number of bytes from 1 to ${MAX_SEND_BUFFER}, got ${String(options.sendBufferSize)}.`);
+  }
+  if (!binding && sendBufferSize !== null) throw nativeRequired('sendBufferSize');
+  const maxPendingPeerChecks = options.maxPendingPeerChecks ?? DEFAULT_MAX_PENDING_CHECKS;
+  if (!Number.isInteger(maxPendingPeerChecks) || maxPendingPeerChecks < 1) {
+    throw invalid(`maxPendingPeerChecks must be a positive integer, got ${String(options.maxPendingPeerChecks)}.`);
+  }
+  const peerCheckTimeoutMs = options.peerCheckTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
+  if (!Number.isFinite(peerCheckTimeoutMs) || peerCheckTimeoutMs <= 0) {
+    throw invalid(`peerCheckTimeoutMs must be a positive number, got ${String(options.peerCheckTimeoutMs)}.`);
+  }
+  const { path, dir } = options.path === undefined ? generatedPath() : { path: normalizeUnixPath(options.path), dir: null };
+  const figures: TransportFigures = { path, mode, connectTimeoutMs, backlog, sendBufferSize, group, maxPendingPeerChecks, peerCheckTimeoutMs };
+  // Spelt out: `{ ...figures, … }` makes every constructor ~4 µs slower (V8 copies it the slow way).
+  const settings: Settings = {
+    path, mode, connectTimeoutMs, backlog, sendBufferSize, group, maxPendingPeerChecks, peerCheckTimeoutMs,
+    generatedDir: dir, allowHalfOpen: options.allowHalfOpen === true, binding, peer, fdPassing,
+  };
+  return { figures, settings };
+}
+
+/**
+ * `listen()`'s argument: an options object with known keys. Anything else (a string above all,
+ * the `net` habit `listen('/tmp/x.sock')`, which must not listen elsewhere) is refused with a
+ * pointer to the constructor's `path`.
+ */
+export function checkListenOptions(options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    const example = typeof options === 'string' ? JSON.stringify(options) : `'/path/to.sock'`;
+    throw invalid(
+      `listen() takes an options object ({ peer?, fdPassing? }), not ${typeof options === 'string' ? `a path (${JSON.stringify(options)})` : String(options)}: ` +
+        `the path is the constructor's, so pass { path } there: new UnixSocketTransport({ path: ${example} }).listen().`,
+    );
+  }
+  checkOptionKeys(options, LISTEN_OPTION_KEYS, '');
+}
+
+/** connect()'s time-out: its own `timeoutMs`, else the transport's `connectTimeoutMs`. */
+export function connectTimeoutOf(settings: Settings, options: ConnectOptions): number {
+  const timeoutMs = options.timeoutMs ?? settings.connectTimeoutMs;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw invalid(`timeoutMs must be a non-negative number, got ${String(options.timeoutMs)}.`);
+  return timeoutMs;
+}
+
+/** connect()'s `onread`, checked: the addon reads an fdPassing connection, so not with one. */
+export function onreadOf(options: ConnectOptions, fdPassing: boolean): net.OnReadOpts | undefined {
+  const onread = options.onread;
+  if (onread === undefined) return undefined;
+  if (typeof onread !== 'object' || onread === null || typeof onread.callback !== 'function' || !onread.buffer) {
+    throw invalid('onread must be { buffer: Uint8Array | (() => Uint8Array), callback(bytesRead, buffer) }.');
+  }
+  checkOptionKeys(onread, ONREAD_KEYS, 'onread');
+  if (fdPassing) throw invalid('onread and fdPassing cannot be combined: an fdPassing connection is read by the addon.');
+  return onread;
+}
+
+/** `handOff()`'s options, the policy included, checked before anything is listened on. */
+export function checkHandOffOptions(options: HandOffOptions): void {
+  checkOptionKeys(options, HAND_OFF_OPTION_KEYS, '');
+  validatePolicy(options.peer);
+}
+
+/** `takeOver()`'s options, policies included, checked before anything is connected or received. */
+export function checkTakeOverOptions(options: TakeOverOptions): void {
+  checkOptionKeys(options, TAKE_OVER_OPTION_KEYS, '');
+  validatePolicy(options.handOffPeer, 'handOffPeer');
+  validatePolicy(options.peer);
+}
+
+function invalid(message: string): TransportError {
+  return new TransportError(ErrorCodes.INVALID_OPTION, message);
+}
