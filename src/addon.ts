@@ -4,30 +4,51 @@
  */
 import { join } from 'node:path';
 
-/** The addon's exports (see docs/ADDON-CONTRACT.md). */
+/**
+ * The addon's exports (docs/ADDON-CONTRACT.md; each native/*.cc registers its own, listed in
+ * native/modules.h). The only declaration of them in src/. Optional members exist on Linux only.
+ */
 export interface Binding {
+  /** sha256 of the sources the addon was built from (scripts/source-hash.js). */
   sourceHash: string;
+
+  // native/socket.cc
+  /** Non-blocking connect to `path` (of any length on Linux); returns the connected fd. */
   connectUnix(path: string): number;
   /** SO_SNDBUF; returns what the kernel applied (Linux: twice the request, capped). */
   setSendBufferSize(fd: number, size: number): number;
-  /** SO_PASSRIGHTS (Linux 6.16+): false where the kernel has no such option. */
-  setPassRights?(fd: number, on: boolean): boolean;
-  probePassRights?(): boolean;
-  /** Whether the peer of a connected socket has hung up (POLLRDHUP), without reading. */
-  isHungUp?(fd: number): boolean;
-  closeFd(fd: number): void;
+  /** SO_PASSRIGHTS (Linux 6.16+): false where the kernel (or the platform) has no such option. */
+  setPassRights(fd: number, on: boolean): boolean;
+  /** Whether this kernel has SO_PASSRIGHTS. */
+  probePassRights(): boolean;
+  /** Whether the peer of a connected socket has hung up (POLLRDHUP), without reading; always false on macOS. */
+  isHungUp(fd: number): boolean;
+
+  // native/peercred_linux.cc, native/peercred_darwin.cc
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
-  /** Linux fast path: pid, uid, gid into `out`. */
+  /** Linux fast path: pid, uid, gid into `out` (an Int32Array of length 3). */
   peerCredInto?(fd: number, out: Int32Array): void;
+  /** Linux: SO_PEERGROUPS, null when the kernel lacks it. */
   peerGroups?(fd: number): number[] | null;
+  /** SO_PEERPIDFD, owned by the caller; -1 where the kernel (or the platform) has none. */
   peerPidfd(fd: number): number;
+  /** Whether the pidfd's process runs (a zombie does not); throws ENOSYS on macOS. */
   pidfdAlive(pidfd: number): boolean;
-  dupFd?(fd: number): number;
-  memfdCreate?(name: string): number;
-  FdChannel?: unknown;
-  // The claim through directory fds (native/claim.cc, Linux only).
+
+  // native/fd_channel.cc
+  FdChannel: FdChannelConstructor;
+
+  // native/fd_utils.cc (every fd returned is CLOEXEC and the caller's)
+  dupFd(fd: number): number;
+  /** memfd_create(2); throws ENOSYS outside Linux. */
+  memfdCreate(name: string): number;
+  closeFd(fd: number): void;
+
+  // native/claim.cc: the claim through directory fds (Linux only).
   claimUnix?(dirFd: number, name: string, mode: number, backlog: number, gid: number, flags: number): ClaimResult;
   releaseClaim?(dirFd: number, name: string, dev: bigint, ino: bigint): boolean;
+
+  // native/dir_fd.cc (Linux only)
   dirOpen?(path: string): number;
   dirMake?(path: string, mode: number): number;
   rmdirAt?(parentFd: number, name: string, dirFd: number): boolean;
@@ -42,6 +63,55 @@ export type ClaimResult =
   | { status: 'contended' }
   | { status: 'displaced'; stage: string };
 
+/**
+ * An FdChannel (native/fd_channel*.cc, native/scm_rights.cc): owns a connected stream socket
+ * and does its every read (recvmsg) and write (sendmsg); src/fd-stream.ts wraps it.
+ */
+export interface FdChannelHandle {
+  /** One sendmsg: bytes sent, or -1 when the socket is full (nothing sent, fds included). */
+  write(data: Uint8Array | Uint8Array[], fds?: number[] | null): number;
+  setWantWritable(want: boolean): void;
+  readStart(): void;
+  readStop(): void;
+  shutdown(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** -1 once closed. */
+  readonly fd: number;
+}
+
+/** What FdChannel reports (numbers, not names: cheaper to make per event in N-API); native/fd_channel.h keeps the same numbers. */
+export const enum ChannelEvent {
+  /** One or more messages read in one go, packed in one Buffer. */
+  Data = 0,
+  End = 1,
+  Error = 2,
+  Writable = 3,
+}
+
+export type FdChannelEvent =
+  | [
+      type: ChannelEvent.Data,
+      /** The bytes of every message of the batch, back to back. */
+      bytes: Buffer,
+      /** Bytes of each message, as recvmsg returned them. */
+      lengths: number[],
+      /** fds that came with message i at index i (holes where none came), or null. */
+      fdLists: Array<number[] | undefined> | null,
+      /** At index i: MSG_CTRUNC hit message i and this many of its fds arrived (closed). */
+      dropped: Array<number | undefined> | null,
+    ]
+  | [type: ChannelEvent.End]
+  | [type: ChannelEvent.Error, error: Error]
+  | [type: ChannelEvent.Writable];
+
+/** `new FdChannel(fd, onEvent)`: takes `fd` over once constructed (a failed constructor leaves it alone). */
+export type FdChannelConstructor = new (
+  fd: number,
+  onEvent: (...event: FdChannelEvent) => void,
+) => FdChannelHandle;
+
 interface LoadResult {
   binding: Binding | null;
   reason: string | null;
@@ -49,13 +119,16 @@ interface LoadResult {
 
 let loaded: LoadResult | undefined;
 
+/** loadAddon()'s reason when PLUGSOCK_DISABLE_ADDON=1 turned the addon off. */
+export const DISABLED_BY_ENV = 'disabled by PLUGSOCK_DISABLE_ADDON=1';
+
 /** Package root: dist/addon.js and src/addon.ts both sit one level below it. */
 export const packageRoot = join(__dirname, '..');
 
 export function loadAddon(): LoadResult {
   if (loaded) return loaded;
   if (process.env.PLUGSOCK_DISABLE_ADDON === '1') {
-    loaded = { binding: null, reason: 'disabled by PLUGSOCK_DISABLE_ADDON=1' };
+    loaded = { binding: null, reason: DISABLED_BY_ENV };
     return loaded;
   }
   try {
@@ -84,7 +157,7 @@ export function refusesPassedFds(): boolean {
   if (passRightsOff === undefined) {
     const binding = addon();
     try {
-      passRightsOff = binding?.probePassRights?.() === true;
+      passRightsOff = binding?.probePassRights() === true;
     } catch {
       passRightsOff = false;
     }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { capabilities } from './capabilities';
-import { TransportError } from './errors';
+import { ErrorCodes, TransportError } from './errors';
 import type { PeerCredentials, PeerPolicy } from './peer';
 import { UnixSocketTransport, type PeerSocket } from './transport';
 
@@ -40,14 +40,14 @@ function describePeer(peer: PeerCredentials | null): string {
 function nativeOption(value: string | undefined): 'auto' | 'require' | 'off' {
   if (value === undefined) return 'auto';
   if (value === 'auto' || value === 'require' || value === 'off') return value;
-  throw new TransportError('ERR_INVALID_OPTION', `--native must be auto, require or off (got ${value}).`);
+  throw new TransportError(ErrorCodes.INVALID_OPTION, `--native must be auto, require or off (got ${value}).`);
 }
 
 function ids(values: string[] | undefined, flag: string): number[] | undefined {
   if (!values?.length) return undefined;
   return values.map((v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new TransportError('ERR_INVALID_OPTION', `${flag} takes a numeric id, got ${v}.`);
+    if (!Number.isInteger(n) || n < 0) throw new TransportError(ErrorCodes.INVALID_OPTION, `${flag} takes a numeric id, got ${v}.`);
     return n;
   });
 }
@@ -60,11 +60,11 @@ function parseMode(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const m = /^(?:0[oO])?([0-7]{1,4})$/.exec(value);
   if (!m) {
-    throw new TransportError('ERR_INVALID_OPTION', `--mode takes an octal mode such as 660, 0660 or 0o660, got ${JSON.stringify(value)}.`);
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `--mode takes an octal mode such as 660, 0660 or 0o660, got ${JSON.stringify(value)}.`);
   }
   const mode = parseInt(m[1]!, 8);
   if (mode > 0o777) {
-    throw new TransportError('ERR_INVALID_OPTION', `--mode takes permission bits up to 777, got ${JSON.stringify(value)}.`);
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `--mode takes permission bits up to 777, got ${JSON.stringify(value)}.`);
   }
   return mode;
 }
@@ -140,7 +140,7 @@ async function connect(args: string[]): Promise<void> {
     allowPositionals: true,
     options: { timeout: { type: 'string' }, native: { type: 'string' } },
   });
-  if (!positionals[0]) throw new TransportError('ERR_INVALID_PATH', 'connect needs an endpoint, e.g. plugsock connect unix:/tmp/app.sock');
+  if (!positionals[0]) throw new TransportError(ErrorCodes.INVALID_PATH, 'connect needs an endpoint, e.g. plugsock connect unix:/tmp/app.sock');
   const transport = new UnixSocketTransport({
     native: nativeOption(values.native),
     connectTimeoutMs: values.timeout === undefined ? undefined : Number(values.timeout),
@@ -302,7 +302,7 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${USAGE}\n`);
       return;
     default:
-      throw new TransportError('ERR_INVALID_OPTION', `unknown command ${JSON.stringify(command)}.\n${USAGE}`);
+      throw new TransportError(ErrorCodes.INVALID_OPTION, `unknown command ${JSON.stringify(command)}.\n${USAGE}`);
   }
 }
 

@@ -2,7 +2,8 @@
  * Errors thrown by plugsock. Every error has a stable `code` to switch on; the message says
  * what happened and what to do about it.
  */
-import { loadAddon } from './addon';
+import { DISABLED_BY_ENV, loadAddon } from './addon';
+import type { GoPluginErrorCode } from './goplugin/errors';
 
 /** Every code plugsock itself produces. System errors from the kernel keep their own codes. */
 export const ErrorCodes = {
@@ -42,7 +43,11 @@ export const ErrorCodes = {
   TRANSPORT: 'ERR_TRANSPORT',
 } as const;
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | (string & {});
+/**
+ * Every `code` a TransportError can have: the transport's `ErrorCodes` and the go-plugin layer's
+ * `GoPluginErrorCodes` (plugsock/goplugin). Nothing else: a misspelt code does not compile.
+ */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | GoPluginErrorCode;
 
 export interface TransportErrorOptions {
   cause?: unknown;
@@ -107,9 +112,81 @@ export interface SystemError extends Error {
   path?: string;
 }
 
-export function isSystemError(err: unknown, ...codes: string[]): err is SystemError {
-  return err instanceof Error && typeof (err as SystemError).code === 'string' &&
-    (codes.length === 0 || codes.includes((err as SystemError).code as string));
+export function isSystemError(err: unknown): err is SystemError {
+  return err instanceof Error && typeof (err as SystemError).code === 'string';
+}
+
+/**
+ * What a system error code means to plugsock. Each place that decides what a failure means
+ * (systemToTransport, connect's retry, the path claim's probe, ...) asks this one table, and
+ * decides by kind; the code itself stays in messages and causes.
+ */
+export type ErrnoKind =
+  /** ENOENT: nothing at the path (or a directory on the way is missing). */
+  | 'missing'
+  /** ENOTDIR: a component of the path is not a directory. */
+  | 'not-dir'
+  /** ECONNREFUSED: a socket file with no listener (Linux: also a file that is not a socket). */
+  | 'refused'
+  /** EAGAIN/EWOULDBLOCK: a listener whose accept backlog is full. */
+  | 'busy'
+  /** EACCES/EPERM: the kernel refused access (for kill(2): the process exists, not ours). */
+  | 'denied'
+  /** EROFS: a read-only filesystem. */
+  | 'read-only'
+  /** ENAMETOOLONG: the path (or a component) is too long. */
+  | 'too-long'
+  /** EADDRINUSE: the address is taken. */
+  | 'in-use'
+  /** EEXIST: the name is taken. */
+  | 'exists'
+  /** EPROTOTYPE: a socket of another type (datagram, seqpacket). */
+  | 'wrong-type'
+  /** EMFILE/ENFILE: out of file descriptors (this process, or the system). */
+  | 'fd-limit'
+  /** ESRCH: no such process. */
+  | 'no-process'
+  /** ENOTCONN: the socket is not (or no longer) connected. */
+  | 'not-connected'
+  /** EBADF: not an open fd (sendmsg: one of the fds to pass). */
+  | 'bad-fd'
+  /** EINVAL: an invalid argument (sendmsg: e.g. an fd that cannot be passed). */
+  | 'invalid'
+  /** ETOOMANYREFS: too many fds in flight (sendmsg). */
+  | 'too-many-refs'
+  /** Any other code, and errors without one. */
+  | 'other';
+
+const ERRNO_KINDS: ReadonlyMap<string, ErrnoKind> = new Map<string, ErrnoKind>([
+  ['ENOENT', 'missing'],
+  ['ENOTDIR', 'not-dir'],
+  ['ECONNREFUSED', 'refused'],
+  ['EAGAIN', 'busy'],
+  ['EWOULDBLOCK', 'busy'],
+  ['EACCES', 'denied'],
+  ['EPERM', 'denied'],
+  ['EROFS', 'read-only'],
+  ['ENAMETOOLONG', 'too-long'],
+  ['EADDRINUSE', 'in-use'],
+  ['EEXIST', 'exists'],
+  ['EPROTOTYPE', 'wrong-type'],
+  ['EMFILE', 'fd-limit'],
+  ['ENFILE', 'fd-limit'],
+  ['ESRCH', 'no-process'],
+  ['ENOTCONN', 'not-connected'],
+  ['EBADF', 'bad-fd'],
+  ['EINVAL', 'invalid'],
+  ['ETOOMANYREFS', 'too-many-refs'],
+]);
+
+/** The kind of `err`'s system error code (`'other'` for any other error, or none). */
+export function errnoKind(err: unknown): ErrnoKind {
+  return (isSystemError(err) && ERRNO_KINDS.get(err.code as string)) || 'other';
+}
+
+/** Whether `err` is a system error of one of `kinds`. */
+export function isErrno(err: unknown, ...kinds: ErrnoKind[]): err is SystemError {
+  return isSystemError(err) && kinds.includes(errnoKind(err));
 }
 
 /** An operation of a transport that was closed before it could finish (or start). */
@@ -117,17 +194,48 @@ export function closedError(path: string): TransportError {
   return new TransportError(ErrorCodes.CLOSED, `The transport for ${path} was closed; create a new UnixSocketTransport.`, { path });
 }
 
+/** `nativeRequired`'s reason for a transport made with `native: 'off'` (the addon loaded). */
+export const NATIVE_OFF = "the transport was created with native: 'off'";
+
+export interface NativeRequiredOptions {
+  /**
+   * Why the addon is not used here although it loaded: the caller does without it
+   * (`NATIVE_OFF`), or it cannot do this on this platform. When the addon did not load, why it
+   * did not is said instead. Default: it has no such feature on this platform.
+   */
+  unused?: string;
+  /** What the user can do without the addon, e.g. `'use a shorter path'`. */
+  instead?: string;
+  /** The error's code when the failure has one of its own; default `ERR_NATIVE_REQUIRED`. */
+  code?: ErrorCode;
+  path?: string;
+}
+
 /**
- * `what` (an option, a method) needs the native addon, and it is not in use here: it did not
- * load (the reason is said), or the transport was made with `native: 'off'`.
+ * `what` (an option, a method, a path) needs the native addon, which is not available here. The
+ * one way plugsock says so: the message says why (it did not load, and why; else
+ * `options.unused`) and what to do: make the addon load (when it did not), or `options.instead`.
  */
-export function nativeRequired(what: string): TransportError {
-  const reason = loadAddon().reason ?? 'the transport was created with native: \'off\'';
+export function nativeRequired(what: string, options: NativeRequiredOptions = {}): TransportError {
+  const { binding, reason: loadFailure } = loadAddon();
+  const reason = binding === null
+    ? loadFailure ?? 'it did not load'
+    : options.unused ?? `it has no such feature on ${process.platform}`;
+  const remedies: string[] = [];
+  if (binding === null) {
+    remedies.push(
+      loadFailure === DISABLED_BY_ENV
+        ? 'unset PLUGSOCK_DISABLE_ADDON'
+        : 'reinstall plugsock so its prebuild or a local build of the addon is available (plugsock info tells why it did not load)',
+    );
+  }
+  if (options.instead) remedies.push(options.instead);
+  const todo = remedies.join(', or ');
   return new TransportError(
-    ErrorCodes.NATIVE_REQUIRED,
-    `${what} needs plugsock's native addon, which is not in use here (${reason}). ` +
-      `Reinstall plugsock so its prebuild or a local build is available (plugsock info tells why it did not load), ` +
-      `or drop the option.`,
+    options.code ?? ErrorCodes.NATIVE_REQUIRED,
+    `${what} needs plugsock's native addon, which is not available here (${reason}).` +
+      (todo ? ` ${todo[0].toUpperCase()}${todo.slice(1)}.` : ''),
+    options.path === undefined ? {} : { path: options.path },
   );
 }
 
@@ -137,21 +245,20 @@ export function systemToTransport(err: unknown, path: string, op: string): Trans
   if (!isSystemError(err)) {
     return new TransportError(ErrorCodes.TRANSPORT, `${op} failed for ${path}: ${String(err)}`, { path, cause: err });
   }
-  switch (err.code) {
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
+  switch (errnoKind(err)) {
+    case 'denied':
+    case 'read-only':
       return new TransportError(
         ErrorCodes.PERMISSION,
         `Permission denied (${err.code}) during ${op} on ${path}. Check the permissions of the socket and its directories, and which user this process runs as.`,
         { path, cause: err },
       );
-    case 'ENAMETOOLONG':
+    case 'too-long':
       return new TransportError(ErrorCodes.PATH_TOO_LONG, `The path ${path} is too long for ${op} (${err.code}). Use a shorter path.`, { path, cause: err });
-    case 'ENOENT':
-    case 'ENOTDIR':
+    case 'missing':
+    case 'not-dir':
       return new TransportError(ErrorCodes.SOCKET_NOT_FOUND, `${op} failed: ${path} (or one of its directories) does not exist (${err.code}).`, { path, cause: err });
-    case 'EADDRINUSE':
+    case 'in-use':
       return new TransportError(ErrorCodes.ADDRESS_IN_USE, `${path} is in use (${err.code}). Choose another path.`, { path, cause: err });
     default:
       return new TransportError(ErrorCodes.TRANSPORT, `${op} failed on ${path}: ${err.message}`, { path, cause: err });

@@ -8,7 +8,7 @@ import type { ReadStream, WriteStream } from 'node:fs';
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { addon } from './addon';
-import { ErrorCodes, TransportError } from './errors';
+import { ErrorCodes, TransportError, nativeRequired } from './errors';
 import { closeAll } from './fd-stream';
 
 export type FdKind = 'file' | 'fifo' | 'socket' | 'directory' | 'character' | 'block' | 'other';
@@ -137,8 +137,6 @@ export async function fdToFileHandle(fd: number, flags: string | number = 'r+'):
 /** memfd_create(2) (Linux): an anonymous in-memory file, CLOEXEC, owned by the caller. */
 export function memfdCreate(name: string): number {
   const binding = addon();
-  if (!binding?.memfdCreate) {
-    throw new TransportError(ErrorCodes.NATIVE_REQUIRED, 'memfdCreate() needs the native addon.');
-  }
+  if (!binding) throw nativeRequired('memfdCreate()');
   return binding.memfdCreate(name);
 }

@@ -7,10 +7,9 @@
  * stream semantics on top: backpressure, ordering of sendFds() with write(), half-close.
  */
 import { closeSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { Duplex } from 'node:stream';
-import { addon } from './addon';
-import { ErrorCodes, TransportError } from './errors';
+import { ChannelEvent, addon, type FdChannelConstructor, type FdChannelEvent, type FdChannelHandle } from './addon';
+import { ErrorCodes, TransportError, isErrno, nativeRequired, type ErrnoKind } from './errors';
 import { checkOptionKeys, optionKeys } from './options';
 
 /** SCM_MAX_FD: the kernel refuses more fds in one message. */
@@ -19,49 +18,8 @@ export const MAX_FDS_PER_CALL = 253;
 /** Most buffers handed to one sendmsg (IOV_MAX). */
 const MAX_IOV = 1024;
 
-/** The native side (native/fd_channel*.cc, native/scm_rights.cc). */
-export interface FdChannelHandle {
-  /** One sendmsg: bytes sent, or -1 when the socket is full (nothing sent, fds included). */
-  write(data: Uint8Array | Uint8Array[], fds?: number[] | null): number;
-  setWantWritable(want: boolean): void;
-  readStart(): void;
-  readStop(): void;
-  shutdown(): void;
-  close(): void;
-  ref(): void;
-  unref(): void;
-  readonly fd: number;
-}
-
-/** What FdChannel reports (numbers, not names: cheaper to make per event in N-API). */
-export const enum ChannelEvent {
-  /** One or more messages read in one go, packed in one Buffer. */
-  Data = 0,
-  End = 1,
-  Error = 2,
-  Writable = 3,
-}
-
-export type FdChannelEvent =
-  | [
-      type: ChannelEvent.Data,
-      /** The bytes of every message of the batch, back to back. */
-      bytes: Buffer,
-      /** Bytes of each message, as recvmsg returned them. */
-      lengths: number[],
-      /** fds that came with message i at index i (holes where none came), or null. */
-      fdLists: Array<number[] | undefined> | null,
-      /** At index i: MSG_CTRUNC hit message i and this many of its fds arrived (closed). */
-      dropped: Array<number | undefined> | null,
-    ]
-  | [type: ChannelEvent.End]
-  | [type: ChannelEvent.Error, error: Error]
-  | [type: ChannelEvent.Writable];
-
-export type FdChannelConstructor = new (
-  fd: number,
-  onEvent: (...event: FdChannelEvent) => void,
-) => FdChannelHandle;
+// The native side (FdChannel, its events: native/fd_channel*.cc) is typed in addon.ts with the
+// rest of the binding: FdChannelHandle, ChannelEvent, FdChannelEvent.
 
 export interface FdStreamOptions<Peer = unknown> {
   /** Whatever the transport knows about the other side (e.g. peer credentials); kept as `peer`. */
@@ -113,22 +71,16 @@ interface PendingWrite {
   cb: (err?: Error | null) => void;
 }
 
-/** sendmsg failures that concern one message's fds, not the connection: nothing was sent. */
-const PER_MESSAGE_ERRNOS = new Set([
-  -osConstants.errno.EBADF,
-  -osConstants.errno.EINVAL,
-  // Linux: the sender has too many fds in flight (RLIMIT_NOFILE of unreceived fds).
-  ...(process.platform === 'linux' ? [-109] : []), // ETOOMANYREFS: not in os.constants
-]);
+/**
+ * sendmsg failures that concern one message's fds, not the connection: nothing was sent.
+ * EBADF, EINVAL, and ETOOMANYREFS (the sender has too many fds in flight: RLIMIT_NOFILE of
+ * unreceived fds).
+ */
+const PER_MESSAGE: readonly ErrnoKind[] = ['bad-fd', 'invalid', 'too-many-refs'];
 
 function loadChannel(): FdChannelConstructor {
-  const ctor = addon()?.FdChannel as FdChannelConstructor | undefined;
-  if (!ctor) {
-    throw new TransportError(
-      ErrorCodes.NATIVE_REQUIRED,
-      'fd passing needs the native addon (Node cannot receive fds on an ordinary socket), and it is not loaded.',
-    );
-  }
+  const ctor = addon()?.FdChannel;
+  if (!ctor) throw nativeRequired('fd passing (Node cannot receive fds on an ordinary socket)');
   return ctor;
 }
 
@@ -230,8 +182,7 @@ export class FdStream<Peer = unknown> extends Duplex {
       try {
         sent = this.channel.write(payload, fds as number[]);
       } catch (err) {
-        const errno = (err as NodeJS.ErrnoException).errno;
-        if (errno !== undefined && PER_MESSAGE_ERRNOS.has(errno)) return Promise.reject(err);
+        if (isErrno(err, ...PER_MESSAGE)) return Promise.reject(err);
         this.destroy(err as Error);
         return Promise.reject(err);
       }
@@ -310,7 +261,7 @@ export class FdStream<Peer = unknown> extends Duplex {
       this.channel?.shutdown();
     } catch (err) {
       // The peer already went away: there is nothing left to half-close.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') return cb(err as Error);
+      if (!isErrno(err, 'not-connected')) return cb(err as Error);
     }
     cb();
   }
@@ -349,8 +300,7 @@ export class FdStream<Peer = unknown> extends Duplex {
       try {
         sent = channel.write(op.bufs.length === 1 ? op.bufs[0] : op.bufs, op.fds);
       } catch (err) {
-        const errno = (err as NodeJS.ErrnoException).errno;
-        if (op.tag && op.fds && errno !== undefined && PER_MESSAGE_ERRNOS.has(errno)) {
+        if (op.tag && op.fds && isErrno(err, ...PER_MESSAGE)) {
           // sendmsg failed whole: nothing of this sendFds went out, the byte stream is intact.
           op.tag.error = err as Error;
           ops.shift();

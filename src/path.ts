@@ -3,10 +3,13 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCodes, TransportError } from './errors';
+import { ErrorCodes, TransportError, nativeRequired } from './errors';
 
-/** Linux `sun_path` is 108 bytes including the terminating NUL. */
-export const SUN_PATH_MAX = 107;
+/**
+ * The longest socket path (in bytes) that fits `sun_path` with its terminating NUL:
+ * `sizeof(sun_path) - 1`, which is 108 - 1 on Linux and 104 - 1 on macOS (and the BSDs).
+ */
+export const SUN_PATH_MAX: number = process.platform === 'linux' ? 107 : 103;
 
 /**
  * Turns an endpoint string into an absolute socket path.
@@ -75,18 +78,25 @@ export function fitsSunPath(path: string): boolean {
   return pathBytes(path) <= SUN_PATH_MAX;
 }
 
-export function pathTooLongError(path: string, why: string): TransportError {
-  return new TransportError(
-    ErrorCodes.PATH_TOO_LONG,
-    `Socket path is ${pathBytes(path)} bytes; the limit is ${SUN_PATH_MAX} bytes (sun_path) ${why}. ` +
-      `Use a shorter path${why.includes('addon') ? ', or install plugsock with its native addon, which binds long paths' : ''}.`,
-    { path },
-  );
+/**
+ * `path` does not fit sun_path and plain `net` would have to bind or connect it (`why` says
+ * more, e.g. the bytes staging adds). On Linux the addon reaches such paths, so the message
+ * says why it is not in use here (`unused`: see nativeRequired); elsewhere it cannot help.
+ */
+export function pathTooLongError(path: string, why: string, unused?: string): TransportError {
+  const what = `A socket path of ${pathBytes(path)} bytes${why ? ` ${why}` : ''}, over the ${SUN_PATH_MAX} that sun_path holds here (plain net would silently truncate it),`;
+  if (process.platform !== 'linux') {
+    return new TransportError(ErrorCodes.PATH_TOO_LONG, `${what} cannot be used. Use a shorter path.`, { path });
+  }
+  return nativeRequired(what, { code: ErrorCodes.PATH_TOO_LONG, path, unused, instead: 'use a shorter path' });
 }
 
-/** Plain `net` (no addon) would silently truncate a path longer than sun_path: refuse it first. */
-export function refuseNetTruncation(path: string): void {
-  if (!fitsSunPath(path)) throw pathTooLongError(path, 'and plain net would silently truncate it (the native addon is not loaded)');
+/**
+ * Plain `net` would silently truncate a path longer than sun_path: refuse it first. `unused`:
+ * why the addon is not used although it loaded (see nativeRequired).
+ */
+export function refuseNetTruncation(path: string, unused?: string): void {
+  if (!fitsSunPath(path)) throw pathTooLongError(path, '', unused);
 }
 
 /** A fresh random name; 12 bytes of entropy make it unguessable. */

@@ -17,6 +17,7 @@
  */
 import type * as net from 'node:net';
 import type { Binding } from '../addon';
+import { NATIVE_OFF } from '../errors';
 import type { Claim, ClaimRequest } from './types';
 import type { NativeSocketMaker } from '../sockets/native';
 import { claimNative, adoptNative } from './native';
@@ -27,7 +28,9 @@ export type { Claim, ClaimRequest } from './types';
 /** Binds, listens and publishes `request.path`; rejects with a TransportError. */
 export function claimSocket(request: ClaimRequest, binding: Binding | null, maker: NativeSocketMaker | null): Promise<Claim> {
   if (binding?.claimUnix && maker) return claimNative(request, binding, maker);
-  return claimByPath(request);
+  // Why not natively, for messages that name the addon (binding null: it did not load, which
+  // the message says, or the transport was made with native: 'off').
+  return claimByPath(request, binding ? `its claim through directory fds is Linux-only` : NATIVE_OFF);
 }
 
 /** A claim for a listener received from another process, published at `path` as (dev, ino). */

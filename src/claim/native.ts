@@ -6,7 +6,7 @@ import type * as net from 'node:net';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Binding, ClaimResult } from '../addon';
-import { ErrorCodes, TransportError, isSystemError, notASocketError, systemToTransport } from '../errors';
+import { ErrorCodes, TransportError, errnoKind, notASocketError, systemToTransport } from '../errors';
 import type { NativeSocketMaker } from '../sockets/native';
 import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
@@ -96,10 +96,11 @@ function openParent(request: ClaimRequest, binding: Binding): number {
   try {
     return generatedDir ? binding.dirMake!(generatedDir, generatedDirMode(request.mode)) : binding.dirOpen!(dir);
   } catch (err) {
-    if (isSystemError(err, 'ENOENT', 'ENOTDIR')) {
+    const kind = errnoKind(err);
+    if (kind === 'missing' || kind === 'not-dir') {
       throw new TransportError(
         ErrorCodes.INVALID_PATH,
-        err.code === 'ENOENT'
+        kind === 'missing'
           ? `The directory ${dir} for socket ${path} does not exist: create it first.`
           : `${dir} is not a directory, so ${path} cannot be created there.`,
         { path, cause: err },

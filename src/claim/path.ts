@@ -9,7 +9,7 @@ import { chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync, type Stats } fr
 import { chmod, chown, link, lstat, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import * as net from 'node:net';
 import { dirname, join } from 'node:path';
-import { ErrorCodes, TransportError, fileKindOf, isSystemError, notASocketError, systemToTransport } from '../errors';
+import { ErrorCodes, TransportError, errnoKind, fileKindOf, isErrno, nativeRequired, notASocketError, systemToTransport } from '../errors';
 import { fitsSunPath, pathTooLongError, refuseNetTruncation } from '../path';
 import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
@@ -22,12 +22,16 @@ const STAGE_EMPTY_GRACE_MS = 10_000;
 
 type ProbeResult = 'live' | 'busy' | 'refused' | 'missing' | 'denied' | 'wrongtype';
 
-export async function claimByPath(request: ClaimRequest): Promise<Claim> {
+/**
+ * The claim by path. `unused`: why the addon's claim is not used although the addon loaded
+ * (nativeRequired's `unused`), for the errors that say what the addon would have done.
+ */
+export async function claimByPath(request: ClaimRequest, unused: string): Promise<Claim> {
   const { path, mode, generatedDir } = request;
-  refuseNetTruncation(path);
+  refuseNetTruncation(path, unused);
   const parent = dirname(path);
   if (generatedDir) {
-    await assertNobodyElseRenames(dirname(generatedDir), path);
+    await assertNobodyElseRenames(dirname(generatedDir), path, unused);
     try {
       mkdirSync(generatedDir, { mode: 0o700 });
       chmodSync(generatedDir, generatedDirMode(mode));
@@ -35,10 +39,10 @@ export async function claimByPath(request: ClaimRequest): Promise<Claim> {
       throw systemToTransport(err, generatedDir, 'mkdir');
     }
   } else {
-    await assertNobodyElseRenames(parent, path);
+    await assertNobodyElseRenames(parent, path, unused);
   }
   try {
-    const { server, published } = await publishStaged(request, parent);
+    const { server, published } = await publishStaged(request, parent, unused);
     return new PathClaim(server, path, published, generatedDir);
   } catch (err) {
     if (generatedDir) removeEmptyDir(generatedDir);
@@ -103,12 +107,12 @@ function removeEmptyDir(dir: string): void {
  * directory above it: each one, as named and as resolved, must be owned by this user or root
  * and be writable by nobody else, or carry the sticky bit (which forbids renaming others' entries).
  */
-async function assertNobodyElseRenames(dir: string, path: string): Promise<void> {
+async function assertNobodyElseRenames(dir: string, path: string, unused: string): Promise<void> {
   let real: string;
   try {
     real = await realpath(dir);
   } catch (err) {
-    if (isSystemError(err, 'ENOENT', 'ENOTDIR')) {
+    if (isErrno(err, 'missing', 'not-dir')) {
       throw new TransportError(ErrorCodes.INVALID_PATH, `The directory ${dir} for socket ${path} does not exist: create it first.`, { path, cause: err });
     }
     throw systemToTransport(err, path, 'realpath');
@@ -132,12 +136,14 @@ async function assertNobodyElseRenames(dir: string, path: string): Promise<void>
           ? `is writable by ${st.mode & 0o002 ? 'everyone' : `group ${st.gid}`} without the sticky bit`
           : null;
     if (why) {
-      throw new TransportError(
-        ErrorCodes.INSECURE_DIRECTORY,
-        `The directory ${d} ${why}, so another user could rename entries on the way to ${path}. ` +
-          'Without plugsock\'s native addon, listening there cannot be made safe: install the addon (plugsock info tells why it did not load), ' +
-          'or use a directory that only you and root can change (or one with the sticky bit, like /tmp).',
-        { path },
+      throw nativeRequired(
+        `The directory ${d} ${why}, so another user could rename entries on the way to ${path}: listening there safely`,
+        {
+          code: ErrorCodes.INSECURE_DIRECTORY,
+          path,
+          unused,
+          instead: 'use a directory that only you and root can change (or one with the sticky bit, like /tmp)',
+        },
       );
     }
   }
@@ -155,7 +161,7 @@ function ancestors(dir: string): string[] {
   return out;
 }
 
-async function publishStaged(request: ClaimRequest, parent: string): Promise<{ server: net.Server; published: Identity }> {
+async function publishStaged(request: ClaimRequest, parent: string, unused: string): Promise<{ server: net.Server; published: Identity }> {
   const { path } = request;
   await sweepStaging(parent);
   const stageDir = await makeStageDir(parent, path);
@@ -163,7 +169,8 @@ async function publishStaged(request: ClaimRequest, parent: string): Promise<{ s
   let server: net.Server | null = null;
   try {
     if (!fitsSunPath(stagePath)) {
-      throw pathTooLongError(stagePath, `once staged (plugsock binds in a private directory next to the target first, ${Buffer.byteLength(stagePath) - Buffer.byteLength(path)} extra bytes) and the native addon is not loaded`);
+      const extra = Buffer.byteLength(stagePath) - Buffer.byteLength(path);
+      throw pathTooLongError(stagePath, `once staged (plugsock binds in a private directory next to the target first: ${extra} bytes more)`, unused);
     }
     try {
       server = await listenAt(stagePath, request);
@@ -204,13 +211,13 @@ async function publish(stageDir: string, stagePath: string, path: string): Promi
       await link(stagePath, path);
       return { dev: staged.dev, ino: staged.ino };
     } catch (err) {
-      if (!isSystemError(err, 'EEXIST')) throw systemToTransport(err, path, 'link');
+      if (!isErrno(err, 'exists')) throw systemToTransport(err, path, 'link');
     }
     let existing;
     try {
       existing = await lstat(path, { bigint: true });
     } catch (err) {
-      if (isSystemError(err, 'ENOENT')) continue; // removed meanwhile: try again
+      if (isErrno(err, 'missing')) continue; // removed meanwhile: try again
       throw systemToTransport(err, path, 'lstat');
     }
     if (!existing.isSocket()) throw notASocketError(path, fileKindOf(existing));
@@ -246,19 +253,17 @@ function probe(path: string): Promise<ProbeResult> {
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       socket.destroy();
-      switch (err.code) {
-        case 'ECONNREFUSED':
+      switch (errnoKind(err)) {
+        case 'refused':
           return resolve('refused');
-        case 'EAGAIN':
-        case 'EWOULDBLOCK':
+        case 'busy':
           return resolve('busy');
-        case 'ENOENT':
-        case 'ENOTDIR':
+        case 'missing':
+        case 'not-dir':
           return resolve('missing');
-        case 'EACCES':
-        case 'EPERM':
+        case 'denied':
           return resolve('denied');
-        case 'EPROTOTYPE':
+        case 'wrong-type':
           return resolve('wrongtype');
         default:
           return reject(systemToTransport(err, path, 'connect'));
@@ -289,7 +294,7 @@ async function removeDeadSocket(stageDir: string, path: string, probed: Identity
   try {
     await rename(path, grave);
   } catch (err) {
-    if (isSystemError(err, 'ENOENT')) return;
+    if (isErrno(err, 'missing')) return;
     throw systemToTransport(err, path, 'rename');
   }
   const moved = await lstat(grave, { bigint: true });
@@ -352,6 +357,6 @@ function processExists(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return !isSystemError(err, 'ESRCH');
+    return !isErrno(err, 'no-process');
   }
 }

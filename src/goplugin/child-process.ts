@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { isErrno } from '../errors';
 import { isRunning, isSameOrDescendant, processId, type ProcessId } from './proc';
 
 const STDERR_TAIL = 8192;
@@ -233,7 +234,7 @@ function groupAlive(child: ChildProcess): boolean {
     process.kill(-pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return isErrno(err, 'denied'); // EPERM: members exist, not ours to signal
   }
 }
 

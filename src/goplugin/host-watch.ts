@@ -5,10 +5,10 @@
  * connects in time or the host is gone.
  */
 import { capabilities } from '../capabilities';
-import { ErrorCodes, TransportError } from '../errors';
+import { ErrorCodes, TransportError, nativeRequired } from '../errors';
 import type { PeerCredentials, PeerPolicy } from '../peer';
 import type { PeerSocket } from '../transport';
-import { GoPluginErrorCodes } from './errors';
+import { GoPluginErrorCodes, type GoPluginErrorCode } from './errors';
 import { PinnedHost, type HostPolicy } from './host-pin';
 import { isAncestorOf } from './proc';
 
@@ -90,15 +90,12 @@ export class HostWatch {
     }
     const watch = new HostWatch(pinned, options.peer, timeoutMs);
     if (watch.peer && !capabilities().native) {
-      const why = capabilities().reason ?? 'unknown reason';
-      const msg =
-        `servePlugin: the native addon is not loaded (${why}), so the ` +
-        (options.peer === undefined ? 'default parent-only peer policy' : 'peer policy') +
-        ' cannot be enforced. Refusing to serve. Install a build of plugsock with its addon, or pass ' +
-        '`peer: null` to serve without peer checks (any process the socket mode lets in may connect).';
       // Thrown even with ownProcess: the caller decides; uncaught, the process dies with this
       // message on stderr before any handshake, which a host reports with the stderr tail.
-      throw new TransportError(ErrorCodes.NATIVE_REQUIRED, msg);
+      throw nativeRequired(
+        `servePlugin refuses to serve: its ${options.peer === undefined ? 'default parent-only peer policy' : 'peer policy'}`,
+        { instead: 'pass `peer: null` to serve without peer checks (any process the socket mode lets in may connect)' },
+      );
     }
     return watch;
   }
@@ -139,7 +136,7 @@ export class HostWatch {
 
   /** After the handshake: the host has hostConnectTimeoutMs to connect; the plugin stops when its host is gone. */
   start(log: HostLog, plugin: Stoppable): void {
-    const stopOnOwn = (code: string, message: string) => {
+    const stopOnOwn = (code: GoPluginErrorCode, message: string) => {
       if (plugin.stopping) return;
       log(message);
       plugin.fail(new TransportError(code, message));

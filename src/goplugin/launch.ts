@@ -4,7 +4,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { capabilities } from '../capabilities';
-import { ErrorCodes, TransportError } from '../errors';
+import { TransportError, nativeRequired } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
 import { PluginChild } from './child-process';
 import { pluginProcessEnv } from './env';
@@ -125,7 +125,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
 function peerCheck(verifyPeer: boolean | undefined): boolean {
   const native = capabilities().native;
   if ((verifyPeer ?? native) && !native) {
-    throw new TransportError(ErrorCodes.NATIVE_REQUIRED, `verifyPeer needs the native addon: ${capabilities().reason ?? 'not loaded'}.`);
+    throw nativeRequired('startPlugin: verifyPeer', { instead: 'pass verifyPeer: false to trust whichever process serves the socket in the handshake' });
   }
   return verifyPeer ?? native;
 }

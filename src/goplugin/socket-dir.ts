@@ -21,7 +21,7 @@ import { constants, lstatSync, mkdtempSync, readdirSync, rmdirSync, unlinkSync }
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { addon, type Binding } from '../addon';
-import { isSystemError, systemToTransport } from '../errors';
+import { isErrno, systemToTransport } from '../errors';
 
 const PRIVATE_PREFIX = 'plugsock-gp-';
 /** dirMake fails with EEXIST on a taken name: a few fresh names, as mkdtemp does. */
@@ -78,7 +78,7 @@ export class PluginSocketDir {
       try {
         return new PluginSocketDir(path, true, b, b.dirMake!(path, 0o700));
       } catch (err) {
-        if (!isSystemError(err, 'EEXIST') || i === MAKE_ATTEMPTS) throw systemToTransport(err, path, 'mkdir');
+        if (!isErrno(err, 'exists') || i === MAKE_ATTEMPTS) throw systemToTransport(err, path, 'mkdir');
       }
     }
   }
@@ -174,7 +174,7 @@ export class PluginSocketDir {
       b.closeFd(b.connectUnix(this.#viaFd(id.name)));
       return; // live
     } catch (err) {
-      if (!isSystemError(err, 'ECONNREFUSED')) return;
+      if (!isErrno(err, 'refused')) return;
     }
     try {
       b.releaseClaim!(this.fd, id.name, id.dev, id.ino);

@@ -3,6 +3,7 @@
  * `net`'s silent truncation of long paths is refused by the transport before it can happen.
  */
 import * as net from 'node:net';
+import { NATIVE_OFF, nativeRequired } from '../errors';
 import type { MakerConnectOptions, SocketMaker } from './types';
 
 export class NetSocketMaker implements SocketMaker {
@@ -11,7 +12,8 @@ export class NetSocketMaker implements SocketMaker {
   constructor(private readonly allowHalfOpen: boolean) {}
 
   async adopt(_fd: number): Promise<net.Server> {
-    throw new Error('adopting a listener needs the native addon');
+    // The transport uses this maker only without the addon: it did not load, or native: 'off'.
+    throw nativeRequired('Serving a listener handed over by another process (takeOver())', { unused: NATIVE_OFF });
   }
 
   connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {

@@ -6,7 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
-import { ErrorCodes, TransportError, isSystemError } from '../errors';
+import { ErrorCodes, TransportError, isErrno } from '../errors';
 import { type Peer, type PeerCredentials, checkPeer } from '../peer';
 import { PendingChecks } from '../peer-checks';
 import { type Connections, fdStreamOf, resumeFresh, setUpConnection, socketFd } from './connection';
@@ -57,7 +57,7 @@ export class Acceptor {
         // The peer vanished between accept and the check (ENOTCONN and friends). With a
         // policy that is a rejection; without one the socket is dead anyway.
         socket.destroy();
-        if (isSystemError(err, 'EMFILE', 'ENFILE')) this.#emitError(fdLimitError(this.settings.path, err));
+        if (isErrno(err, 'fd-limit')) this.#emitError(fdLimitError(this.settings.path, err));
         if (!this.call.peer) return;
         this.events.emit('peerRejected', null, `credentials unavailable: ${(err as Error).message}`);
         return;
@@ -80,7 +80,7 @@ export class Acceptor {
     if (typeof verdict === 'string' || verdict === null) {
       this.#settle(socket, checked, verdict);
     } else {
-      this.#checks ??= new PendingChecks(this.settings.maxPendingPeerChecks, this.settings.peerCheckTimeoutMs, binding!.isHungUp!);
+      this.#checks ??= new PendingChecks(this.settings.maxPendingPeerChecks, this.settings.peerCheckTimeoutMs, binding!.isHungUp);
       this.#checks.run(socket, fd, verdict, (reason) => this.#settle(socket, checked, reason));
     }
   }
@@ -128,7 +128,7 @@ export class Acceptor {
    */
   #toFdStream(socket: net.Socket, peer: Peer): PeerFdStream {
     const binding = this.settings.binding!;
-    const fd = binding.dupFd!(socketFd(socket));
+    const fd = binding.dupFd(socketFd(socket));
     const stream = fdStreamOf(binding, fd, peer, this.settings.allowHalfOpen);
     // The peer now belongs to the stream: closing the old socket must not release it.
     this.connections.forget(socket);

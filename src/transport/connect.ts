@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import type * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConnectionTimeoutError, closedError, fileKindOf, isSystemError, notASocketError, systemToTransport } from '../errors';
+import { ConnectionTimeoutError, NATIVE_OFF, closedError, errnoKind, fileKindOf, isSystemError, notASocketError, systemToTransport } from '../errors';
 import { FdStream } from '../fd-stream';
 import { refuseNetTruncation } from '../path';
 import { type Peer, type PeerPolicy, checkPeer, peerRejectedError } from '../peer';
@@ -33,7 +33,7 @@ export class Connector {
   async connect(path: string, options: ConnectOptions): Promise<PeerSocket | PeerFdStream> {
     const { peer: policy, fdPassing } = resolveOptions(this.settings, options);
     const timeoutMs = connectTimeoutOf(this.settings, options);
-    if (this.maker.kind === 'net') refuseNetTruncation(path);
+    if (this.maker.kind === 'net') refuseNetTruncation(path, NATIVE_OFF);
     const onread = onreadOf(options, fdPassing);
     // The helpers around #retry are synchronous: an async layer more costs every connection a few %.
     const connection = fdPassing
@@ -152,13 +152,12 @@ export class Connector {
 /** Throws for errors that waiting cannot cure; returns what was seen for those it can. */
 async function classifyConnectError(err: unknown, path: string): Promise<string> {
   if (!isSystemError(err)) throw err;
-  switch (err.code) {
-    case 'ENOENT':
+  switch (errnoKind(err)) {
+    case 'missing':
       return 'missing';
-    case 'EAGAIN':
-    case 'EWOULDBLOCK':
+    case 'busy':
       return 'busy';
-    case 'ECONNREFUSED': {
+    case 'refused': {
       // Linux answers ECONNREFUSED for a regular file too: tell the two apart. connect()
       // follows symlinks, so the check does too.
       const st = await stat(path).catch(() => null);

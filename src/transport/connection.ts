@@ -49,7 +49,7 @@ export class Connections {
 export function setUpConnection(binding: Binding, fd: number, sendBufferSize: number | null, fdPassing: boolean): Peer {
   const peer = new Peer(binding, fd);
   if (sendBufferSize !== null) binding.setSendBufferSize(fd, sendBufferSize);
-  if (!fdPassing && refusesPassedFds()) binding.setPassRights!(fd, false);
+  if (!fdPassing && refusesPassedFds()) binding.setPassRights(fd, false);
   return peer;
 }
 

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { type Claim, adoptClaim, claimSocket } from '../claim';
-import { ErrorCodes, TransportError, closedError, nativeRequired } from '../errors';
+import { ErrorCodes, NATIVE_OFF, TransportError, closedError, nativeRequired } from '../errors';
 import { exitCleanup } from '../exit-cleanup';
 import { checkOptionKeys } from '../options';
 import { normalizeUnixPath, refuseNetTruncation, toEndpoint } from '../path';
@@ -150,7 +150,7 @@ export class UnixSocketTransport extends EventEmitter {
 
   async #listen(call: Resolved): Promise<string> {
     const { path, mode, backlog, group, generatedDir, allowHalfOpen, binding } = this.#settings;
-    if (this.#maker.kind === 'net') refuseNetTruncation(path);
+    if (this.#maker.kind === 'net') refuseNetTruncation(path, NATIVE_OFF);
     const request = { path, mode, backlog, gid: group, generatedDir, allowHalfOpen };
     const claim = await claimSocket(request, binding, this.#maker instanceof NativeSocketMaker ? this.#maker : null);
     if (this.#closed) {
@@ -188,7 +188,7 @@ export class UnixSocketTransport extends EventEmitter {
    */
   async handOff(control: string, options: HandOffOptions = {}): Promise<void> {
     checkHandOffOptions(options);
-    if (!this.#settings.binding) throw nativeRequired('handOff()');
+    if (!this.#settings.binding) throw nativeRequired('handOff()', { unused: NATIVE_OFF });
     if (this.#state.is === 'claiming') await this.#state.claimed;
     const state = this.#state;
     if (state.is === 'closed') throw closedError(this.path);

@@ -6,7 +6,7 @@
  */
 import type * as net from 'node:net';
 import { addon, type Binding } from '../addon';
-import { ErrorCodes, TransportError, nativeRequired } from '../errors';
+import { ErrorCodes, NATIVE_OFF, TransportError, nativeRequired } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
 import { generatedPath, normalizeUnixPath } from '../path';
 import { type PeerPolicy, validatePolicy } from '../peer';
@@ -171,6 +171,9 @@ export interface Settings extends TransportFigures, Resolved {
   readonly binding: Binding | null;
 }
 
+/** nativeRequired()'s options for an option this transport cannot honour without the addon. */
+const DROP_THE_OPTION = { unused: NATIVE_OFF, instead: 'drop the option' };
+
 /**
  * The policy and `fdPassing` of `override` (a call's options) where it gives them, else of
  * `base`; `peer: null` removes the base's policy. Both are checked, and so is that the addon
@@ -181,8 +184,8 @@ export function resolveOptions(base: Resolved & { readonly binding: Binding | nu
   const fdPassing = override.fdPassing ?? base.fdPassing;
   validatePolicy(peer);
   if (typeof fdPassing !== 'boolean') throw invalid('fdPassing must be a boolean.');
-  if (peer && !base.binding) throw nativeRequired('a peer policy');
-  if (fdPassing && !base.binding) throw nativeRequired('fdPassing');
+  if (peer && !base.binding) throw nativeRequired('a peer policy', DROP_THE_OPTION);
+  if (fdPassing && !base.binding) throw nativeRequired('fdPassing', DROP_THE_OPTION);
   return { peer, fdPassing };
 }
 
@@ -203,7 +206,7 @@ export function settingsOf(options: UnixSocketTransportOptions): { figures: Tran
   const native = options.native ?? 'auto';
   if (native !== 'auto' && native !== 'require' && native !== 'off') throw invalid(`native must be 'auto', 'require' or 'off', got ${String(native)}.`);
   const binding = native === 'off' ? null : addon();
-  if (!binding && native === 'require') throw nativeRequired('native: \'require\'');
+  if (!binding && native === 'require') throw nativeRequired("native: 'require'", { instead: "use native: 'auto' to run without it" });
   const { peer, fdPassing } = resolveOptions({ peer: undefined, fdPassing: false, binding }, options);
   if (options.allowHalfOpen !== undefined && typeof options.allowHalfOpen !== 'boolean') throw invalid('allowHalfOpen must be a boolean.');
   const group = options.group ?? null;
@@ -214,7 +217,7 @@ export function settingsOf(options: UnixSocketTransportOptions): { figures: Tran
   if (sendBufferSize !== null && (!Number.isInteger(sendBufferSize) || sendBufferSize < 1 || sendBufferSize > MAX_SEND_BUFFER)) {
     throw invalid(`sendBufferSize must be an integer number of bytes from 1 to ${MAX_SEND_BUFFER}, got ${String(options.sendBufferSize)}.`);
   }
-  if (!binding && sendBufferSize !== null) throw nativeRequired('sendBufferSize');
+  if (!binding && sendBufferSize !== null) throw nativeRequired('sendBufferSize', DROP_THE_OPTION);
   const maxPendingPeerChecks = options.maxPendingPeerChecks ?? DEFAULT_MAX_PENDING_CHECKS;
   if (!Number.isInteger(maxPendingPeerChecks) || maxPendingPeerChecks < 1) {
     throw invalid(`maxPendingPeerChecks must be a positive integer, got ${String(options.maxPendingPeerChecks)}.`);
