@@ -17,13 +17,9 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const { servePlugin } = require(join(here, '..', 'dist', 'goplugin', 'index.js'));
 
-const kvProto = grpc.loadPackageDefinition(
-  protoLoader.loadSync(join(here, 'kv.proto'), { keepCase: false, defaults: true }),
-).kv;
+const kvProto = grpc.loadPackageDefinition(protoLoader.loadSync(join(here, 'kv.proto'), { keepCase: false, defaults: true })).kv;
 
-const brokerProto = grpc.loadPackageDefinition(
-  protoLoader.loadSync(join(here, 'broker.proto'), { keepCase: false, defaults: true, longs: Number }),
-).brokertest;
+const brokerProto = grpc.loadPackageDefinition(protoLoader.loadSync(join(here, 'broker.proto'), { keepCase: false, defaults: true, longs: Number })).brokertest;
 
 const store = new Map();
 

@@ -75,13 +75,13 @@ function runOne(line, optIndex) {
     parsed = parseHandshakeLine(line, options);
   } catch (err) {
     if (err instanceof TransportError) return;
-    throw Object.assign(new Error(`non-TransportError: ${err && err.stack}`), { finding: 'non-TransportError' });
+    throw Object.assign(new Error(`non-TransportError: ${err?.stack}`), { finding: 'non-TransportError' });
   }
   let again;
   try {
     again = parseHandshakeLine(buildHandshakeLine(parsed), options);
   } catch (err) {
-    throw Object.assign(new Error(`buildHandshakeLine refuses what parseHandshakeLine accepted: ${err && err.message}`), { finding: 'build-refuses-accepted' });
+    throw Object.assign(new Error(`buildHandshakeLine refuses what parseHandshakeLine accepted: ${err?.message}`), { finding: 'build-refuses-accepted' });
   }
   try {
     assert.deepStrictEqual(again, parsed);

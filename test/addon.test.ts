@@ -1,42 +1,24 @@
 // The native addon against the real kernel: no mocks, real second processes where the kernel
 // records who the peer is. Listening sockets are made by claimUnix through a directory fd
 // (native/claim.cc); see docs/ADDON-CONTRACT.md.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import type { Binding, ClaimResult } from '../src/addon';
+import { exited, firstLine, hasPython as pythonRuns, isRoot, NOBODY as nobody, openFdCount, root, scratchDirs } from './kit';
 
-const require = createRequire(import.meta.url);
-const root = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(__filename);
 const bindingPath: string = require('node-gyp-build').path(root);
 
-type ClaimResult =
-  | { status: 'ok'; fd: number; dev: bigint; ino: bigint }
-  | { status: 'exists'; kind: 'file' | 'directory' | 'symlink' | 'fifo' | 'device' | 'other' }
-  | { status: 'live' | 'busy' | 'wrongtype' | 'denied' | 'insecure' | 'contended' | 'racing' }
-  | { status: 'displaced'; stage: string };
 type Ok = Extract<ClaimResult, { status: 'ok' }>;
 
-interface Addon {
-  sourceHash: string;
-  connectUnix(path: string): number;
-  closeFd(fd: number): void;
-  peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
-  peerPidfd(fd: number): number;
-  pidfdAlive(pidfd: number): boolean;
-  claimUnix(dirFd: number, name: string, mode: number, backlog: number, gid: number, flags: number): ClaimResult;
-  releaseClaim(dirFd: number, name: string, dev: bigint, ino: bigint): boolean;
-  dirOpen(path: string): number;
-  dirMake(path: string, mode: number): number;
-  rmdirAt(parentFd: number, name: string, dirFd: number): boolean;
-  statAt(dirFd: number, name: string): { dev: bigint; ino: bigint; mode: number; uid: number; gid: number } | null;
-}
-const addon: Addon = require('node-gyp-build')(root);
+/** The binding as src/addon.ts declares it; on Linux, where these tests run, every export is there. */
+const addon = require('node-gyp-build')(root) as Required<Binding>;
 const E = os.constants.errno;
 
 /** claimUnix flags (native/claim.cc). */
@@ -45,16 +27,12 @@ const NO_LOCK = 2;
 /** Bind in a private stage directory, the route for kernels without unix sock_diag. */
 const STAGE = 4;
 
-let tmp: string;
-beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'plugsock-addon-'));
-});
-afterAll(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
+const scratch = scratchDirs('plugsock-addon-');
+let tmp: string | undefined;
 let seq = 0;
+/** A new directory under this file's own (which other users may enter). */
 function freshDir(): string {
+  tmp ??= scratch.make();
   const d = path.join(tmp, `d${seq++}`);
   fs.mkdirSync(d);
   return d;
@@ -75,10 +53,6 @@ function caught(fn: () => unknown): NodeJS.ErrnoException {
     return e as NodeJS.ErrnoException;
   }
   throw new Error('expected a throw');
-}
-
-function fdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
 }
 
 /** Runs `fn` with an fd of `dir` (dirOpen), closed afterwards. */
@@ -118,9 +92,9 @@ function ident(p: string): { dev: bigint; ino: bigint; mode: bigint } {
 }
 
 const isLinux = process.platform === 'linux';
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-const NOBODY = 65534;
-const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
+/** nobody's uid, and its gid. */
+const NOBODY = nobody.uid;
+const hasPython = pythonRuns();
 if (isLinux && !hasPython && process.env.CI === 'true') throw new Error('python3 is required for these tests in CI');
 
 // A real second process. As root it runs as nobody, so uid/gid checks mean something.
@@ -135,26 +109,6 @@ function spawnNode(script: string, args: string[] = []): ChildProcess {
 /** A Python child that prints one line when set up and lives until its stdin closes. */
 function spawnPython(script: string, args: string[] = []): ChildProcess {
   return spawn('python3', ['-c', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-}
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(buf.slice(0, nl));
-    });
-    child.once('exit', (code) => reject(new Error(`child exited ${code} before a line`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -709,7 +663,6 @@ sys.stdin.read()`,
 
   it.runIf(isRoot)('denied: a socket this process may not connect to is left alone', () => {
     // nobody's directory, root's 0600 socket in it: nobody cannot tell whether it is in use.
-    fs.chmodSync(tmp, 0o755);
     const dir = freshDir();
     fs.chownSync(dir, NOBODY, NOBODY);
     inDir(dir, (dirFd) => {
@@ -790,7 +743,7 @@ sys.stdin.read()`;
 describe.runIf(isLinux)('flag 4: the route without sock_diag (bound inside a private stage)', () => {
   it('gives the exact mode and group, publishes, leaves no stage behind, and leaks no fd', () => {
     const dir = freshDir();
-    const before = fdCount();
+    const before = openFdCount();
     inDir(dir, (dirFd) => {
       for (const [mode, gid] of [[0o660, 65534], [0o600, -1], [0o666, -1]] as const) {
         for (let i = 0; i < 50; i++) {
@@ -809,7 +762,7 @@ describe.runIf(isLinux)('flag 4: the route without sock_diag (bound inside a pri
       }
     });
     expect(fs.readdirSync(dir)).toEqual([]);
-    expect(fdCount()).toBe(before);
+    expect(openFdCount()).toBe(before);
   });
 });
 
@@ -1031,7 +984,6 @@ describe.runIf(isLinux)('peer credentials', () => {
 
   async function childListening(): Promise<{ child: ChildProcess; sock: string }> {
     const dir = freshDir();
-    fs.chmodSync(tmp, 0o755);
     fs.chmodSync(dir, 0o777); // the child may be "nobody"
     const sock = path.join(dir, 'child.sock');
     const child = spawnNode(childServer, [sock]);
@@ -1056,7 +1008,6 @@ describe.runIf(isLinux)('peer credentials', () => {
 
   it('peerCred on the accepting side names the connecting child', async () => {
     const dir = freshDir();
-    fs.chmodSync(tmp, 0o755);
     fs.chmodSync(dir, 0o1777); // others may enter; 0777 without the sticky bit is refused
     const r = inDir(dir, (dirFd) => claim(dirFd, 's', 0o666));
     const server = net.createServer();
@@ -1104,7 +1055,7 @@ describe.runIf(isLinux)('no fd leaks, no leftovers', () => {
     const long = longDir();
     const shortFd = addon.dirOpen(short);
     const longFd = addon.dirOpen(long);
-    const before = fdCount();
+    const before = openFdCount();
     for (let i = 0; i < 1000; i++) {
       const [dir, dirFd] = i % 2 ? [long, longFd] : [short, shortFd];
       const name = `s${i}`;
@@ -1123,7 +1074,7 @@ describe.runIf(isLinux)('no fd leaks, no leftovers', () => {
       caught(() => addon.connectUnix(path.join(dir, `missing${i}`))); // ENOENT
       expect(addon.releaseClaim(dirFd, name, r.dev, r.ino)).toBe(true);
     }
-    expect(fdCount()).toBe(before);
+    expect(openFdCount()).toBe(before);
     addon.closeFd(shortFd);
     addon.closeFd(longFd);
     expect(fs.readdirSync(short)).toEqual([]);
@@ -1133,7 +1084,7 @@ describe.runIf(isLinux)('no fd leaks, no leftovers', () => {
   it('200 claim/release cycles through every status leave no fd and no .ps-* entry', () => {
     const dir = freshDir();
     fs.writeFileSync(path.join(dir, 'file'), '');
-    const before = fdCount();
+    const before = openFdCount();
     inDir(dir, (dirFd) => {
       for (let i = 0; i < 200; i++) {
         const r = claim(dirFd, 's', 0o660, 4, -1, i % 2 ? SWEEP : 0);
@@ -1152,7 +1103,7 @@ describe.runIf(isLinux)('no fd leaks, no leftovers', () => {
         expect(stagingLeftovers(dir)).toEqual([]);
       }
     });
-    expect(fdCount()).toBe(before);
+    expect(openFdCount()).toBe(before);
     expect(fs.readdirSync(dir)).toEqual(['file']);
   });
 });

@@ -2,31 +2,18 @@
  * CLI fails closed (issue 13): `plugsock connect` survives the server going away (ECONNRESET,
  * EPIPE: one line, exit 1; a clean EOF: exit 0), and `--mode` takes only valid octal.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeDir, root, tempDir } from './helpers';
+import { afterEach, describe, expect, it } from 'vitest';
+import { root, start, tempDirEach } from './kit';
 
 const cli = join(root, 'dist', 'cli.js');
 
 function run(args: string[]) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdin.on('error', () => {});
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    // Bounded: a CLI that hangs is killed and reported as such.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, done, out: () => stdout };
+  // Bounded: a CLI that hangs is killed and reported as such.
+  const { child, done, stdout } = start(process.execPath, [cli, ...args], { timeoutMs: 15_000 });
+  return { child, done, out: stdout };
 }
 
 /** Lines the CLI printed about the failure: exactly one, and no stack trace or unhandled 'error'. */
@@ -38,22 +25,18 @@ function expectOneLine(stderr: string, code: string) {
 }
 
 describe('plugsock connect when the server goes away', () => {
-  let dir: string;
+  const dir = tempDirEach('plugsock-clifc-');
   let server: Server | null = null;
   const conns = new Set<Socket>();
-  beforeEach(() => {
-    dir = tempDir('plugsock-clifc-');
-  });
   afterEach(async () => {
     for (const c of conns) c.destroy();
     conns.clear();
     if (server) await new Promise((r) => server!.close(r));
     server = null;
-    removeDir(dir);
   });
 
   async function serve(onConnection: (c: Socket) => void, options: { pauseOnConnect?: boolean } = {}): Promise<string> {
-    const path = join(dir, 'srv.sock');
+    const path = join(dir(), 'srv.sock');
     server = createServer(options, (c) => {
       conns.add(c);
       c.on('error', () => {});
@@ -70,7 +53,7 @@ describe('plugsock connect when the server goes away', () => {
       else setTimeout(() => c.destroy(), 300);
     }, { pauseOnConnect: true });
     const client = run(['connect', path]);
-    client.child.stdin.write('hello\n'); // stdin stays open: only the reset ends the session
+    client.child.stdin!.write('hello\n'); // stdin stays open: only the reset ends the session
     const r = await client.done;
     expect(r.signal).toBeNull();
     expect(r.code, r.stderr).toBe(1);
@@ -81,8 +64,8 @@ describe('plugsock connect when the server goes away', () => {
     const again = run(['connect', path]);
     let i = 0;
     const timer = setInterval(() => {
-      if (i++ > 300 || again.child.exitCode !== null || again.child.stdin.destroyed) return clearInterval(timer);
-      again.child.stdin.write('x'.repeat(1000));
+      if (i++ > 300 || again.child.exitCode !== null || again.child.stdin!.destroyed) return clearInterval(timer);
+      again.child.stdin!.write('x'.repeat(1000));
     }, 1);
     const r2 = await again.done;
     clearInterval(timer);
@@ -98,7 +81,7 @@ describe('plugsock connect when the server goes away', () => {
     const chunk = Buffer.alloc(64 * 1024, 0x78);
     let n = 0;
     const pump = () => {
-      if (n++ < 200 && client.child.exitCode === null && !client.child.stdin.destroyed) client.child.stdin.write(chunk, pump);
+      if (n++ < 200 && client.child.exitCode === null && !client.child.stdin!.destroyed) client.child.stdin!.write(chunk, pump);
     };
     pump();
     const r = await client.done;
@@ -109,11 +92,7 @@ describe('plugsock connect when the server goes away', () => {
 });
 
 describe('plugsock listen --mode', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir('plugsock-climode-');
-  });
-  afterEach(() => removeDir(dir));
+  const dir = tempDirEach('plugsock-climode-');
 
   it('octal with or without 0o is the mode: 604, 0640, 0o600, 0O640, 0o0', async () => {
     for (const [given, mode] of [
@@ -123,7 +102,7 @@ describe('plugsock listen --mode', () => {
       ['0O640', 0o640],
       ['0o0', 0],
     ] as const) {
-      const path = join(dir, `ok-${given}.sock`);
+      const path = join(dir(), `ok-${given}.sock`);
       const server = run(['listen', path, '--mode', given]);
       const deadline = Date.now() + 10_000;
       for (let i = 0; i < 500 && !server.out().startsWith('unix:') && server.child.exitCode === null && Date.now() < deadline; i++) {
@@ -141,7 +120,7 @@ describe('plugsock listen --mode', () => {
 
   for (const bad of ['78', '8', '9', '0o78', '0x1b6', '-660', '+660', '660 ', ' 660', '', '1777', '07777', '0o', '6.6', '0b110']) {
     it(`--mode ${JSON.stringify(bad)} is refused: an error, exit 1, no socket`, async () => {
-      const path = join(dir, 'bad.sock');
+      const path = join(dir(), 'bad.sock');
       const server = run(['listen', path, `--mode=${bad}`]);
       // A CLI that accepted it would listen; give it a bounded time to show that, then end it.
       const t = setTimeout(() => server.child.kill('SIGTERM'), 3000);

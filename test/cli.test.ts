@@ -1,30 +1,17 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cannotRun, isRoot, NOBODY, removeDir, root, tempDir, waitForLine } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { cannotRun, isRoot, NOBODY, root, start, tempDirEach, waitForLine } from './kit';
 
 const cli = join(root, 'dist', 'cli.js');
 
 function run(args: string[], options: { input?: string; uid?: number; gid?: number } = {}) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.gid });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  if (options.input !== undefined) child.stdin.end(options.input);
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done, err: () => stderr };
+  const { child, done, stderr } = start(process.execPath, [cli, ...args], options);
+  return { child, done, err: stderr };
 }
 
 describe('plugsock CLI', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(() => removeDir(dir));
+  const dir = tempDirEach();
 
   it('demo runs end to end in two processes and cleans up', async () => {
     const { done } = run(['demo']);
@@ -46,12 +33,12 @@ describe('plugsock CLI', () => {
   });
 
   it('listen and connect pipe stdin/stdout between two processes, and listen reports the peer', async () => {
-    const path = join(dir, 'cli.sock');
+    const path = join(dir(), 'cli.sock');
     const server = run(['listen', path, '--once']);
     const [, endpoint] = await waitForLine(server.child, /^(unix:\S+)$/);
     expect(endpoint).toBe(`unix:${path}`);
     const client = run(['connect', endpoint], { input: 'from client\n' });
-    server.child.stdin.end('from server\n');
+    server.child.stdin!.end('from server\n');
     const c = await client.done;
     const s = await server.done;
     expect(c.stdout).toBe('from server\n');
@@ -62,7 +49,7 @@ describe('plugsock CLI', () => {
 
   it('listen --allow-uid rejects another user and says so', async () => {
     if (!isRoot && cannotRun('needs root to run a child as another user')) return;
-    const path = join(dir, 'guarded.sock');
+    const path = join(dir(), 'guarded.sock');
     const server = run(['listen', path, '--mode', '666', '--allow-uid', String(process.getuid!())]);
     await waitForLine(server.child, /^unix:/);
     const intruder = run(['connect', path], { ...NOBODY, input: 'let me in\n' });

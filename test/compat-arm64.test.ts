@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cannotRun, root } from './helpers';
+import { cannotRun, root } from './kit';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { sourceHash } = require(join(root, 'scripts', 'source-hash.js')) as { sourceHash: () => string };

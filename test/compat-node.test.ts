@@ -3,7 +3,7 @@
 // spawn, ran on that Node, not on the machine's default one.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { plugsock } from './helpers';
+import { plugsock } from './kit';
 
 const { capabilities } = plugsock;
 

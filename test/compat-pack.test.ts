@@ -6,34 +6,20 @@
 //   D  prebuilds/ removed, compiler present               -> builds from source (what a platform
 //                                                           without a prebuild, e.g. macOS, does)
 // then `import` vs `require` and the TypeScript declarations (strict consumer) in project A.
-import { spawn, type SpawnOptions } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cannotRun, removeDir, root, tempDir } from './helpers';
+import { type ChildResult, cannotRun, removeDir, root, run as runToEnd, type StartOptions, tempDir } from './kit';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { sourceHash } = require(join(root, 'scripts', 'source-hash.js')) as { sourceHash: () => string };
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+type Run = ChildResult & { ms: number };
 
-function run(cmd: string, args: string[], options: SpawnOptions = {}): Promise<Run> {
+async function run(cmd: string, args: string[], options: StartOptions = {}): Promise<Run> {
   const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: Date.now() - started }));
-  });
+  const r = await runToEnd(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  return { ...r, ms: Date.now() - started };
 }
 
 function describeRun(what: string, r: Run): string {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cannotRun, root } from './helpers';
+import { cannotRun, root } from './kit';
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 

@@ -1,31 +1,26 @@
 // fd passing on a real kernel. The cross-process tests spawn `node test/fixtures/fd-peer.mjs`
 // (which loads src/*.ts through esbuild) and talk to it over a Unix socket.
-import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, readSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, readFileSync, writeFileSync, readSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import type { Binding } from '../src/addon';
 import { FdStream } from '../src/fd-stream';
 import { fdKind, fdToReadStream, memfdCreate } from '../src/fd-helpers';
+import { start, tempDirEach } from './kit';
 
 const require = createRequire(import.meta.url);
 const common = require('./fixtures/fd-common.js');
-const binding = common.binding();
+const binding: Binding = common.binding();
 const PEER = join(__dirname, 'fixtures', 'fd-peer.mjs');
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'plugsock-fd-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const dir = tempDirEach('plugsock-fd-');
 
 /** An FdStream pair in this process. */
 async function pair(): Promise<[FdStream, FdStream, () => Promise<void>]> {
-  const sockPath = join(dir, 'pair.sock');
+  const sockPath = join(dir(), 'pair.sock');
   let resolveAccepted!: (fd: number) => void;
   const accepted = new Promise<number>((r) => (resolveAccepted = r));
   const server: net.Server = await common.fdServer(sockPath, resolveAccepted);
@@ -48,20 +43,16 @@ async function settle(...streams: FdStream[]): Promise<void> {
 
 /** Spawns the peer fixture; resolves with the accepted FdStream and the child's JSON result. */
 async function startPeer(mode: string, args: string[] = [], prefix: string[] = []) {
-  const sockPath = join(dir, `${mode}.sock`);
+  const sockPath = join(dir(), `${mode}.sock`);
   let resolveAccepted!: (fd: number) => void;
   const accepted = new Promise<number>((r) => (resolveAccepted = r));
   const server: net.Server = await common.fdServer(sockPath, resolveAccepted);
   const argv = [...prefix, process.execPath, PEER, mode, sockPath, ...args];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const result = new Promise<any>((resolve, reject) => {
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`peer ${mode} exited with ${code}: ${out}`));
-      const lines = out.trim().split('\n');
-      resolve(JSON.parse(lines[lines.length - 1]));
-    });
+  const { child, done } = start(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const result = done.then(({ code, stdout }): any => {
+    if (code !== 0) throw new Error(`peer ${mode} exited with ${code}: ${stdout}`);
+    const lines = stdout.trim().split('\n');
+    return JSON.parse(lines[lines.length - 1]);
   });
   // Half-open like the child: in the interleaving run one side finishes sending first.
   const stream = new FdStream(await accepted, { peer: { mode }, allowHalfOpen: true });
@@ -88,16 +79,16 @@ describe('FdStream across processes', () => {
     const { stream, result } = await startPeer('kinds');
     expect(stream.peer).toEqual({ mode: 'kinds' });
 
-    const filePath = join(dir, 'file');
+    const filePath = join(dir(), 'file');
     writeFileSync(filePath, 'file text');
     const file = openSync(filePath, 'r+');
 
-    const fifo = join(dir, 'fifo');
+    const fifo = join(dir(), 'fifo');
     execFileSync('mkfifo', [fifo]);
     const pipeR = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     const pipeW = openSync(fifo, constants.O_WRONLY);
 
-    const socketPath = join(dir, 'other.sock');
+    const socketPath = join(dir(), 'other.sock');
     let socketSaw = '';
     const other = net.createServer((s) => {
       s.on('data', (d) => {
@@ -128,7 +119,7 @@ describe('FdStream across processes', () => {
     await stream.sendFds(many, Buffer.from('many'));
     const tooMany = [...many, openSync(filePath, 'r')];
     await expect(stream.sendFds(tooMany)).rejects.toMatchObject({ code: 'ERR_TOO_MANY_FDS' });
-    tooMany.forEach((fd) => closeSync(fd));
+    for (const fd of tooMany) closeSync(fd);
     stream.end();
 
     const r = await result;

@@ -3,17 +3,14 @@
  * the addon (PLUGSOCK_DISABLE_ADDON=1) it refuses with ERR_NATIVE_REQUIRED unless the caller
  * opts out with `peer: null`.
  */
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { root, runNode } from './helpers';
+import { distPath, goplugin, runNode } from './kit';
 import { COOKIE, NODE_PLUGIN } from './interop/peers';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
+const gp = goplugin;
 
 const serveScript = (peer: string) => `
-  const { servePlugin } = require(${JSON.stringify(join(root, 'dist', 'goplugin', 'index.js'))});
+  const { servePlugin } = require(${JSON.stringify(distPath('goplugin', 'index.js'))});
   servePlugin({ ...${JSON.stringify(COOKIE)}, register: () => {}, ownProcess: false, ${peer}
     handshakeOut: { write: (s) => console.log('HANDSHAKE ' + s.trim()) }, captureStdout: false,
     env: { ...process.env, ${JSON.stringify(COOKIE.magicCookieKey)}: ${JSON.stringify(COOKIE.magicCookieValue)} } })

@@ -2,15 +2,13 @@
  * The go-plugin handshake line and environment: every validation error, and go-plugin's own
  * semantics (field count, trailing '|', cert > 50 chars, 7th field, version negotiation).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { root } from './helpers';
+import * as gp from '../src/goplugin/index';
+import { removeDir, tempDir } from './kit';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
+// Pure TypeScript: imports src/ directly, so it runs without a build.
 const { parseHandshakeLine, buildHandshakeLine } = gp;
 
 const CERT = 'A'.repeat(51);
@@ -134,13 +132,16 @@ describe('environment', () => {
     expect(code(() => gp.parsePortRange({ PLUGIN_MIN_PORT: 'low' }))).toBe('ERR_INVALID_ENV');
   });
   it('PLUGIN_UNIX_SOCKET_GROUP: gid or name from the group file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'plugsock-gp-test-'));
-    const file = join(dir, 'group');
-    writeFileSync(file, 'root:x:0:\nplugins:x:4242:alice,bob\n');
-    expect(gp.resolveGroup('1234', file)).toBe(1234);
-    expect(gp.resolveGroup('plugins', file)).toBe(4242);
-    expect(code(() => gp.resolveGroup('nope', file))).toBe('ERR_INVALID_ENV');
-    rmSync(dir, { recursive: true, force: true });
+    const dir = tempDir('plugsock-gp-test-');
+    try {
+      const file = join(dir, 'group');
+      writeFileSync(file, 'root:x:0:\nplugins:x:4242:alice,bob\n');
+      expect(gp.resolveGroup('1234', file)).toBe(1234);
+      expect(gp.resolveGroup('plugins', file)).toBe(4242);
+      expect(code(() => gp.resolveGroup('nope', file))).toBe('ERR_INVALID_ENV');
+    } finally {
+      removeDir(dir);
+    }
   });
   it('readPluginEnv', () => {
     expect(gp.readPluginEnv({

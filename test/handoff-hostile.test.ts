@@ -4,22 +4,15 @@
  * up, lies in its header, floods it or sends a bad one (the successor must survive, leak no fd
  * and remove nothing that is not its socket), and close() during a pending handOff().
  */
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { expectCode, openFdCount, plugsock, removeDir, root, runNode, tempDir, waitForLine } from './helpers';
+import { afterEach, describe, expect, it } from 'vitest';
+import { expectCode, openFdCount, plugsock, root, runNode, start, tempDirEach, waitForLine } from './kit';
 
 const example = join(root, 'examples', 'handoff.mjs');
 
-function startExample(path: string, control: string) {
-  const child = spawn(process.execPath, [example, path, control], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, stderr: () => stderr };
-}
+const startExample = (path: string, control: string) => start(process.execPath, [example, path, control], { stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** Asks the server at `path` who serves it (examples/handoff.mjs answers each line with its pid). */
 function whoServes(path: string): Promise<string> {
@@ -122,7 +115,6 @@ async function successor(control: string, tries: number, warmUp = true, ownListe
     `
     const fs = require('fs');
     const [control, tries, warmUp, ownListener] = JSON.parse(process.argv[1]);
-    const count = () => fs.readdirSync('/proc/self/fd').length;
     const warnings = [];
     process.on('warning', (w) => warnings.push(w.code || w.name));
     let connections = 0;
@@ -142,7 +134,7 @@ async function successor(control: string, tries: number, warmUp = true, ownListe
       // A listener of this process's own (never closed, so its file stays after exit).
       if (ownListener) await new Promise((r) => require('net').createServer().listen(ownListener, r).unref());
       if (warmUp) await attempt();
-      const fdsBefore = count();
+      const fdsBefore = openFdCount();
       const rss0 = process.memoryUsage().rss;
       const codes = [];
       let slowestMs = 0;
@@ -154,7 +146,7 @@ async function successor(control: string, tries: number, warmUp = true, ownListe
       const rssGrowth = process.memoryUsage().rss - rss0;
       // (Node removes its own listener's file when the process exits: look before that.)
       const ownLeft = ownListener ? fs.existsSync(ownListener) : null;
-      console.log('RESULT ' + JSON.stringify({ codes, fdsBefore, fdsAfter: count(), slowestMs, rssGrowth, warnings, connections, ownLeft }));
+      console.log('RESULT ' + JSON.stringify({ codes, fdsBefore, fdsAfter: openFdCount(), slowestMs, rssGrowth, warnings, connections, ownLeft }));
     })();
     `,
     { args: [JSON.stringify([control, tries, warmUp, ownListener])] },
@@ -166,19 +158,15 @@ async function successor(control: string, tries: number, warmUp = true, ownListe
 }
 
 describe('hand-off against hostile peers', () => {
-  let dir: string;
+  const dir = tempDirEach();
   const children: Array<{ kill(): boolean }> = [];
-  beforeEach(() => {
-    dir = tempDir();
-  });
   afterEach(() => {
     for (const c of children.splice(0)) c.kill();
-    removeDir(dir);
   });
 
   it('a control-socket peer that hangs up, talks garbage or floods cannot end handOff(): the old side keeps serving and a real successor still takes over', async () => {
-    const path = join(dir, 'app.sock');
-    const control = join(dir, 'app.control');
+    const path = join(dir(), 'app.sock');
+    const control = join(dir(), 'app.control');
     const a = startExample(path, control);
     children.push(a.child);
     const [, aPid] = await waitForLine(a.child, /^LISTENING unix:\S+ pid (\d+)/);
@@ -203,18 +191,18 @@ describe('hand-off against hostile peers', () => {
     const b = startExample(path, control);
     children.push(b.child);
     const [, bPid] = await waitForLine(b.child, /^TOOK OVER unix:\S+ pid (\d+)/);
-    expect(await a.exited).toBe(0);
+    expect((await a.done).code).toBe(0);
     expect(a.stderr()).toBe('');
     expect(await whoServes(path)).toBe(bPid);
     b.child.kill('SIGTERM');
-    expect(await b.exited).toBe(0);
+    expect((await b.done).code).toBe(0);
     expect(existsSync(path)).toBe(false);
     expect(existsSync(control)).toBe(false);
   }, 60_000);
 
   it('an old side that hangs up before "ok": the successor survives with ERR_HANDOFF and leaks no fd', async () => {
-    const control = join(dir, 'c');
-    const fake = await startFakeOldSide({ listen: join(dir, 'fake.sock'), control, behaviour: 'hangup' });
+    const control = join(dir(), 'c');
+    const fake = await startFakeOldSide({ listen: join(dir(), 'fake.sock'), control, behaviour: 'hangup' });
     children.push(fake.child);
     const r = await successor(control, 20);
     expect(r.exit).toBe(0);
@@ -231,20 +219,20 @@ describe('hand-off against hostile peers', () => {
   ];
   for (const [what, lie] of lies) {
     it(`an old side whose header names ${what}: the successor serves, warns, and its close() removes nothing`, async () => {
-      const { name, ino, ownListener } = lie(dir);
-      writeFileSync(join(dir, 'precious.txt'), 'keep me\n');
-      const victim = join(dir, 'victim.sock');
+      const { name, ino, ownListener } = lie(dir());
+      writeFileSync(join(dir(), 'precious.txt'), 'keep me\n');
+      const victim = join(dir(), 'victim.sock');
       const victimServer = net.createServer((s) => s.destroy());
       await new Promise<void>((r) => victimServer.listen(victim, () => r()));
       try {
-        const control = join(dir, 'c');
-        const fake = await startFakeOldSide({ listen: join(dir, 'fake.sock'), control, behaviour: 'honest', name, ino: ino?.(name) });
+        const control = join(dir(), 'c');
+        const fake = await startFakeOldSide({ listen: join(dir(), 'fake.sock'), control, behaviour: 'honest', name, ino: ino?.(name) });
         children.push(fake.child);
         const r = await successor(control, 1, false, ownListener ? name : undefined);
         expect(r.exit).toBe(0);
         expect(r.codes).toEqual(['ok']);
         expect(ownListener ? r.ownLeft : existsSync(name), `${name} is left`).toBe(true);
-        expect(lstatSync(join(dir, 'precious.txt')).isFile()).toBe(true);
+        expect(lstatSync(join(dir(), 'precious.txt')).isFile()).toBe(true);
         expect(lstatSync(victim).isSocket()).toBe(true);
         expect(r.warnings).toContain('PLUGSOCK_HANDOFF_UNVERIFIED');
         // The other process still serves on its socket.
@@ -262,8 +250,8 @@ describe('hand-off against hostile peers', () => {
   }
 
   it('a verified take-over removes its socket on close, with no warning, and its probe connections are never handed out', async () => {
-    const path = join(dir, 'app.sock');
-    const control = join(dir, 'app.control');
+    const path = join(dir(), 'app.sock');
+    const control = join(dir(), 'app.control');
     const a = startExample(path, control);
     children.push(a.child);
     await waitForLine(a.child, /^LISTENING unix:\S+ pid (\d+)/);
@@ -271,14 +259,14 @@ describe('hand-off against hostile peers', () => {
     expect(r.codes).toEqual(['ok']);
     expect(r.warnings).toEqual([]);
     expect(r.connections).toBe(0);
-    expect(await a.exited).toBe(0);
+    expect((await a.done).code).toBe(0);
     expect(existsSync(path)).toBe(false);
   }, 60_000);
 
   it('headers with a bad mode are refused with ERR_HANDOFF and the received listener is closed (fd count unchanged over 20 tries)', async () => {
     for (const [i, mode] of [0o7777, -1, 1.5, '0600'].entries()) {
-      const control = join(dir, `c${i}`);
-      const fake = await startFakeOldSide({ listen: join(dir, `fake${i}.sock`), control, behaviour: 'honest', mode });
+      const control = join(dir(), `c${i}`);
+      const fake = await startFakeOldSide({ listen: join(dir(), `fake${i}.sock`), control, behaviour: 'honest', mode });
       children.push(fake.child);
       const r = await successor(control, 20);
       expect(r.exit).toBe(0);
@@ -289,8 +277,8 @@ describe('hand-off against hostile peers', () => {
   }, 60_000);
 
   it('a 10 MB header without a newline is ERR_HANDOFF at once, in bounded memory, with no fd left', async () => {
-    const control = join(dir, 'c');
-    const fake = await startFakeOldSide({ listen: join(dir, 'fake.sock'), control, behaviour: 'flood' });
+    const control = join(dir(), 'c');
+    const fake = await startFakeOldSide({ listen: join(dir(), 'fake.sock'), control, behaviour: 'flood' });
     children.push(fake.child);
     const r = await successor(control, 1);
     expect(r.exit).toBe(0);
@@ -303,8 +291,8 @@ describe('hand-off against hostile peers', () => {
   it('close() during a pending handOff() rejects it at once with ERR_TRANSPORT_CLOSED, removes the control socket and leaks no fd', async () => {
     const { UnixSocketTransport } = plugsock;
     const round = async (i: number) => {
-      const control = join(dir, `c${i}`);
-      const t = new UnixSocketTransport({ path: join(dir, `s${i}.sock`) });
+      const control = join(dir(), `c${i}`);
+      const t = new UnixSocketTransport({ path: join(dir(), `s${i}.sock`) });
       await t.listen();
       const pending = t.handOff(control);
       pending.catch(() => {});

@@ -1,29 +1,18 @@
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { expectCode, plugsock, removeDir, root, runNode, tempDir, waitForLine } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { expectCode, plugsock, root, runNode, start, tempDirEach, waitForLine } from './kit';
 
 const example = join(root, 'examples', 'handoff.mjs');
 
-function startServer(path: string, control: string) {
-  const child = spawn(process.execPath, [example, path, control], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, stderr: () => stderr };
-}
+const startServer = (path: string, control: string) => start(process.execPath, [example, path, control], { stdio: ['ignore', 'pipe', 'pipe'] });
 
 describe('listener hand-off between processes', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(() => removeDir(dir));
+  const dir = tempDirEach();
 
   it('a new process takes the listener over while clients loop, and no client is refused or reset', async () => {
-    const path = join(dir, 'app.sock');
-    const control = join(dir, 'app.control');
+    const path = join(dir(), 'app.sock');
+    const control = join(dir(), 'app.control');
     const a = startServer(path, control);
     const [, aPid] = await waitForLine(a.child, /^LISTENING unix:\S+ pid (\d+)/);
     const ino = lstatSync(path).ino;
@@ -51,7 +40,7 @@ describe('listener hand-off between processes', () => {
 
     const b = startServer(path, control);
     const [, bPid] = await waitForLine(b.child, /^TOOK OVER unix:\S+ pid (\d+)/);
-    expect(await a.exited).toBe(0);
+    expect((await a.done).code).toBe(0);
     // Keep the loop going against the new process alone for a while.
     await new Promise((r) => setTimeout(r, 300));
     loop.child.stdin!.end('stop\n');
@@ -68,20 +57,20 @@ describe('listener hand-off between processes', () => {
     // The new process offers the next hand-off on the same control path, and cleans both up.
     expect(lstatSync(control).isSocket()).toBe(true);
     b.child.kill('SIGTERM');
-    expect(await b.exited).toBe(0);
+    expect((await b.done).code).toBe(0);
     expect(existsSync(path)).toBe(false);
     expect(existsSync(control)).toBe(false);
   });
 
   it('takeOver() times out cleanly when nobody offers, and handOff() needs a listening transport', async () => {
     const { UnixSocketTransport } = plugsock;
-    await expectCode(UnixSocketTransport.takeOver(join(dir, 'nobody.control'), { connectTimeoutMs: 100 }), 'ERR_CONNECT_TIMEOUT');
-    const idle = new UnixSocketTransport({ path: join(dir, 'idle.sock') });
-    await expectCode(idle.handOff(join(dir, 'c')), 'ERR_INVALID_STATE');
+    await expectCode(UnixSocketTransport.takeOver(join(dir(), 'nobody.control'), { connectTimeoutMs: 100 }), 'ERR_CONNECT_TIMEOUT');
+    const idle = new UnixSocketTransport({ path: join(dir(), 'idle.sock') });
+    await expectCode(idle.handOff(join(dir(), 'c')), 'ERR_INVALID_STATE');
     await idle.close();
-    const fallback = new UnixSocketTransport({ path: join(dir, 'f.sock'), native: 'off' });
+    const fallback = new UnixSocketTransport({ path: join(dir(), 'f.sock'), native: 'off' });
     await fallback.listen();
-    await expectCode(fallback.handOff(join(dir, 'c2')), 'ERR_NATIVE_REQUIRED');
+    await expectCode(fallback.handOff(join(dir(), 'c2')), 'ERR_NATIVE_REQUIRED');
     await fallback.close();
   });
 });

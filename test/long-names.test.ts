@@ -7,7 +7,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { expectCode, plugsock, removeDir, runNode, socketFilesUnder, tempDir, transportFactory, waitForLine } from './helpers';
+import { expectCode, plugsock, removeDir, runNode, socketFilesUnder, tempDir, transportFactory, waitForLine } from './kit';
 
 const NAME_MAX = 255;
 const PATH_BYTES = 4000;

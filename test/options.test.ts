@@ -4,16 +4,17 @@
  * valid key; a peer policy that restricts nothing is an error; listen('/some/path') is refused.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { plugsock, removeDir, root, runNode, tempDir, waitForLine } from './helpers';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { addon } from '../src/addon';
+import * as gp from '../src/goplugin/index';
+import * as options from '../src/options';
+import { FdStream, type FdStreamOptions, UnixSocketTransport } from '../src/index';
 import { COOKIE, NODE_PLUGIN } from './interop/peers';
+import { runNode, transportsPerTest, waitForLine } from './kit';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
-const { addon }: typeof import('../src/addon') = require(join(root, 'dist', 'addon.js'));
-const { UnixSocketTransport, FdStream } = plugsock;
+// The options are checked in this process: src/ is imported directly, no build needed. Two tests
+// start another process on the built package (a hand-off's old side, examples/kv-plugin.mjs).
 type Transport = InstanceType<typeof UnixSocketTransport>;
 
 /** Options of the wrong shape, on purpose: the tests feed what TypeScript users cannot. */
@@ -36,27 +37,11 @@ async function invalidOption(f: () => unknown, message: RegExp): Promise<void> {
   throw new Error(`expected ERR_INVALID_OPTION matching ${message}, but it was accepted`);
 }
 
-let dir: string;
-const open: Transport[] = [];
-const make = (options?: ConstructorParameters<typeof UnixSocketTransport>[0]) => {
-  const t = new UnixSocketTransport(options);
-  open.push(t);
-  return t;
-};
-beforeEach(() => {
-  dir = tempDir('plugsock-options-');
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((t) => t.close()));
-  removeDir(dir);
-});
+const { dir, make, track } = transportsPerTest({}, { prefix: 'plugsock-options-', Transport: UnixSocketTransport });
 
 describe('the shared helper', () => {
-  // Required inside each test, so that without the module only these tests fail.
-  const helper = (): typeof import('../src/options') => require(join(root, 'dist', 'options.js'));
-
   it('suggests only a close key, ignoring case', () => {
-    const { nearestKey } = helper();
+    const { nearestKey } = options;
     const keys = ['uids', 'gids', 'pids', 'sameUser', 'verify'];
     expect(nearestKey('samUser', keys)).toBe('sameUser');
     expect(nearestKey('uid', keys)).toBe('uids');
@@ -67,7 +52,7 @@ describe('the shared helper', () => {
   });
 
   it('names the key by its path, and lists the known keys when none is close', () => {
-    const { checkOptionKeys } = helper();
+    const { checkOptionKeys } = options;
     expect(() => checkOptionKeys({ samUser: true }, ['sameUser'], 'peer')).toThrow(/^unknown option peer\.samUser; did you mean sameUser\?$/);
     expect(() => checkOptionKeys({ bogus: 1 }, ['path', 'mode'], '')).toThrow(/^unknown option bogus; the known options are path, mode\.$/);
     expect(() => checkOptionKeys([], ['path'], '')).toThrow(/options must be an object, got an array/);
@@ -85,7 +70,7 @@ describe('UnixSocketTransport constructor', () => {
   });
 
   it('rejects an unknown top-level key', async () => {
-    await invalidOption(() => make(loose({ pth: join(dir, 'a.sock') })), /unknown option pth; did you mean path\?/);
+    await invalidOption(() => make(loose({ pth: join(dir(), 'a.sock') })), /unknown option pth; did you mean path\?/);
     await invalidOption(() => make(loose({ fdpassing: true })), /unknown option fdpassing; did you mean fdPassing\?/);
     await invalidOption(() => make(loose({ bogus: 1 })), /unknown option bogus; the known options are path, mode, connectTimeoutMs, /);
   });
@@ -104,8 +89,8 @@ describe('UnixSocketTransport constructor', () => {
 
   // Each test here fails on the code before strict options; the valid cases ride along.
   it('still accepts a valid object, and its policy still works, while a typo next to it does not', async () => {
-    await invalidOption(() => make({ path: join(dir, 'ok.sock'), peer: loose({ sameUser: true, pid: [process.pid] }) }), /peer\.pid; did you mean pids\?/);
-    const server = make({ path: join(dir, 'ok.sock'), mode: 0o600, peer: { sameUser: true, uids: [process.getuid!()] }, allowHalfOpen: false });
+    await invalidOption(() => make({ path: join(dir(), 'ok.sock'), peer: loose({ sameUser: true, pid: [process.pid] }) }), /peer\.pid; did you mean pids\?/);
+    const server = make({ path: join(dir(), 'ok.sock'), mode: 0o600, peer: { sameUser: true, uids: [process.getuid!()] }, allowHalfOpen: false });
     const endpoint = await server.listen();
     const socket = await make({ connectTimeoutMs: 1000 }).connect(endpoint, { peer: { pids: [process.pid] } });
     expect(socket.peer?.pid).toBe(process.pid);
@@ -115,7 +100,7 @@ describe('UnixSocketTransport constructor', () => {
 
 describe('listen()', () => {
   it("refuses listen('/some/path') (the net habit) instead of listening on another path", async () => {
-    const wanted = join(dir, 'x.sock');
+    const wanted = join(dir(), 'x.sock');
     const t = make();
     await invalidOption(() => t.listen(loose(wanted)), /listen\(\) takes an options object.*not a path.*new UnixSocketTransport\(\{ path: ".*x\.sock" \}\)/);
     expect(t.endpoint).toBeNull();
@@ -138,7 +123,7 @@ describe('listen()', () => {
   });
 
   it('still accepts a valid object, while a typo next to it does not', async () => {
-    const t = make({ path: join(dir, 'l.sock') });
+    const t = make({ path: join(dir(), 'l.sock') });
     await invalidOption(() => t.listen(loose({ peer: { sameUser: true }, fdPassing: false, backlog: 5 })), /unknown option backlog; the known options are peer, fdPassing\./);
     await t.listen({ peer: { sameUser: true }, fdPassing: false });
     const s = await make().connect(t.path);
@@ -149,7 +134,7 @@ describe('listen()', () => {
 describe('connect()', () => {
   let server: Transport;
   beforeEach(async () => {
-    server = make({ path: join(dir, 'c.sock') });
+    server = make({ path: join(dir(), 'c.sock') });
     await server.listen();
   });
 
@@ -176,8 +161,8 @@ describe('connect()', () => {
 
 describe('handOff() and takeOver()', () => {
   it('handOff() checks its options first, the policy included', async () => {
-    const idle = make({ path: join(dir, 'h.sock') });
-    const control = join(dir, 'h.control');
+    const idle = make({ path: join(dir(), 'h.sock') });
+    const control = join(dir(), 'h.control');
     await invalidOption(() => idle.handOff(control, loose({ moed: 0o600 })), /unknown option moed; did you mean mode\?/);
     await invalidOption(() => idle.handOff(control, { peer: loose({ samUser: true }) }), /unknown option peer\.samUser; did you mean sameUser\?/);
     await invalidOption(() => idle.handOff(control, { peer: {} }), /peer is a policy that restricts nothing/);
@@ -185,24 +170,24 @@ describe('handOff() and takeOver()', () => {
   });
 
   it('takeOver() checks its options before connecting, path and mode included', async () => {
-    const control = join(dir, 'nobody.control');
+    const control = join(dir(), 'nobody.control');
     const T = UnixSocketTransport;
     await invalidOption(() => T.takeOver(control, loose({ handOffPer: { sameUser: true }, connectTimeoutMs: 100 })), /unknown option handOffPer; did you mean handOffPeer\?/);
-    await invalidOption(() => T.takeOver(control, loose({ path: join(dir, 'p.sock'), connectTimeoutMs: 100 })), /unknown option path; the known options are/);
+    await invalidOption(() => T.takeOver(control, loose({ path: join(dir(), 'p.sock'), connectTimeoutMs: 100 })), /unknown option path; the known options are/);
     await invalidOption(() => T.takeOver(control, { handOffPeer: loose({ samUser: true }), connectTimeoutMs: 100 }), /unknown option handOffPeer\.samUser; did you mean sameUser\?/);
     await invalidOption(() => T.takeOver(control, { handOffPeer: {}, connectTimeoutMs: 100 }), /handOffPeer is a policy that restricts nothing/);
     await invalidOption(() => T.takeOver(control, { peer: loose({ uid: [0] }), connectTimeoutMs: 100 }), /unknown option peer\.uid; did you mean uids\?/);
   });
 
   it('still accept valid objects (a hand-off from another process), while typos next to them do not', async () => {
-    const control = join(dir, 'app.control');
+    const control = join(dir(), 'app.control');
     await invalidOption(() => UnixSocketTransport.takeOver(control, loose({ handOffPeer: { sameUser: true }, connectTimeoutMs: 100, mode: 0o600 })), /unknown option mode; the known options are/);
-    const listening = make({ path: join(dir, 'mine.sock') });
+    const listening = make({ path: join(dir(), 'mine.sock') });
     await listening.listen();
     await invalidOption(() => listening.handOff(control, loose({ peer: { sameUser: true }, mode: 0o600, handOffPeer: { sameUser: true } })), /unknown option handOffPeer; the known options are peer, mode\./);
     expect(existsSync(control)).toBe(false);
 
-    const path = join(dir, 'app.sock');
+    const path = join(dir(), 'app.sock');
     const old = runNode(`
       const t = new plugsock.UnixSocketTransport({ path: ${JSON.stringify(path)} });
       t.listen().then(async () => {
@@ -212,7 +197,7 @@ describe('handOff() and takeOver()', () => {
       }, (e) => console.log('FAILED ' + e.code + ' ' + e.message));`);
     await waitForLine(old.child, /^LISTENING/);
     const successor = await UnixSocketTransport.takeOver(control, { handOffPeer: { pids: [old.child.pid!] }, peer: { sameUser: true }, connectTimeoutMs: 5000 });
-    open.push(successor);
+    track(successor);
     expect((await old.done).stdout).toMatch(/HANDED OFF/);
     expect(successor.path).toBe(path);
     const s = await make().connect(path);
@@ -222,12 +207,12 @@ describe('handOff() and takeOver()', () => {
 
 describe('FdStream', () => {
   it('rejects an unknown key (and the caller keeps the fd), accepts a valid object', async () => {
-    const server = make({ path: join(dir, 'f.sock'), fdPassing: true });
+    const server = make({ path: join(dir(), 'f.sock'), fdPassing: true });
     await server.listen();
     const binding = addon()!;
     const fd = binding.connectUnix(server.path);
     // Accepted by mistake, the stream is destroyed (closing fd) before the test fails.
-    await invalidOption(() => new FdStream(fd, loose({ allowHalfopen: true })), /unknown option allowHalfopen; did you mean allowHalfOpen\?/);
+    await invalidOption(() => new FdStream(fd, loose<FdStreamOptions>({ allowHalfopen: true })), /unknown option allowHalfopen; did you mean allowHalfOpen\?/);
     const stream = new FdStream(fd, { allowHalfOpen: true, readableHighWaterMark: 1024 });
     expect(stream.fd).toBe(fd);
     stream.destroy();

@@ -1,7 +1,6 @@
+// Pure TypeScript: imports src/ directly, so it runs without a build.
 import { describe, expect, it } from 'vitest';
-import { plugsock } from './helpers';
-
-const { normalizeUnixPath, TransportError } = plugsock;
+import { normalizeUnixPath, TransportError } from '../src/index';
 
 describe('normalizeUnixPath', () => {
   const accepted: Array<[string, string]> = [

@@ -3,12 +3,10 @@
  * time, a peer that hangs up during its check is let go, refusals are reported with a reason,
  * and a client's own check ends with close(). Clients run in another process.
  */
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { expectCode, plugsock, removeDir, runNode, tempDir, transportFactory, waitForLine } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { expectCode, openFdCount, plugsock, removeDir, runNode, tempDir, transportsPerTest, waitForLine } from './kit';
 
-const fds = () => readdirSync('/proc/self/fd').length;
 const never = () => new Promise<boolean>(() => {});
 
 /** A client process that opens `n` connections, keeps them `holdMs`, and reports how they ended. */
@@ -28,23 +26,15 @@ function clients(path: string, n: number, holdMs: number) {
 }
 
 describe.runIf(process.platform === 'linux')('bounded peer checks', () => {
-  let dir: string;
-  const { make, closeAll } = transportFactory({ native: 'require' });
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    await closeAll();
-    removeDir(dir);
-  });
+  const { dir, make } = transportsPerTest({ native: 'require' });
 
   it('at most maxPendingPeerChecks checks hold a socket; the others are refused at once with a reason', async () => {
-    const path = join(dir, 'cap.sock');
+    const path = join(dir(), 'cap.sock');
     const server = make({ path, peer: { verify: never }, maxPendingPeerChecks: 20, peerCheckTimeoutMs: 60_000 });
     const reasons: string[] = [];
     server.on('peerRejected', (_cred, reason) => reasons.push(reason));
     await server.listen();
-    const before = fds();
+    const before = openFdCount();
     const { child, done } = clients(path, 200, 1500);
     await waitForLine(child, /^OPENED/);
     // Every connection was accepted; 180 were refused at once, 20 wait for their check.
@@ -53,13 +43,13 @@ describe.runIf(process.platform === 'linux')('bounded peer checks', () => {
     expect(reasons.length).toBe(180);
     expect(new Set(reasons)).toEqual(new Set(['too many peer checks in flight (maxPendingPeerChecks is 20)']));
     // The 20 paused sockets, the child's three stdio pipes, and nothing else.
-    expect(fds() - before).toBeLessThanOrEqual(20 + 3);
+    expect(openFdCount() - before).toBeLessThanOrEqual(20 + 3);
     const r = await done;
     expect(r.stdout).toMatch(/ENDED 180\b/);
   });
 
   it('a check that takes longer than peerCheckTimeoutMs is a refusal; the client sees the connection end', async () => {
-    const path = join(dir, 'slow.sock');
+    const path = join(dir(), 'slow.sock');
     const server = make({ path, peer: { verify: never }, peerCheckTimeoutMs: 300 });
     const rejected = new Promise<string>((resolve) => server.once('peerRejected', (_c, reason) => resolve(reason)));
     await server.listen();
@@ -71,37 +61,37 @@ describe.runIf(process.platform === 'linux')('bounded peer checks', () => {
   });
 
   it('a peer that hangs up during its check is let go before the check ends, and its fd is closed', async () => {
-    const path = join(dir, 'hup.sock');
+    const path = join(dir(), 'hup.sock');
     const server = make({ path, peer: { verify: never }, peerCheckTimeoutMs: 60_000 });
     const reasons: string[] = [];
     server.on('peerRejected', (_c, reason) => reasons.push(reason));
     await server.listen();
-    const before = fds();
+    const before = openFdCount();
     const { done } = clients(path, 50, 300); // exit after 300 ms: every connection hangs up
     await done;
     const deadline = Date.now() + 3000;
     while (reasons.length < 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(reasons.length).toBe(50);
     expect(new Set(reasons)).toEqual(new Set(['the peer hung up before its check ended']));
-    expect(fds()).toBeLessThanOrEqual(before);
+    expect(openFdCount()).toBeLessThanOrEqual(before);
   });
 
   it('close() ends pending server-side checks at once', async () => {
-    const path = join(dir, 'close.sock');
+    const path = join(dir(), 'close.sock');
     const server = make({ path, peer: { verify: never }, peerCheckTimeoutMs: 60_000 });
     await server.listen();
-    const before = fds();
+    const before = openFdCount();
     const { child, done } = clients(path, 10, 1500);
     await waitForLine(child, /^OPENED/);
     const t0 = Date.now();
     await server.close();
     expect(Date.now() - t0).toBeLessThan(500);
     expect((await done).stdout).toMatch(/ENDED 10\b/);
-    expect(fds()).toBeLessThan(before); // the listener too
+    expect(openFdCount()).toBeLessThan(before); // the listener too
   });
 
   it("a client's connect() waiting on its own verify rejects with ERR_TRANSPORT_CLOSED as soon as close() is called", async () => {
-    const path = join(dir, 'srv.sock');
+    const path = join(dir(), 'srv.sock');
     const server = make({ path });
     await server.listen();
     const client = make({ peer: { verify: never }, peerCheckTimeoutMs: 60_000 });
@@ -116,7 +106,7 @@ describe.runIf(process.platform === 'linux')('bounded peer checks', () => {
   });
 
   it("a client's own check that takes longer than peerCheckTimeoutMs rejects with ERR_PEER_REJECTED", async () => {
-    const path = join(dir, 'srv2.sock');
+    const path = join(dir(), 'srv2.sock');
     await make({ path }).listen();
     const client = make({ peer: { verify: never }, peerCheckTimeoutMs: 200 });
     const err = await expectCode(client.connect(path), 'ERR_PEER_REJECTED');

@@ -3,33 +3,22 @@
  * (SO_PASSRIGHTS off) unless they are fdPassing. Real processes: a Python peer that forks, and
  * one that sends SCM_RIGHTS where it should not be able to.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cannotRun, plugsock, removeDir, tempDir, transportFactory } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { cannotRun, hasPython as pythonRuns, plugsock, run, start, transportsPerTest, waitForLine } from './kit';
 
-const hasPython = spawnSync('python3', ['-c', '']).status === 0;
+const hasPython = pythonRuns();
 const [major, minor] = release().split('.').map(Number);
 /** SO_PASSRIGHTS came with Linux 6.16. */
 const kernelHasPassRights = process.platform === 'linux' && (major > 6 || (major === 6 && minor >= 16));
 
 /** Runs a Python script; resolves its stdout once it exits (bounded). */
-function python(script: string, args: string[] = []): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`python exited ${code}: ${err}`));
-    });
-  });
+async function python(script: string, args: string[] = []): Promise<string> {
+  const r = await run('python3', ['-c', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`python exited ${r.code ?? r.signal}: ${r.stderr}`);
+  return r.stdout;
 }
 
 /** A Python client that connects, waits for one byte, tries to pass its stdin fd, reports. */
@@ -43,19 +32,11 @@ except OSError as e:
 `;
 
 describe.runIf(process.platform === 'linux')('peer checks that fail closed', () => {
-  let dir: string;
-  const { make, closeAll } = transportFactory({ native: 'require' });
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    await closeAll();
-    removeDir(dir);
-  });
+  const { dir, make } = transportsPerTest({ native: 'require' });
 
   it('isAlive() is false for a peer that exited but was not reaped (a zombie)', async ({ skip }) => {
     if (!hasPython && cannotRun('python3 is needed for the forking peer')) return skip();
-    const path = join(dir, 'z.sock');
+    const path = join(dir(), 'z.sock');
     const server = make({ path });
     const accepted = new Promise<any>((resolve) => server.once('connection', resolve));
     await server.listen();
@@ -102,12 +83,12 @@ time.sleep(3)
   it('an accepted connection that is not fdPassing refuses a passed fd (EPERM at the sender); an fdPassing one takes it', async ({ skip }) => {
     if (!hasPython && cannotRun('python3 is needed for the sending peer')) return skip();
     if (!kernelHasPassRights && cannotRun(`kernel ${release()} has no SO_PASSRIGHTS (6.16+)`)) return skip();
-    const plain = make({ path: join(dir, 'plain.sock') });
+    const plain = make({ path: join(dir(), 'plain.sock') });
     plain.on('connection', (s) => s.write('g'));
     await plain.listen();
-    expect((await python(SEND_FD, [join(dir, 'plain.sock')])).trim()).toBe('REFUSED 1');
+    expect((await python(SEND_FD, [join(dir(), 'plain.sock')])).trim()).toBe('REFUSED 1');
 
-    const passing = make({ path: join(dir, 'fds.sock'), fdPassing: true });
+    const passing = make({ path: join(dir(), 'fds.sock'), fdPassing: true });
     const got = new Promise<number[]>((resolve) =>
       passing.on('connection', (s: any) => {
         s.on('fds', (fds: number[]) => {
@@ -119,15 +100,15 @@ time.sleep(3)
       }),
     );
     await passing.listen();
-    expect((await python(SEND_FD, [join(dir, 'fds.sock')])).trim()).toBe('SENT');
+    expect((await python(SEND_FD, [join(dir(), 'fds.sock')])).trim()).toBe('SENT');
     expect((await got).length).toBe(1);
   });
 
   it('a connection this transport opens (not fdPassing) refuses a passed fd from the server', async ({ skip }) => {
     if (!hasPython && cannotRun('python3 is needed for the sending server')) return skip();
     if (!kernelHasPassRights && cannotRun(`kernel ${release()} has no SO_PASSRIGHTS (6.16+)`)) return skip();
-    const path = join(dir, 'srv.sock');
-    const server = spawn(
+    const path = join(dir(), 'srv.sock');
+    const { child: server, stdout } = start(
       'python3',
       [
         '-c',
@@ -144,13 +125,11 @@ except OSError as e:
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    let out = '';
-    const lines = new Promise<void>((resolve) => server.stdout.setEncoding('utf8').on('data', (d: string) => ((out += d), out.includes('READY') && resolve())));
-    await lines;
+    await waitForLine(server, /READY/);
     const socket = await make().connect(path);
     socket.write('g');
     await new Promise((r) => server.on('close', r));
     socket.destroy();
-    expect(out.trim().split('\n').pop()).toBe('REFUSED 1');
+    expect(stdout().trim().split('\n').pop()).toBe('REFUSED 1');
   });
 });

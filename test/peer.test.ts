@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cannotRun, expectCode, isRoot, NOBODY, plugsock, removeDir, runNode, tempDir, transportFactory, waitForLine } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { cannotRun, expectCode, isRoot, NOBODY, plugsock, runNode, transportsPerTest, waitForLine } from './kit';
 
 const { UnixSocketTransport } = plugsock;
 
@@ -28,18 +28,10 @@ function clientProcess(path: string, options: { uid?: number; gid?: number; grou
 }
 
 describe('peer credentials', () => {
-  let dir: string;
-  const { make, closeAll } = transportFactory({ native: 'require' });
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    await closeAll();
-    removeDir(dir);
-  });
+  const { dir, make } = transportsPerTest({ native: 'require' });
 
   it('sets socket.peer to the connecting process before "connection" fires', async () => {
-    const server = make({ path: join(dir, 'p.sock') });
+    const server = make({ path: join(dir(), 'p.sock') });
     const seen = new Promise<{ pid: number; uid: number; gid: number; groups: readonly number[] | null; cmd: string; alive: boolean | null }>((resolve) => {
       server.on('connection', (s) => {
         const p = s.peer!;
@@ -61,7 +53,7 @@ describe('peer credentials', () => {
   });
 
   it('client side: socket.peer describes the server process when connect() resolves', async () => {
-    const path = join(dir, 'srv.sock');
+    const path = join(dir(), 'srv.sock');
     const server = runNode(`
       const t = new plugsock.UnixSocketTransport({ path: ${JSON.stringify(path)}, native: 'require' });
       t.on('connection', (s) => s.on('error', () => {}).end());
@@ -80,7 +72,7 @@ describe('peer credentials', () => {
 
   it('pidfd: isAlive() turns false when the peer process exits, even though its pid could be reused', async () => {
     // allowHalfOpen keeps our end open after the peer's EOF, so the pidfd is still ours to ask.
-    const server = make({ path: join(dir, 'alive.sock'), allowHalfOpen: true });
+    const server = make({ path: join(dir(), 'alive.sock'), allowHalfOpen: true });
     const peers: Array<import('../src/peer').PeerCredentials> = [];
     server.on('connection', (s) => {
       peers.push(s.peer!);
@@ -101,7 +93,7 @@ describe('peer credentials', () => {
   describe('policy', () => {
     it('rejects a process of another user before any byte, and accepts it with a policy naming it', async () => {
       if (!isRoot && cannotRun('needs root to run a child as another user')) return;
-      const path = join(dir, 'policy.sock');
+      const path = join(dir(), 'policy.sock');
       const strict = make({ path, mode: 0o666, peer: { uids: [process.getuid!()] } });
       const accepted: number[] = [];
       const rejected: Array<{ uid: number; reason: string }> = [];
@@ -133,7 +125,7 @@ describe('peer credentials', () => {
 
     it('gids matches a supplementary group of the peer', async () => {
       if (!isRoot && cannotRun('needs root to give a child supplementary groups')) return;
-      const path = join(dir, 'groups.sock');
+      const path = join(dir(), 'groups.sock');
       const server = make({ path, mode: 0o666, peer: { gids: [4242] } });
       const groups: Array<readonly number[] | null> = [];
       server.on('connection', (s) => {
@@ -157,7 +149,7 @@ describe('peer credentials', () => {
     });
 
     it('client: connect() with pids naming another process rejects with ERR_PEER_REJECTED and destroys the socket', async () => {
-      const path = join(dir, 'pids.sock');
+      const path = join(dir(), 'pids.sock');
       const server = make({ path });
       server.on('connection', (s) => {
         s.on('error', () => {});
@@ -172,7 +164,7 @@ describe('peer credentials', () => {
     });
 
     it('client: nothing the rejected server sent reaches the caller (socket paused until the verdict)', async () => {
-      const path = join(dir, 'chatty.sock');
+      const path = join(dir(), 'chatty.sock');
       const server = make({ path });
       server.on('connection', (s) => {
         s.on('error', () => {});
@@ -193,7 +185,7 @@ describe('peer credentials', () => {
     });
 
     it('a slow async verify does not hold up other connections', async () => {
-      const path = join(dir, 'slow.sock');
+      const path = join(dir(), 'slow.sock');
       let calls = 0;
       const order: string[] = [];
       const server = make({
@@ -225,7 +217,7 @@ describe('peer credentials', () => {
     });
 
     it('a verify that throws or returns false rejects', async () => {
-      const path = join(dir, 'verify.sock');
+      const path = join(dir(), 'verify.sock');
       const server = make({ path, peer: { verify: () => { throw new Error('nope'); } } });
       const reasons: string[] = [];
       server.on('peerRejected', (_c, r) => reasons.push(r));
@@ -236,7 +228,7 @@ describe('peer credentials', () => {
     });
 
     it('per-listen policy overrides the constructor one', async () => {
-      const path = join(dir, 'override.sock');
+      const path = join(dir(), 'override.sock');
       const server = make({ path, peer: { uids: [12345] } });
       server.on('connection', (s) => s.end('in'));
       await server.listen({ peer: null });
@@ -254,14 +246,14 @@ describe('peer credentials', () => {
       }
       expect((caught as { code: string }).code).toBe('ERR_NATIVE_REQUIRED');
       expect((caught as Error).message).toContain('native addon');
-      const t = new UnixSocketTransport({ native: 'off', path: join(dir, 'f.sock') });
+      const t = new UnixSocketTransport({ native: 'off', path: join(dir(), 'f.sock') });
       await expectCode(t.listen({ peer: { sameUser: true } }), 'ERR_NATIVE_REQUIRED');
-      await expectCode(t.connect(join(dir, 'f.sock'), { peer: { uids: [0] } }), 'ERR_NATIVE_REQUIRED');
+      await expectCode(t.connect(join(dir(), 'f.sock'), { peer: { uids: [0] } }), 'ERR_NATIVE_REQUIRED');
       await t.close();
     });
 
     it('peer is null on fallback sockets', async () => {
-      const server = new UnixSocketTransport({ native: 'off', path: join(dir, 'null.sock') });
+      const server = new UnixSocketTransport({ native: 'off', path: join(dir(), 'null.sock') });
       const peers: unknown[] = [];
       server.on('connection', (s) => {
         peers.push(s.peer);

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectCode, openFdCount, plugsock, runNode, transportFactory, waitForLine } from './helpers';
+import { expectCode, openFdCount, plugsock, runNode, transportFactory, waitForLine } from './kit';
 
 const { UnixSocketTransport } = plugsock;
 const transports = transportFactory({ native: 'require' });

@@ -2,24 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync, readFileSync, statSync, chmodSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  expectCode,
-  isRoot,
-  cannotRun,
-  modes,
-  nativeOption,
-  NOBODY,
-  openFdCount,
-  plugsock,
-  removeDir,
-  runNode,
-  socketFilesUnder,
-  tempDir,
-  transportFactory,
-  waitForLine,
-  type Mode,
-} from './helpers';
+import { describe, expect, it } from 'vitest';
+import { cannotRun, expectCode, isRoot, type Mode, modes, nativeOption, NOBODY, openFdCount, plugsock, runNode, socketFilesUnder, tempDirEach, transportsPerTest, waitForLine } from './kit';
 
 const { UnixSocketTransport, TransportError, ConnectionTimeoutError } = plugsock;
 
@@ -43,7 +27,8 @@ async function makeStaleSocket(path: string): Promise<void> {
 /** Server side of most tests: answer and close; a probe that hung up already is not an error. */
 function reply(socket: import('node:net').Socket, message?: string): void {
   socket.on('error', () => {});
-  socket.end(message);
+  if (message === undefined) socket.end();
+  else socket.end(message);
 }
 
 function echo(socket: import('node:net').Socket, message: string): Promise<string> {
@@ -60,16 +45,7 @@ function echo(socket: import('node:net').Socket, message: string): Promise<strin
 
 describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   const native = nativeOption(mode);
-  let dir: string;
-  const { make, closeAll } = transportFactory({ native });
-
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    await closeAll();
-    removeDir(dir);
-  });
+  const { dir, make } = transportsPerTest({ native });
 
   it('uses the requested socket maker', () => {
     expect(make().socketMaker).toBe(mode);
@@ -96,7 +72,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('accepts every endpoint form for connect()', async () => {
-    const path = join(dir, 'forms.sock');
+    const path = join(dir(), 'forms.sock');
     const server = make({ path: `unix://${path.slice(1)}` });
     expect(server.path).toBe(path);
     server.on('connection', (s) => reply(s, 'hi'));
@@ -110,7 +86,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   for (const umask of [0o000, 0o022, 0o077]) {
     for (const wanted of [0o660, 0o600, 0o666]) {
       it(`socket mode is exactly ${wanted.toString(8)} under umask ${umask.toString(8).padStart(3, '0')}`, async () => {
-        const path = join(dir, 'm.sock');
+        const path = join(dir(), 'm.sock');
         const { child, done } = runNode(`
           process.umask(${umask});
           const t = new plugsock.UnixSocketTransport({ path: ${JSON.stringify(path)}, mode: ${wanted}, native: ${JSON.stringify(native)} });
@@ -128,7 +104,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   }
 
   it('never shows the socket file with a wider mode than requested (watcher racing listen)', async () => {
-    const path = join(dir, 'race.sock');
+    const path = join(dir(), 'race.sock');
     // The watcher polls lstat as fast as it can in another process and reports every mode it sees.
     const watcher = runNode(`
       const fs = require('fs');
@@ -144,7 +120,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
       })();
     `);
     await waitForLine(watcher.child, /^WATCHING/);
-    const { child, done } = runNode(`
+    const { done } = runNode(`
       process.umask(0);
       (async () => {
         for (let i = 0; i < 150; i++) {
@@ -164,7 +140,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('removes a stale socket left by a killed server and binds', async () => {
-    const path = join(dir, 'stale.sock');
+    const path = join(dir(), 'stale.sock');
     await makeStaleSocket(path);
     const staleIno = lstatSync(path).ino;
     const server = make({ path });
@@ -176,7 +152,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('refuses a live socket with ERR_ADDRESS_IN_USE and leaves it untouched', async () => {
-    const path = join(dir, 'live.sock');
+    const path = join(dir(), 'live.sock');
     const { child, done } = childServer(path);
     await waitForLine(child, /^READY/);
     const ino = lstatSync(path).ino;
@@ -193,17 +169,17 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   it.each(['regular file', 'directory', 'fifo', 'symlink to a socket', 'symlink to a file'])(
     'refuses a %s at the path with ERR_NOT_A_SOCKET and deletes nothing',
     async (kind) => {
-      const path = join(dir, 'thing');
+      const path = join(dir(), 'thing');
       if (kind === 'regular file') writeFileSync(path, 'keep me');
       if (kind === 'directory') mkdirSync(path);
       if (kind === 'fifo') execFileSync('mkfifo', [path]);
       if (kind === 'symlink to a file') {
-        writeFileSync(join(dir, 'target'), 'keep me');
-        symlinkSync(join(dir, 'target'), path);
+        writeFileSync(join(dir(), 'target'), 'keep me');
+        symlinkSync(join(dir(), 'target'), path);
       }
       if (kind === 'symlink to a socket') {
-        await makeStaleSocket(join(dir, 'target.sock'));
-        symlinkSync(join(dir, 'target.sock'), path);
+        await makeStaleSocket(join(dir(), 'target.sock'));
+        symlinkSync(join(dir(), 'target.sock'), path);
       }
       const before = lstatSync(path);
       await expectCode(make({ path }).listen(), 'ERR_NOT_A_SOCKET');
@@ -211,13 +187,13 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
       expect(after.ino).toBe(before.ino);
       expect(after.mode).toBe(before.mode);
       if (kind === 'regular file') expect(readFileSync(path, 'utf8')).toBe('keep me');
-      expect(socketFilesUnder(dir).filter((p) => p.includes('.ps-'))).toEqual([]);
+      expect(socketFilesUnder(dir()).filter((p) => p.includes('.ps-'))).toEqual([]);
     },
   );
 
   it('lets exactly one of two processes claim the same stale path, and the winner stays connectable', async () => {
     for (let round = 0; round < 5; round++) {
-      const path = join(dir, `contest-${round}.sock`);
+      const path = join(dir(), `contest-${round}.sock`);
       await makeStaleSocket(path);
       const script = `
         const t = new plugsock.UnixSocketTransport({ path: ${JSON.stringify(path)}, native: ${JSON.stringify(native)} });
@@ -248,7 +224,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('close() leaves alone a file that another process put at the path since', async () => {
-    const path = join(dir, 'replaced.sock');
+    const path = join(dir(), 'replaced.sock');
     const server = make({ path });
     await server.listen();
     // Someone removes our socket and puts their own live one there.
@@ -263,13 +239,13 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('close() is idempotent, concurrent-safe and fine before listen()', async () => {
-    const t = make({ path: join(dir, 'idem.sock') });
+    const t = make({ path: join(dir(), 'idem.sock') });
     await Promise.all([t.close(), t.close()]);
     await t.close();
     await expectCode(t.listen(), 'ERR_TRANSPORT_CLOSED');
     await expectCode(t.connect(), 'ERR_TRANSPORT_CLOSED');
 
-    const u = make({ path: join(dir, 'idem2.sock') });
+    const u = make({ path: join(dir(), 'idem2.sock') });
     await u.listen();
     let closes = 0;
     u.on('close', () => closes++);
@@ -279,18 +255,18 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('close() during listen() leaves nothing behind', async () => {
-    const path = join(dir, 'early.sock');
+    const path = join(dir(), 'early.sock');
     const t = make({ path });
     const listening = t.listen();
     const closing = t.close();
     await expectCode(listening, 'ERR_TRANSPORT_CLOSED');
     await closing;
     expect(existsSync(path)).toBe(false);
-    expect(socketFilesUnder(dir)).toEqual([]);
+    expect(socketFilesUnder(dir())).toEqual([]);
   });
 
   it('close() closes live connections on both sides', async () => {
-    const server = make({ path: join(dir, 'conns.sock') });
+    const server = make({ path: join(dir(), 'conns.sock') });
     const accepted: Array<import('node:net').Socket> = [];
     server.on('connection', (s) => accepted.push(s));
     await server.listen();
@@ -305,7 +281,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('connect() with onread delivers every byte into one reused buffer, without data events', async () => {
-    const path = join(dir, 'onread.sock');
+    const path = join(dir(), 'onread.sock');
     const server = make({ path });
     const total = 8 * 1024 * 1024;
     server.on('connection', (s) => {
@@ -348,11 +324,11 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('connect() rejects a malformed onread with ERR_INVALID_OPTION', async () => {
-    await expectCode(make().connect(join(dir, 'x.sock'), { onread: { buffer: Buffer.alloc(1) } as never }), 'ERR_INVALID_OPTION');
+    await expectCode(make().connect(join(dir(), 'x.sock'), { onread: { buffer: Buffer.alloc(1) } as never }), 'ERR_INVALID_OPTION');
   });
 
   it('connect() waits for a server that starts later', async () => {
-    const path = join(dir, 'later.sock');
+    const path = join(dir(), 'later.sock');
     const client = make({ connectTimeoutMs: 5000 });
     const connecting = client.connect(path);
     await new Promise((r) => setTimeout(r, 300));
@@ -364,7 +340,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('connect() times out with ConnectionTimeoutError naming the path and what it saw', async () => {
-    const missing = join(dir, 'missing.sock');
+    const missing = join(dir(), 'missing.sock');
     const err = await expectCode(make({ connectTimeoutMs: 200 }).connect(missing), 'ERR_CONNECT_TIMEOUT');
     expect(err).toBeInstanceOf(ConnectionTimeoutError);
     expect(err).toBeInstanceOf(TransportError);
@@ -372,7 +348,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
     expect(err.message).toContain('missing');
     expect((err as unknown as { lastSeen: string }).lastSeen).toBe('missing');
 
-    const stale = join(dir, 'refusing.sock');
+    const stale = join(dir(), 'refusing.sock');
     await makeStaleSocket(stale);
     const err2 = await expectCode(make({ connectTimeoutMs: 200 }).connect(stale), 'ERR_CONNECT_TIMEOUT');
     expect((err2 as unknown as { lastSeen: string }).lastSeen).toBe('refused');
@@ -380,7 +356,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('connect() fails at once with ERR_NOT_A_SOCKET for a regular file', async () => {
-    const path = join(dir, 'file');
+    const path = join(dir(), 'file');
     writeFileSync(path, 'x');
     const started = Date.now();
     await expectCode(make({ connectTimeoutMs: 5000 }).connect(path), 'ERR_NOT_A_SOCKET');
@@ -390,7 +366,7 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
 
   it('connect() fails at once with ERR_PERMISSION when another user may not connect', async () => {
     if (!isRoot && cannotRun('needs root to run a child as another user')) return;
-    const path = join(dir, 'private.sock');
+    const path = join(dir(), 'private.sock');
     const server = make({ path, mode: 0o600 });
     await server.listen();
     const { done } = runNode(`
@@ -409,25 +385,25 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
   });
 
   it('refuses a directory that is world-writable without the sticky bit', async () => {
-    const open777 = join(dir, 'open');
+    const open777 = join(dir(), 'open');
     mkdirSync(open777);
     chmodSync(open777, 0o777);
     await expectCode(make({ path: join(open777, 'a.sock') }).listen(), 'ERR_INSECURE_DIRECTORY');
   });
 
   it('gives ERR_INVALID_PATH when the directory does not exist', async () => {
-    const err = await expectCode(make({ path: join(dir, 'nope', 'a.sock') }).listen(), 'ERR_INVALID_PATH');
+    const err = await expectCode(make({ path: join(dir(), 'nope', 'a.sock') }).listen(), 'ERR_INVALID_PATH');
     expect(err.message).toContain('does not exist');
   });
 
   it('refuses a second listen() on the same transport', async () => {
-    const t = make({ path: join(dir, 'twice.sock') });
+    const t = make({ path: join(dir(), 'twice.sock') });
     await t.listen();
     await expectCode(t.listen(), 'ERR_INVALID_STATE');
   });
 
   it('leaks no fds, socket files or listeners over 1,000 listen/connect/close cycles', async () => {
-    const path = join(dir, 'cycle.sock');
+    const path = join(dir(), 'cycle.sock');
     const warm = make({ path });
     await warm.listen();
     await (await make().connect(path)).destroy();
@@ -446,12 +422,12 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
     }
     await new Promise((r) => setTimeout(r, 50));
     expect(openFdCount()).toBe(fdsBefore);
-    expect(socketFilesUnder(dir)).toEqual([]);
+    expect(socketFilesUnder(dir())).toEqual([]);
     expect(process.listenerCount('exit')).toBe(exitListeners);
   });
 
   it('removes its socket file when the process exits normally without close()', async () => {
-    const path = join(dir, 'exit.sock');
+    const path = join(dir(), 'exit.sock');
     const { done } = runNode(`
       const t = new plugsock.UnixSocketTransport({ path: ${JSON.stringify(path)}, native: ${JSON.stringify(native)} });
       t.listen().then(() => { console.log('LISTENING'); process.exit(0); });
@@ -463,14 +439,10 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
 });
 
 describe('path length', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = tempDir();
-  });
-  afterEach(() => removeDir(dir));
+  const dir = tempDirEach();
 
   function longDir(): string {
-    let d = dir;
+    let d = dir();
     while (Buffer.byteLength(d) < 120) d = join(d, 'a-fairly-long-directory-name');
     mkdirSync(d, { recursive: true });
     return d;
@@ -501,7 +473,7 @@ describe('path length', () => {
     expect(err.message).toContain('107');
     const err2 = await expectCode(new UnixSocketTransport({ native: 'off' }).connect(path), 'ERR_PATH_TOO_LONG');
     expect(err2.message).toContain(`${bytes} bytes`);
-    expect(socketFilesUnder(dir)).toEqual([]);
+    expect(socketFilesUnder(dir())).toEqual([]);
     // net itself would have bound a truncated name somewhere: make sure nothing like that exists.
     expect(createConnection).toBeTypeOf('function');
   });

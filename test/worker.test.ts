@@ -1,12 +1,11 @@
 // The addon in worker_threads: loads in several threads at once (N-API, no global state), works
 // in each alongside the main thread, and a terminated worker leaves no fds and no memory behind.
 // Workers run test/fixtures/worker-echo.{js,mjs} with plain node on the built package (dist/).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cannotRun, plugsock, removeDir, root, tempDir } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { cannotRun, plugsock, root, run, tempDirEach } from './kit';
 
 const { UnixSocketTransport, capabilities } = plugsock;
 const FIXTURES = join(__dirname, 'fixtures');
@@ -25,18 +24,14 @@ interface WorkerMessage {
   serverMaker?: string;
 }
 
-let dir: string;
-beforeEach(() => {
-  dir = tempDir('plugsock-test-worker-');
-});
-afterEach(() => removeDir(dir));
+const dir = tempDirEach('plugsock-test-worker-');
 
 /** Starts a worker; resolves with its first message (rejects on 'error' or an early exit). */
 function startWorker(
   kind: 'cjs' | 'esm',
   data: Record<string, unknown>,
 ): { worker: Worker; first: Promise<WorkerMessage>; exit: Promise<number> } {
-  const worker = new Worker(ENTRY[kind], { workerData: { root, dir, ...data } });
+  const worker = new Worker(ENTRY[kind], { workerData: { root, dir: dir(), ...data } });
   const exit = new Promise<number>((resolve) => worker.once('exit', resolve));
   const first = new Promise<WorkerMessage>((resolve, reject) => {
     worker.once('message', (m: WorkerMessage) => (m.type === 'error' ? reject(new Error(`worker: ${m.message}`)) : resolve(m)));
@@ -48,7 +43,7 @@ function startWorker(
 
 /** The main thread's share of the concurrent run: the same echo loop as the workers'. */
 async function mainEcho(rounds: number): Promise<number> {
-  const server = new UnixSocketTransport({ path: join(dir, 'main.sock'), native: 'require' });
+  const server = new UnixSocketTransport({ path: join(dir(), 'main.sock'), native: 'require' });
   server.on('connection', (s) => {
     s.on('error', () => {});
     s.pipe(s);
@@ -110,8 +105,8 @@ describe('worker_threads', () => {
     }
     expect(ra.threadId).not.toBe(rb.threadId);
     // Both workers closed their transports: their socket files are gone.
-    expect(existsSync(join(dir, 'wa.sock'))).toBe(false);
-    expect(existsSync(join(dir, 'wb.sock'))).toBe(false);
+    expect(existsSync(join(dir(), 'wa.sock'))).toBe(false);
+    expect(existsSync(join(dir(), 'wb.sock'))).toBe(false);
   });
 
   it('keeps working in one worker while another is terminated mid-use', async () => {
@@ -140,14 +135,8 @@ describe('worker_threads', () => {
   // Create/terminate cycles run in a child process: fd counts there are free of vitest's own
   // noise, gc is exposed, and an addon crash at worker teardown fails one test, not the run.
   async function cycles(fdStream: boolean, n: number, mainLoads = true) {
-    const child = spawn(process.execPath, ['--expose-gc', join(FIXTURES, 'worker-cycles.js'), root, dir, String(n), '3', fdStream ? '1' : '0', mainLoads ? '1' : '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.on('close', (c, s) => r([c, s])));
+    const args = ['--expose-gc', join(FIXTURES, 'worker-cycles.js'), root, dir(), String(n), '3', fdStream ? '1' : '0', mainLoads ? '1' : '0'];
+    const { code, signal, stdout, stderr } = await run(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const firstLines = stderr.split('\n').filter(Boolean).slice(0, 4).join(' | ');
     expect({ code, signal, stderr: firstLines }).toEqual({ code: 0, signal: null, stderr: '' });
     return JSON.parse(stdout.trim().split('\n').pop()!) as {

@@ -8,8 +8,7 @@ import { chmodSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'nod
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRoot, modes, nativeOption, NOBODY, plugsock, removeDir, runNode, tempDir, type Mode } from '../helpers';
-import { snapshotTree } from './fixtures/harness';
+import { isRoot, type Mode, modes, nativeOption, NOBODY, plugsock, removeDir, runNode, snapshotTree, tempDir } from '../kit';
 
 const { UnixSocketTransport, TransportError } = plugsock;
 

@@ -5,13 +5,11 @@
  * uses a large budget); the default keeps this file to a few seconds.
  */
 import fc from 'fast-check';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { plugsock, root } from '../helpers';
+import { buildHandshakeLine, parseHandshakeLine } from '../../src/goplugin/handshake';
+import { normalizeUnixPath, TransportError } from '../../src/index';
 
-const { normalizeUnixPath, TransportError } = plugsock;
-const handshake: typeof import('../../src/goplugin/handshake') = require(join(root, 'dist', 'goplugin', 'handshake.js'));
-const { parseHandshakeLine, buildHandshakeLine } = handshake;
+// Pure TypeScript: imports src/ directly, so it runs without a build.
 
 const RUNS = Number(process.env.PLUGSOCK_FC_RUNS ?? 5000);
 const params = { numRuns: RUNS, ...(process.env.PLUGSOCK_FC_SEED ? { seed: Number(process.env.PLUGSOCK_FC_SEED) } : {}) };

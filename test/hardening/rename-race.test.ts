@@ -28,14 +28,13 @@
  * names its socket `plugin<digits>` inside PLUGIN_UNIX_SOCKET_DIR. Linux only; as root, and in
  * CI it must run. Every race loop is bounded in count and time (about 5 s in all on 2 cores).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type Stats, chmodSync, chownSync, closeSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cannotRun, isRoot, NOBODY, openFdCount, plugsock, removeDir, root as packageRoot, runNode, tempDir } from '../helpers';
-import { report, snapshotTree } from './fixtures/harness';
+import { cannotRun, isRoot, NOBODY, openFdCount, root as packageRoot, plugsock, removeDir, report, runNode, snapshotTree, start, tempDir, waitForLine } from '../kit';
 import { COOKIE } from '../interop/peers';
 
 const { UnixSocketTransport, TransportError } = plugsock;
@@ -98,38 +97,21 @@ interface Attacker {
 }
 
 async function startAttacker(args: string[]): Promise<Attacker> {
-  const child = spawn(swapper, args, { uid: NOBODY.uid, gid: NOBODY.gid, stdio: ['pipe', 'pipe', 'pipe'] });
+  const { child, done, stdout, stderr } = start(swapper, args, { uid: NOBODY.uid, gid: NOBODY.gid });
   children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`swapper ${args[0]}: no READY within 5 s; stderr: ${stderr}`)), 5_000);
-    const onData = () => {
-      if (/^READY$/m.test(stdout)) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    void closed.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`swapper ${args[0]} exited before READY; stderr: ${stderr}`));
-    });
+  await waitForLine(child, /^READY$/, 5_000).catch((err: Error) => {
+    throw new Error(`swapper ${args[0]}: ${err.message}`);
   });
   return {
     async stop() {
       child.stdin!.end();
       const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await closed;
+      await done;
       clearTimeout(killer);
       children.delete(child);
-      const swaps = Number(/^SWAPS (\d+)$/m.exec(stdout)?.[1] ?? NaN);
-      const stats = JSON.parse(/^STATS (.*)$/m.exec(stdout)?.[1] ?? '{}') as Record<string, unknown>;
-      return { swaps, stats, stderr };
+      const swaps = Number(/^SWAPS (\d+)$/m.exec(stdout())?.[1] ?? NaN);
+      const stats = JSON.parse(/^STATS (.*)$/m.exec(stdout())?.[1] ?? '{}') as Record<string, unknown>;
+      return { swaps, stats, stderr: stderr() };
     },
   };
 }
@@ -149,7 +131,7 @@ interface Snap {
 }
 
 function snap(path: string): Snap {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(path);
   } catch {
@@ -291,7 +273,7 @@ function recordError(stats: CycleStats, op: string, err: unknown): void {
  * answers with a connection on `t` is ours; anything else is foreign.
  */
 async function inspectPublished(t: Transport, via: string): Promise<string> {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(via);
   } catch (err) {
@@ -319,7 +301,7 @@ async function inspectPublished(t: Transport, via: string): Promise<string> {
 
 /** Removes whatever is at `via` (a root test process may); says what it was. */
 function clearPath(via: string): string | null {
-  let st;
+  let st: Stats;
   try {
     st = lstatSync(via);
   } catch {
@@ -591,7 +573,7 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     const a = await attacker.stop();
     victims.check('after the attacker stopped');
     const left = readdirSync(dir).filter((n) => names.includes(n)).length;
-    figures['sweep'] = { ...stats, swaps: a.swaps, attacker: a.stats, hits: victims.hits, leftoversRemaining: left };
+    figures.sweep = { ...stats, swaps: a.swaps, attacker: a.stats, hits: victims.hits, leftoversRemaining: left };
     expect(a.stderr).toBe('');
     expect(stats.ok, 'listen() never succeeded under the race').toBeGreaterThan(0);
     expectNoHarm(stats, victims, 'sweep', a);

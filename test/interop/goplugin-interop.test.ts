@@ -6,30 +6,17 @@
  * Debian packages are missing the Go tests skip with the reason in their name, except with
  * CI=true, where they fail.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { plugsock, root } from './helpers';
-import { COOKIE, NODE_PLUGIN, itWithPeers, loadGoPluginKit } from './interop/peers';
+import { describe, expect, it } from 'vitest';
+import { inCI, plugsock, scratchDirs } from '../kit';
+import { COOKIE, NODE_PLUGIN, goV101, itWithPeers, loadGoPluginKit, run } from './peers';
 
 const { gp, kvPkg } = loadGoPluginKit();
 
-const inCI = process.env.CI === 'true';
-
-
 // ---- Build the Go peers (once; build.sh is idempotent and fast when up to date).
-const build = (() => {
-  const t0 = Date.now();
-  const r = spawnSync('bash', [join(root, 'test', 'interop', 'build.sh')], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) {
-    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ');
-    return { ok: false as const, reason: why };
-  }
-  const [plugin, host] = r.stdout.trim().split('\n');
-  return { ok: true as const, plugin: plugin!, host: host!, ms: Date.now() - t0 };
-})();
+const build = goV101();
 if (build.ok) console.log(`go-plugin interop peers ready in ${build.ms} ms: ${build.plugin}, ${build.host}`);
 else console.warn(`go-plugin interop: Go peers unavailable (${build.reason}); ${inCI ? 'FAILING (CI=true)' : 'skipping the Go tests'}`);
 
@@ -59,7 +46,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function exerciseKV(p: import('../src/goplugin/index').PluginProcess, calls = 25): Promise<void> {
+async function exerciseKV(p: import('../../src/goplugin/index').PluginProcess, calls = 25): Promise<void> {
   await p.ping();
   const kv = p.client(kvPkg.kv.KV);
   for (let i = 0; i < calls; i++) {
@@ -75,26 +62,12 @@ async function exerciseKV(p: import('../src/goplugin/index').PluginProcess, call
   expect(keys).toEqual(Array.from({ length: calls }, (_, i) => `k${String(i).padStart(3, '0')}`));
 }
 
-function runGoHost(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn((build as { host: string }).host, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runGoHost(args: string[], env: NodeJS.ProcessEnv) {
+  return run((build as { host: string }).host, args, env);
 }
 
-const dirs: string[] = [];
-function scratch(): string {
-  const d = mkdtempSync(join(tmpdir(), 'plugsock-gpi-'));
-  dirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+/** A directory of its own for one peer, removed after the file's tests. */
+const scratch = scratchDirs('plugsock-gpi-').make;
 
 // ---- Node host -> Go plugin
 describe('Node host launches the Go plugin (go-plugin 1.0.1)', () => {

@@ -4,13 +4,13 @@
  * handshake field (PLUGIN_MULTIPLEX_GRPC) and AutoMTLS (also against 1.0.1's plugin).
  * Peers: test/interop/build-modern.sh (needs Go and the module proxy the first time).
  */
-import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { COOKIE, NODE_PLUGIN, goV101, goV18, itWithPeers, loadGoPluginKit, run } from './interop/peers';
+import { describe, expect, it } from 'vitest';
+import { firstLine, scratchDirs, start } from '../kit';
+import { COOKIE, NODE_PLUGIN, goV101, goV18, itWithPeers, loadGoPluginKit, run } from './peers';
 
 const { gp, kvPkg } = loadGoPluginKit();
 
@@ -25,20 +25,13 @@ function peerIt(built: { ok: boolean; reason?: string }, name: string, fn: () =>
 const P18 = () => (v18 as { plugin: string }).plugin;
 const H18 = () => (v18 as { host: string }).host;
 
-const dirs: string[] = [];
-function scratch(): string {
-  const d = mkdtempSync(join(tmpdir(), 'plugsock-gpm-'));
-  dirs.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+/** A directory of its own for one peer, removed after the file's tests. */
+const scratch = scratchDirs('plugsock-gpm-').make;
 
 const call = <T>(c: any, method: string, req: object): Promise<T> =>
   new Promise((resolve, reject) => c[method](req, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));
 
-async function exerciseKV(p: import('../src/goplugin/index').PluginProcess, n = 10): Promise<void> {
+async function exerciseKV(p: import('../../src/goplugin/index').PluginProcess, n = 10): Promise<void> {
   await p.ping();
   const kv = p.client(kvPkg.kv.KV);
   for (let i = 0; i < n; i++) {
@@ -48,20 +41,14 @@ async function exerciseKV(p: import('../src/goplugin/index').PluginProcess, n = 
   }
 }
 
-function firstLine(cmd: string, env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [], { env, stdio: ['ignore', 'pipe', 'ignore'] });
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        child.kill('SIGKILL');
-        resolve(buf.slice(0, nl));
-      }
-    });
-    child.on('exit', () => reject(new Error(`exited before a line: ${buf}`)));
-  });
+/** Starts `cmd`, returns the first line it prints (its handshake) and kills it. */
+async function handshakeOf(cmd: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const { child } = start(cmd, [], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    return await firstLine(child);
+  } finally {
+    child.kill('SIGKILL');
+  }
 }
 
 describe('Node host launches the Go plugin (go-plugin v1.8)', () => {
@@ -109,7 +96,7 @@ describe('Node host launches the Go plugin (go-plugin v1.8)', () => {
 
   peerIt(v18, 'PLUGIN_MULTIPLEX_GRPC: the plugin adds a 7th field `true`; startPlugin never passes an inherited one on', async () => {
     const dir = scratch();
-    const line = await firstLine(P18(), {
+    const line = await handshakeOf(P18(), {
       ...process.env, [COOKIE.magicCookieKey]: COOKIE.magicCookieValue, PLUGIN_PROTOCOL_VERSIONS: '1',
       PLUGIN_MULTIPLEX_GRPC: 'true', PLUGIN_UNIX_SOCKET_DIR: dir, KV_PLUGIN_QUIET: '1',
     });

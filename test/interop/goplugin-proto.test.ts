@@ -10,10 +10,10 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { goV18, itWithPeers, root } from './interop/peers';
+import { goV18, itWithPeers, root } from './peers';
 
 const requireHere = createRequire(__filename);
-const proto: typeof import('../src/goplugin/proto') = requireHere(join(root, 'dist', 'goplugin', 'proto.js'));
+const proto: typeof import('../../src/goplugin/proto') = requireHere(join(root, 'dist', 'goplugin', 'proto.js'));
 const protoLoader: typeof import('@grpc/proto-loader') = requireHere('@grpc/proto-loader');
 
 const HEALTH_PROTO_DIR = '/usr/share/gocode/src/google.golang.org/grpc/debian/missing-sources/grpc/grpc-proto/master';

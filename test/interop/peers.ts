@@ -3,13 +3,14 @@
  * pyvider tests and the bench: go-plugin 1.0.1 (Debian, build.sh), go-plugin v1.8 (module mode,
  * build-modern.sh), pyvider-rpcplugin (PyPI venv, build-pyvider.sh).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { it } from 'vitest';
+import { type ChildResult, goplugin, root, run as runToEnd } from '../kit';
 
 export const interopDir = resolve(__dirname);
-export const root = resolve(__dirname, '..', '..');
+export { root };
 export const NODE_PLUGIN = join(root, 'examples', 'kv-plugin.mjs');
 export const COOKIE = { magicCookieKey: 'PLUGSOCK_INTEROP_COOKIE', magicCookieValue: 'kv-3b1f9e' };
 
@@ -48,26 +49,11 @@ export const pyvider = () =>
     })),
   );
 
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type RunResult = ChildResult;
 
-/** Runs a program to completion, collecting its output. */
+/** Runs a program to completion (killed after `timeoutMs`), collecting its output. */
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 60_000): Promise<RunResult> {
-  return new Promise((resolveRun) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolveRun({ code, stdout, stderr });
-    });
-  });
+  return runToEnd(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeoutMs });
 }
 
 /**
@@ -91,7 +77,7 @@ const requireHere = createRequire(__filename);
 
 /** What the interop tests drive: the built go-plugin module, grpc-js, and the KV example's package. */
 export function loadGoPluginKit() {
-  const gp: typeof import('../../src/goplugin/index') = requireHere(join(root, 'dist', 'goplugin', 'index.js'));
+  const gp = goplugin;
   const grpc: typeof import('@grpc/grpc-js') = requireHere('@grpc/grpc-js');
   const protoLoader: typeof import('@grpc/proto-loader') = requireHere('@grpc/proto-loader');
   const kvPkg = grpc.loadPackageDefinition(protoLoader.loadSync(join(root, 'examples', 'kv.proto'), { defaults: true })) as any;

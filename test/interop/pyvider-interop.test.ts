@@ -3,8 +3,8 @@
  * Node plugin; a Node host launches a pyvider plugin (plain and AutoMTLS).
  * Peers: test/interop/build-pyvider.sh (a venv in test/interop/.build/, PyPI the first time).
  */
-import { describe, expect, it } from 'vitest';
-import { COOKIE, NODE_PLUGIN, itWithPeers, loadGoPluginKit, pyvider, run } from './interop/peers';
+import { describe, expect } from 'vitest';
+import { COOKIE, NODE_PLUGIN, itWithPeers, loadGoPluginKit, pyvider, run } from './peers';
 
 const { gp, kvPkg } = loadGoPluginKit();
 
@@ -37,7 +37,7 @@ describe('Node host launches a pyvider plugin', () => {
       try {
         expect(p.tls).toBe(autoMTLS);
         await p.ping();
-        const kv = p.client(kvPkg.kv.KV);
+        const kv = p.client(kvPkg.kv.KV) as ReturnType<typeof p.client> & { List(req: object): NodeJS.EventEmitter };
         for (let i = 0; i < 10; i++) await call(kv, 'Put', { key: `k${i}`, value: Buffer.from(`v${i}`) });
         expect((await call<{ value: Buffer }>(kv, 'Get', { key: 'k7' })).value.toString()).toBe('v7');
         const keys: string[] = [];

@@ -6,13 +6,12 @@
  * "Differences from pyvider-rpcplugin", by its key in backticks.
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { plugsock, root } from './helpers';
-import { pyvider, itWithPeers } from './interop/peers';
+import { describe, expect, it } from 'vitest';
+import { plugsock, root, scratchDirs } from '../kit';
+import { pyvider, itWithPeers } from './peers';
 
 const py = pyvider();
 
@@ -85,8 +84,7 @@ async function nodeScenario(name: string, d: string): Promise<Outcome> {
 
 const norm = (o: Outcome) => JSON.stringify({ outcome: o.outcome, after: o.after, after_close: o.after_close, mode: o.mode });
 
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const scratch = scratchDirs('plugsock-pv-');
 
 describe('plugsock vs pyvider-rpcplugin: endpoint handling side by side', () => {
   if (!py.ok) {
@@ -111,9 +109,8 @@ describe('plugsock vs pyvider-rpcplugin: endpoint handling side by side', () => 
       rows.push({ key: `normalize:${JSON.stringify(input)}`, pyvider: JSON.stringify(theirs), plugsock: JSON.stringify(ours), same });
     });
     for (const s of SCENARIOS) {
-      const d = mkdtempSync(join(tmpdir(), 'plugsock-pv-'));
-      const d2 = mkdtempSync(join(tmpdir(), 'plugsock-pv-'));
-      dirs.push(d, d2);
+      const d = scratch.make();
+      const d2 = scratch.make();
       const theirs = pyRun({ scenario: s, dir: d }) as Outcome;
       const ours = await nodeScenario(s, d2);
       rows.push({ key: `scenario:${s}`, pyvider: JSON.stringify(theirs), plugsock: JSON.stringify(ours), same: norm(theirs) === norm(ours) });

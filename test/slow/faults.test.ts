@@ -6,27 +6,12 @@ import { once } from 'node:events';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { expectCode, modes, nativeOption, openFdCount, plugsock, removeDir, runNode, socketFilesUnder, tempDir, waitForLine, type Mode } from '../helpers';
-import { report, scale } from './fixtures/harness';
+import { describe, expect, it } from 'vitest';
+import { expectCode, type Mode, modes, nativeOption, openFdCount, plugsock, report, runNode, scale, socketFilesUnder, transportsPerTest, waitForLine } from '../kit';
 
 const { UnixSocketTransport } = plugsock;
-type Transport = InstanceType<typeof UnixSocketTransport>;
 
-let dir: string;
-const open: Transport[] = [];
-function make(options: ConstructorParameters<typeof UnixSocketTransport>[0] = {}): Transport {
-  const t = new UnixSocketTransport(options);
-  open.push(t);
-  return t;
-}
-beforeEach(() => {
-  dir = tempDir('plugsock-faults-');
-});
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((t) => t.close()));
-  removeDir(dir);
-});
+const { dir, make } = transportsPerTest({}, { prefix: 'plugsock-faults-' });
 
 const until = async (cond: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;
@@ -56,7 +41,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   const native = nativeOption(mode);
 
   it(`kill -9 of a listening process, then a new listen() on the same path: ${scale(100, 100)} times`, async () => {
-    const path = join(dir, 'phoenix.sock');
+    const path = join(dir(), 'phoenix.sock');
     const n = mode === 'native' ? 100 : scale(30, 100);
     const start = Date.now();
     const inodes = new Set<number>();
@@ -75,12 +60,12 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
     const t = make({ path, native });
     await t.listen();
     await t.close();
-    expect(socketFilesUnder(dir)).toEqual([]);
+    expect(socketFilesUnder(dir())).toEqual([]);
   }, 120_000);
 
   let litterAfterRecovery: string[] | null = null;
   it('a crash at any point of listen() never stops the next listen()', async () => {
-    const path = join(dir, 'crashy.sock');
+    const path = join(dir(), 'crashy.sock');
     const rounds = scale(30, 200);
     for (let i = 0; i < rounds; i++) {
       // The child listens and closes in a loop; it is killed at a random moment.
@@ -93,13 +78,13 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
       child.kill('SIGKILL');
       await done;
     }
-    const litter = readdirSync(dir).filter((n) => n.startsWith('.ps-'));
+    const litter = readdirSync(dir()).filter((n) => n.startsWith('.ps-'));
     const t = make({ path, native });
     t.on('connection', (s) => s.end('ok'));
     await t.listen();
     expect(await readAll(await make({ native }).connect(path))).toBe('ok');
     await t.close();
-    litterAfterRecovery = readdirSync(dir).filter((n) => n.startsWith('.ps-'));
+    litterAfterRecovery = readdirSync(dir()).filter((n) => n.startsWith('.ps-'));
     report(`crash during listen (${mode})`, { rounds, stagingDirsLeftByCrashes: litter.length, stagingDirsLeftAfterNextListen: litterAfterRecovery.length });
   }, 120_000);
 
@@ -111,7 +96,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   });
 
   it('a live server is never unlinked by other processes racing listen() on its path', async () => {
-    const path = join(dir, 'live.sock');
+    const path = join(dir(), 'live.sock');
     const { child, done } = plugsockServer(path, native);
     await waitForLine(child, /^READY/);
     const ino = lstatSync(path).ino;
@@ -138,7 +123,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   }, 60_000);
 
   it('a live server whose accept backlog is full is not taken for a dead one', async () => {
-    const path = join(dir, 'busy.sock');
+    const path = join(dir(), 'busy.sock');
     // A plain-net server with backlog 1 whose event loop is stuck: it accepts nothing.
     const { child, done } = runNode(`
       const s = require('net').createServer();
@@ -162,7 +147,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   }, 30_000);
 
   it('a peer killed mid-message: the server sees end/close, no error escapes, nothing leaks, it keeps serving', async () => {
-    const server = make({ path: join(dir, 'mid.sock'), native });
+    const server = make({ path: join(dir(), 'mid.sock'), native });
     const got: number[] = [];
     const errors: string[] = [];
     server.on('connection', (s) => {
@@ -195,7 +180,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   }, 60_000);
 
   it('peers that connect and never send do not hold up others, and close() ends them at once', async () => {
-    const server = make({ path: join(dir, 'idle.sock'), native });
+    const server = make({ path: join(dir(), 'idle.sock'), native });
     let accepted = 0;
     server.on('connection', (s) => {
       accepted++;
@@ -228,7 +213,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   }, 30_000);
 
   it('a receiver that stops reading: backpressure holds and the writer\'s memory stays bounded', async () => {
-    const server = make({ path: join(dir, 'stall.sock'), native });
+    const server = make({ path: join(dir(), 'stall.sock'), native });
     const accepted = once(server, 'connection');
     await server.listen();
     const { child, done } = runNode(`
@@ -276,7 +261,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
     for (let i = 0; i < 20; i++) {
       const t = make({ native, connectTimeoutMs: 10_000 });
       const fds = openFdCount();
-      const pending = t.connect(join(dir, `never-${i}.sock`));
+      const pending = t.connect(join(dir(), `never-${i}.sock`));
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 50));
       const start = Date.now();
       await t.close();
@@ -285,7 +270,7 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
       expect(openFdCount()).toBe(fds);
     }
     // And against a refusing (dead) socket, where the retries go through probe-like connects.
-    const dead = join(dir, 'dead.sock');
+    const dead = join(dir(), 'dead.sock');
     const { child, done } = plugsockServer(dead, native);
     await waitForLine(child, /^READY/);
     child.kill('SIGKILL');
@@ -300,14 +285,14 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
   it('close() at any moment of listen() leaves no socket file, staging directory or fd', async () => {
     const fds = openFdCount();
     for (let i = 0; i < scale(200, 2000); i++) {
-      const t = new UnixSocketTransport({ path: join(dir, `race-${i % 3}.sock`), native });
+      const t = new UnixSocketTransport({ path: join(dir(), `race-${i % 3}.sock`), native });
       const listening = t.listen().then(() => 'listened', (e) => e.code);
       const delay = i % 4 === 0 ? 0 : Math.random() * 3;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       await t.close();
       expect(['listened', 'ERR_TRANSPORT_CLOSED']).toContain(await listening);
     }
-    expect(socketFilesUnder(dir)).toEqual([]);
+    expect(socketFilesUnder(dir())).toEqual([]);
     expect(openFdCount()).toBe(fds);
   }, 60_000);
 });
@@ -322,13 +307,13 @@ describe('process exit', () => {
         console.log(JSON.stringify({ before, during, exit: process.listenerCount('exit') }));
         await t.close();
       });
-    `, { args: [join(dir, 'sig.sock')] });
+    `, { args: [join(dir(), 'sig.sock')] });
     const r = await done;
     expect(JSON.parse(r.stdout)).toEqual({ before: [0, 0, 0, 0], during: [0, 0, 0, 0], exit: 1 });
   });
 
   it.each(modes)('an uncaught exception still removes the socket files (the exit hook runs) (%s)', async (mode) => {
-    const path = join(dir, 'crash.sock');
+    const path = join(dir(), 'crash.sock');
     const { done } = runNode(`
       const t = new plugsock.UnixSocketTransport({ path: process.argv[1], native: ${JSON.stringify(nativeOption(mode))} });
       const g = new plugsock.UnixSocketTransport({ native: ${JSON.stringify(nativeOption(mode))} });
@@ -344,7 +329,7 @@ describe('process exit', () => {
   });
 
   it.each(['SIGTERM', 'SIGKILL'] as const)('after %s (no handler: files stay), the next listen() recovers', async (signal) => {
-    const path = join(dir, `sig-${signal}.sock`);
+    const path = join(dir(), `sig-${signal}.sock`);
     const { child, done } = plugsockServer(path, 'auto');
     await waitForLine(child, /^READY/);
     child.kill(signal);
@@ -362,7 +347,7 @@ describe('faults around the peer check and fd passing (native)', () => {
   it('a peer that exits during an async verify: rejected via isAlive(), never reaches "connection", nothing leaks', async () => {
     let verified = 0;
     const server = make({
-      path: join(dir, 'verify.sock'),
+      path: join(dir(), 'verify.sock'),
       native: 'require',
       peer: {
         verify: async (cred) => {
@@ -393,7 +378,7 @@ describe('faults around the peer check and fd passing (native)', () => {
   }, 30_000);
 
   it('a peer that exits during an async verify that would accept: the check is abandoned as a hang-up, nothing is handed out', async () => {
-    const server = make({ path: join(dir, 'verify2.sock'), native: 'require', peer: { verify: () => new Promise((r) => setTimeout(() => r(true), 1500)) } });
+    const server = make({ path: join(dir(), 'verify2.sock'), native: 'require', peer: { verify: () => new Promise((r) => setTimeout(() => r(true), 1500)) } });
     const handedOut: unknown[] = [];
     const rejected: string[] = [];
     server.on('connection', (s) => handedOut.push(s));
@@ -416,7 +401,7 @@ describe('faults around the peer check and fd passing (native)', () => {
   }, 30_000);
 
   it('a peer killed in the middle of a sendFds stream: received fds are all closed, no fd leaks, the server keeps serving', async () => {
-    const server = make({ path: join(dir, 'fds.sock'), native: 'require', fdPassing: true });
+    const server = make({ path: join(dir(), 'fds.sock'), native: 'require', fdPassing: true });
     let fdsIn = 0;
     let bytesIn = 0;
     const errors: string[] = [];
@@ -455,7 +440,7 @@ describe('faults around the peer check and fd passing (native)', () => {
   }, 60_000);
 
   it('fdPassing: a receiver that stops reading holds back write() and sendFds(), with bounded memory and fds', async () => {
-    const server = make({ path: join(dir, 'fdstall.sock'), native: 'require', fdPassing: true });
+    const server = make({ path: join(dir(), 'fdstall.sock'), native: 'require', fdPassing: true });
     const accepted = once(server, 'connection');
     await server.listen();
     const { child, done } = runNode(`

@@ -7,16 +7,14 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { makeDeadSocket, openFdCount, plugsock, removeDir, root, runNode, tempDir } from './helpers';
-import { COOKIE, NODE_PLUGIN } from './interop/peers';
+import { distPath, fdCountSettles, goplugin, makeDeadSocket, openFdCount, plugsock, removeDir, runNode, tempDir } from '../kit';
+import { COOKIE, NODE_PLUGIN } from '../interop/peers';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
-type StartOptions = import('../src/goplugin/index').StartPluginOptions;
+const gp = goplugin;
+type StartOptions = import('../../src/goplugin/index').StartPluginOptions;
 
 // A TMPDIR of this file's own, so "no plugsock-gp-* left" is exact while other files run.
 let tmp = '';
@@ -97,13 +95,6 @@ async function rejection(p: Promise<unknown>): Promise<Error & { code: string }>
   );
   if (!err) throw new Error('startPlugin resolved; expected a rejection');
   return err;
-}
-
-/** Waits (bounded) for the fd count to come back: pipes close a moment after the child exits. */
-async function fdCountSettles(before: number): Promise<number> {
-  const deadline = Date.now() + 2000;
-  while (openFdCount() !== before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  return openFdCount();
 }
 
 describe('startPlugin never removes a socket outside the directory it gave the child', () => {
@@ -260,7 +251,7 @@ describe('without the addon (PLUGSOCK_DISABLE_ADDON=1 in the host)', () => {
       makeDeadSocket(dead);
       const ino = lstatSync(dead).ino;
       const script = `
-        const gp = require(${JSON.stringify(join(root, 'dist', 'goplugin', 'index.js'))});
+        const gp = require(${JSON.stringify(distPath('goplugin', 'index.js'))});
         const cookie = ${JSON.stringify(COOKIE)};
         const env = { ...process.env }; delete env.PLUGSOCK_DISABLE_ADDON; // the plugin has it
         (async () => {

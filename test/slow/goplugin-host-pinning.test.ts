@@ -12,15 +12,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cannotRun, isRoot, removeDir, root, tempDir } from './helpers';
-import { COOKIE as KV_COOKIE, goV18, itWithPeers, run as runProgram } from './interop/peers';
+import { cannotRun, distPath, goplugin, isRoot, removeDir, root, tempDir } from '../kit';
+import { COOKIE as KV_COOKIE, goV18, itWithPeers, run as runProgram } from '../interop/peers';
 
-const require = createRequire(__filename);
-const gp: typeof import('../src/goplugin/index') = require(join(root, 'dist', 'goplugin', 'index.js'));
-const DIST_GP = join(root, 'dist', 'goplugin', 'index.js');
+const gp = goplugin;
+const DIST_GP = distPath('goplugin', 'index.js');
 const COOKIE = { magicCookieKey: 'PLUGSOCK_PIN_COOKIE', magicCookieValue: 'pin-5c1e' };
 const TERRAFORM = '/usr/local/bin/terraform';
 const TF_COOKIE = { key: 'TF_PLUGIN_MAGIC_COOKIE', value: 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2' };
@@ -139,7 +137,7 @@ function jsonLines(text: string): Array<Record<string, unknown>> {
 }
 
 /** Starts the wrapper with startPlugin, collecting stderr and learning the grandchild's pid. */
-async function startWrapped(sh: string, serveOpts: object, extra: Partial<import('../src/goplugin/index').StartPluginOptions> = {}) {
+async function startWrapped(sh: string, serveOpts: object, extra: Partial<import('../../src/goplugin/index').StartPluginOptions> = {}) {
   let stderr = '';
   const p = await gp.startPlugin({
     command: sh,
@@ -379,7 +377,7 @@ describe('servePlugin pins its host', () => {
 });
 
 describe('real Terraform and a provider behind a wrapper that does not exec it', () => {
-  let children: ChildProcess[] = [];
+  const children: ChildProcess[] = [];
   afterEach(() => {
     for (const c of children.splice(0)) c.kill('SIGKILL');
   });

@@ -7,8 +7,7 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFdCount, plugsock, removeDir, socketFilesUnder, tempDir } from '../helpers';
-import { report, scale, startFixture, SOAK } from './fixtures/harness';
+import { openFdCount, plugsock, removeDir, report, scale, SOAK, socketFilesUnder, startFixture, tempDir } from '../kit';
 
 const { UnixSocketTransport } = plugsock;
 
@@ -40,14 +39,14 @@ const variants: Variant[] = [
 
 async function runLoad(v: Variant) {
   const path = join(dir, `load-${v.name.replace(/\W+/g, '-')}.sock`);
-  const server = startFixture('load-server.js', { path, native: v.native, policy: v.policy, fdPassing: v.fdPassing }, { execArgv: ['--expose-gc'] });
+  const server = startFixture(join(__dirname, 'fixtures', 'load-server.js'), { path, native: v.native, policy: v.policy, fdPassing: v.fdPassing }, { execArgv: ['--expose-gc'] });
   try {
     const ready = await server.next('READY');
     const endpoint = ready.split(' ')[0];
     const base = JSON.parse(ready.slice(endpoint.length + 1));
     const per = CONNS / CLIENT_PROCS;
     const clients = Array.from({ length: CLIENT_PROCS }, (_, id) =>
-      startFixture('load-client.js', { endpoint, conns: per, rounds: ROUNDS, size: SIZE, native: v.native, policy: v.policy, fdPassing: v.fdPassing, id }),
+      startFixture(join(__dirname, 'fixtures', 'load-client.js'), { endpoint, conns: per, rounds: ROUNDS, size: SIZE, native: v.native, policy: v.policy, fdPassing: v.fdPassing, id }),
     );
     const connected = await Promise.all(clients.map((c) => c.next('CONNECTED', 120_000)));
     expect(connected.map(Number)).toEqual(clients.map(() => per));
