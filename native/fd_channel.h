@@ -34,7 +34,7 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
   };
 
   // onEvent(type, ...): 0 data (buffer, lengths[], fdLists[]|null, droppedCounts[]|null),
-  // 1 end, 2 error (err), 3 writable. Keep in step with FdChannelEvent in src/fd-stream.ts.
+  // 1 end, 2 error (err), 3 writable. Keep in step with FdChannelEvent in src/addon.ts.
   enum Event { kData = 0, kEnd = 1, kError = 2, kWritable = 3 };
   static constexpr int kStopAgain = -1;
   static constexpr int kStopEof = -2;

@@ -107,10 +107,7 @@ export type FdChannelEvent =
   | [type: ChannelEvent.Writable];
 
 /** `new FdChannel(fd, onEvent)`: takes `fd` over once constructed (a failed constructor leaves it alone). */
-export type FdChannelConstructor = new (
-  fd: number,
-  onEvent: (...event: FdChannelEvent) => void,
-) => FdChannelHandle;
+export type FdChannelConstructor = new (fd: number, onEvent: (...event: FdChannelEvent) => void) => FdChannelHandle;
 
 interface LoadResult {
   binding: Binding | null;

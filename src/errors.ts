@@ -218,9 +218,7 @@ export interface NativeRequiredOptions {
  */
 export function nativeRequired(what: string, options: NativeRequiredOptions = {}): TransportError {
   const { binding, reason: loadFailure } = loadAddon();
-  const reason = binding === null
-    ? loadFailure ?? 'it did not load'
-    : options.unused ?? `it has no such feature on ${process.platform}`;
+  const reason = binding === null ? (loadFailure ?? 'it did not load') : (options.unused ?? `it has no such feature on ${process.platform}`);
   const remedies: string[] = [];
   if (binding === null) {
     remedies.push(
@@ -233,8 +231,7 @@ export function nativeRequired(what: string, options: NativeRequiredOptions = {}
   const todo = remedies.join(', or ');
   return new TransportError(
     options.code ?? ErrorCodes.NATIVE_REQUIRED,
-    `${what} needs plugsock's native addon, which is not available here (${reason}).` +
-      (todo ? ` ${todo[0].toUpperCase()}${todo.slice(1)}.` : ''),
+    `${what} needs plugsock's native addon, which is not available here (${reason}).` + (todo ? ` ${todo[0].toUpperCase()}${todo.slice(1)}.` : ''),
     options.path === undefined ? {} : { path: options.path },
   );
 }
@@ -257,7 +254,10 @@ export function systemToTransport(err: unknown, path: string, op: string): Trans
       return new TransportError(ErrorCodes.PATH_TOO_LONG, `The path ${path} is too long for ${op} (${err.code}). Use a shorter path.`, { path, cause: err });
     case 'missing':
     case 'not-dir':
-      return new TransportError(ErrorCodes.SOCKET_NOT_FOUND, `${op} failed: ${path} (or one of its directories) does not exist (${err.code}).`, { path, cause: err });
+      return new TransportError(ErrorCodes.SOCKET_NOT_FOUND, `${op} failed: ${path} (or one of its directories) does not exist (${err.code}).`, {
+        path,
+        cause: err,
+      });
     case 'in-use':
       return new TransportError(ErrorCodes.ADDRESS_IN_USE, `${path} is in use (${err.code}). Choose another path.`, { path, cause: err });
     default:
@@ -287,7 +287,14 @@ export function notASocketError(path: string, kind: FileKind): TransportError {
 }
 
 /** The kind of a `fs.Stats` (lstat or stat), in `notASocketError`'s words. */
-export function fileKindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): FileKind {
+export function fileKindOf(st: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): FileKind {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';

@@ -61,11 +61,7 @@ export function fdToSocket(fd: number, options: Omit<net.SocketConstructorOpts, 
  * A listening socket (e.g. one handed over by a previous server process) as a net.Server that
  * accepts on it. Resolves once it is listening; the server owns the fd from then on.
  */
-export function fdToServer(
-  fd: number,
-  options: net.ServerOpts = {},
-  connectionListener?: (socket: net.Socket) => void,
-): Promise<net.Server> {
+export function fdToServer(fd: number, options: net.ServerOpts = {}, connectionListener?: (socket: net.Socket) => void): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     let server: net.Server;
     try {

@@ -33,7 +33,10 @@ export interface FdStreamOptions<Peer = unknown> {
 
 /** Every key of `FdStreamOptions` (a missing one does not compile); others are errors. */
 export const FD_STREAM_OPTION_KEYS = optionKeys<FdStreamOptions>({
-  peer: true, allowHalfOpen: true, readableHighWaterMark: true, writableHighWaterMark: true,
+  peer: true,
+  allowHalfOpen: true,
+  readableHighWaterMark: true,
+  writableHighWaterMark: true,
 });
 
 /** The `'fdsTruncated'` error: the kernel set MSG_CTRUNC and the fds of one message were lost. */
@@ -154,9 +157,7 @@ export class FdStream<Peer = unknown> extends Duplex {
    */
   sendFds(fds: readonly number[], data?: Uint8Array): Promise<void> {
     if (!Array.isArray(fds) || !fds.every((fd) => Number.isInteger(fd))) {
-      return Promise.reject(
-        new TransportError(ErrorCodes.INVALID_OPTION, 'sendFds(fds): fds must be an array of integers.'),
-      );
+      return Promise.reject(new TransportError(ErrorCodes.INVALID_OPTION, 'sendFds(fds): fds must be an array of integers.'));
     }
     if (fds.length > MAX_FDS_PER_CALL) {
       return Promise.reject(
@@ -167,12 +168,7 @@ export class FdStream<Peer = unknown> extends Duplex {
       );
     }
     if (this.destroyed || this.writableEnded) {
-      return Promise.reject(
-        new TransportError(
-          ErrorCodes.CLOSED,
-          `sendFds() on a stream that is ${this.destroyed ? 'destroyed' : 'ended'}.`,
-        ),
-      );
+      return Promise.reject(new TransportError(ErrorCodes.CLOSED, `sendFds() on a stream that is ${this.destroyed ? 'destroyed' : 'ended'}.`));
     }
     const payload = data && data.byteLength > 0 ? data : ONE_ZERO_BYTE;
     // Fast path: nothing is queued ahead (no buffered or in-flight write, not corked), so
@@ -261,7 +257,10 @@ export class FdStream<Peer = unknown> extends Duplex {
       this.channel?.shutdown();
     } catch (err) {
       // The peer already went away: there is nothing left to half-close.
-      if (!isErrno(err, 'not-connected')) return cb(err as Error);
+      if (!isErrno(err, 'not-connected')) {
+        cb(err as Error);
+        return;
+      }
     }
     cb();
   }
@@ -275,7 +274,8 @@ export class FdStream<Peer = unknown> extends Duplex {
     if (pending) {
       // As net.Socket does for a write in flight: its callback (and a sendFds promise) fails.
       const reason =
-        err ?? Object.assign(new Error('The stream was destroyed before this write completed.'), {
+        err ??
+        Object.assign(new Error('The stream was destroyed before this write completed.'), {
           code: 'ERR_STREAM_DESTROYED',
         });
       pending.cb(reason);
@@ -385,6 +385,7 @@ export class FdStream<Peer = unknown> extends Duplex {
   }
 }
 
+// biome-ignore lint/correctness/noUnusedVariables: the type parameter of the class this merges into
 export interface FdStream<Peer = unknown> {
   on(event: 'fds', listener: (fds: number[]) => void): this;
   on(event: 'fdsTruncated', listener: (err: FdsTruncatedError) => void): this;

@@ -44,7 +44,7 @@ export function checkOptionKeys(value: unknown, allowedKeys: readonly string[], 
     throw new TransportError(ErrorCodes.INVALID_OPTION, `${name} must be an object, got ${got}.`);
   }
   for (const key in value) {
-    if (!Object.prototype.hasOwnProperty.call(value, key) || allowedKeys.includes(key)) continue;
+    if (!Object.hasOwn(value, key) || allowedKeys.includes(key)) continue;
     const path = label === '' ? key : `${label}.${key}`;
     const near = nearestKey(key, allowedKeys);
     throw new TransportError(

@@ -29,10 +29,7 @@ export const SUN_PATH_MAX: number = process.platform === 'linux' ? 107 : 103;
  */
 export function normalizeUnixPath(endpoint: string): string {
   if (typeof endpoint !== 'string') {
-    throw new TransportError(
-      ErrorCodes.INVALID_PATH,
-      `A socket endpoint must be a string, got ${endpoint === null ? 'null' : typeof endpoint}.`,
-    );
+    throw new TransportError(ErrorCodes.INVALID_PATH, `A socket endpoint must be a string, got ${endpoint === null ? 'null' : typeof endpoint}.`);
   }
   if (endpoint.includes('\0')) {
     throw new TransportError(

@@ -225,8 +225,7 @@ export function peerRejectedError(reason: string, cred: PeerCredentials | null, 
   const who = cred ? `pid ${cred.pid}, uid ${cred.uid}, gid ${cred.gid}` : 'unknown peer';
   return new TransportError(
     ErrorCodes.PEER_REJECTED,
-    `The server at ${path} (${who}) was rejected by the peer policy: ${reason}. ` +
-      `Check that the expected process is listening there, or widen the policy.`,
+    `The server at ${path} (${who}) was rejected by the peer policy: ${reason}. ` + `Check that the expected process is listening there, or widen the policy.`,
     { path },
   );
 }

@@ -5,7 +5,7 @@
  * such directories up front (ERR_INSECURE_DIRECTORY): then nobody but this user and root can
  * change the names it uses, and the same steps as the native claim are safe by name.
  */
-import { chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { type BigIntStats, chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import { chmod, chown, link, lstat, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import * as net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -17,8 +17,6 @@ import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 const PUBLISH_ATTEMPTS = 16;
 /** mkdtemp('.ps-<pid>-') names: the creator's pid and six random characters. */
 const STAGE_NAME = /^\.ps-(\d+)-[A-Za-z0-9]{6}$/;
-/** An empty staging directory may belong to a listen() between mkdtemp and bind. */
-const STAGE_EMPTY_GRACE_MS = 10_000;
 
 type ProbeResult = 'live' | 'busy' | 'refused' | 'missing' | 'denied' | 'wrongtype';
 
@@ -136,15 +134,12 @@ async function assertNobodyElseRenames(dir: string, path: string, unused: string
           ? `is writable by ${st.mode & 0o002 ? 'everyone' : `group ${st.gid}`} without the sticky bit`
           : null;
     if (why) {
-      throw nativeRequired(
-        `The directory ${d} ${why}, so another user could rename entries on the way to ${path}: listening there safely`,
-        {
-          code: ErrorCodes.INSECURE_DIRECTORY,
-          path,
-          unused,
-          instead: 'use a directory that only you and root can change (or one with the sticky bit, like /tmp)',
-        },
-      );
+      throw nativeRequired(`The directory ${d} ${why}, so another user could rename entries on the way to ${path}: listening there safely`, {
+        code: ErrorCodes.INSECURE_DIRECTORY,
+        path,
+        unused,
+        instead: 'use a directory that only you and root can change (or one with the sticky bit, like /tmp)',
+      });
     }
   }
 }
@@ -213,7 +208,7 @@ async function publish(stageDir: string, stagePath: string, path: string): Promi
     } catch (err) {
       if (!isErrno(err, 'exists')) throw systemToTransport(err, path, 'link');
     }
-    let existing;
+    let existing: BigIntStats;
     try {
       existing = await lstat(path, { bigint: true });
     } catch (err) {
@@ -224,9 +219,17 @@ async function publish(stageDir: string, stagePath: string, path: string): Promi
     switch (await probe(path)) {
       case 'live':
       case 'busy':
-        throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `A server is already listening on ${path}. Stop it, or choose another path; plugsock never removes a live socket.`, { path });
+        throw new TransportError(
+          ErrorCodes.ADDRESS_IN_USE,
+          `A server is already listening on ${path}. Stop it, or choose another path; plugsock never removes a live socket.`,
+          { path },
+        );
       case 'wrongtype':
-        throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `A live socket of another type (datagram or seqpacket) is at ${path}; plugsock leaves it alone. Choose another path.`, { path });
+        throw new TransportError(
+          ErrorCodes.ADDRESS_IN_USE,
+          `A live socket of another type (datagram or seqpacket) is at ${path}; plugsock leaves it alone. Choose another path.`,
+          { path },
+        );
       case 'denied':
         throw new TransportError(
           ErrorCodes.PERMISSION,
@@ -240,7 +243,9 @@ async function publish(stageDir: string, stagePath: string, path: string): Promi
         continue;
     }
   }
-  throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`, { path });
+  throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`, {
+    path,
+  });
 }
 
 /** Connects and hangs up at once to learn whether a server is behind a socket file. */
@@ -318,8 +323,9 @@ async function removeDeadSocket(stageDir: string, path: string, probed: Identity
 
 /**
  * Clears staging directories that a process killed inside listen() left next to the target.
- * Only directories that look exactly like ours (name, owner, mode) are touched, and only when
- * what they hold proves their creator gone: dead sockets, or nothing at all for a while.
+ * Only directories that look exactly like ours (name, owner, mode) are touched, only when their
+ * creator is gone (a live one may be between bind and listen, where its socket refuses like a
+ * dead one), and only when they hold nothing but dead sockets.
  */
 async function sweepStaging(parent: string): Promise<void> {
   let names: string[];
@@ -336,8 +342,7 @@ async function sweepStaging(parent: string): Promise<void> {
       if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o777) !== 0o700) continue;
       const entries = await readdir(dir);
       if (entries.some((e) => e !== 's' && e !== 'dead')) continue;
-      const creatorGone = !processExists(Number(STAGE_NAME.exec(name)![1]));
-      if (entries.length === 0 && !creatorGone && Date.now() - st.mtimeMs < STAGE_EMPTY_GRACE_MS) continue;
+      if (processExists(Number(STAGE_NAME.exec(name)![1]))) continue;
       let allDead = true;
       for (const entry of entries) {
         const inner = join(dir, entry);

@@ -100,9 +100,7 @@ export class Broker {
       );
     }
     const mtls = this.mtls;
-    const tlsOptions: MutualTlsOptions | null = mtls
-      ? { serverCertPem: mtls.hostCertPem, certPem: mtls.certPem, keyPem: mtls.keyPem }
-      : null;
+    const tlsOptions: MutualTlsOptions | null = mtls ? { serverCertPem: mtls.hostCertPem, certPem: mtls.certPem, keyPem: mtls.keyPem } : null;
     const creds = new VerifiedUnixCredentials(() => this.#connector.connect(info.address, { peer: this.peer }), tlsOptions);
     const ch = new grpc.Channel(`unix:${info.address}`, creds, { 'grpc.max_receive_message_length': -1, ...o.channelOptions });
     this.#channels.add(ch);

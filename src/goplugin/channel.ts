@@ -74,7 +74,7 @@ export function wrapMutualTls(socket: Socket, o: MutualTlsOptions): Promise<TLSS
     });
     t.once('secureConnect', () => {
       const peer = t.getPeerX509Certificate();
-      if (!t.authorized || !peer || !peer.raw.equals(expected)) {
+      if (!t.authorized || !peer?.raw.equals(expected)) {
         t.destroy();
         reject(
           new TransportError(

@@ -75,10 +75,7 @@ export function parsePortRange(env: NodeJS.ProcessEnv): { min: number; max: numb
   const min = read(ENV.MIN_PORT);
   const max = read(ENV.MAX_PORT);
   if (min > max) {
-    throw new TransportError(
-      GoPluginErrorCodes.INVALID_ENV,
-      `${ENV.MIN_PORT} value of ${min} is greater than ${ENV.MAX_PORT} value of ${max}.`,
-    );
+    throw new TransportError(GoPluginErrorCodes.INVALID_ENV, `${ENV.MIN_PORT} value of ${min} is greater than ${ENV.MAX_PORT} value of ${max}.`);
   }
   return { min, max };
 }

@@ -47,10 +47,7 @@ export interface ParseHandshakeOptions {
 }
 
 function invalid(message: string, line: string): TransportError {
-  return new TransportError(
-    GoPluginErrorCodes.HANDSHAKE_INVALID,
-    `Invalid go-plugin handshake line ${JSON.stringify(truncate(line, 300))}: ${message}`,
-  );
+  return new TransportError(GoPluginErrorCodes.HANDSHAKE_INVALID, `Invalid go-plugin handshake line ${JSON.stringify(truncate(line, 300))}: ${message}`);
 }
 
 function truncate(s: string, n: number): string {
@@ -97,9 +94,7 @@ export function parseHandshakeLine(line: string, options: ParseHandshakeOptions 
   if (parts.length > 7) {
     throw invalid(`too many fields (${parts.length}); at most 7 are defined`, raw);
   }
-  const [coreS, appS, networkS, address, protocolS, certS, muxS] = parts as [
-    string, string, string, string, string?, string?, string?,
-  ];
+  const [coreS, appS, networkS, address, protocolS, certS, muxS] = parts as [string, string, string, string, string?, string?, string?];
 
   const core = coreVersion(coreS, line, raw);
   const app = parseIntField(appS);
@@ -107,8 +102,7 @@ export function parseHandshakeLine(line: string, options: ParseHandshakeOptions 
   if (options.appVersions && !options.appVersions.includes(app)) {
     throw new TransportError(
       GoPluginErrorCodes.UNSUPPORTED_VERSION,
-      `Incompatible API version with plugin: the plugin chose version ${app}, ` +
-        `this host supports ${options.appVersions.join(', ')}.`,
+      `Incompatible API version with plugin: the plugin chose version ${app}, ` + `this host supports ${options.appVersions.join(', ')}.`,
     );
   }
   if (networkS !== 'unix' && networkS !== 'tcp') {
@@ -160,8 +154,7 @@ function certField(certS: string | undefined, options: ParseHandshakeOptions, ra
   }
   if (!options.clientCertSent) {
     throw invalid(
-      'the plugin sent a TLS server certificate (AutoMTLS) although this host did not send ' +
-        'PLUGIN_CLIENT_CERT, so no TLS connection can be made',
+      'the plugin sent a TLS server certificate (AutoMTLS) although this host did not send ' + 'PLUGIN_CLIENT_CERT, so no TLS connection can be made',
       raw,
     );
   }

@@ -76,7 +76,10 @@ export class HostWatch {
     }
     const timeoutMs = options.hostConnectTimeoutMs ?? 60000;
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) {
-      throw new TransportError(ErrorCodes.INVALID_OPTION, `servePlugin: hostConnectTimeoutMs must be a number of ms from 0 (no limit) to 2147483647, got ${String(timeoutMs)}.`);
+      throw new TransportError(
+        ErrorCodes.INVALID_OPTION,
+        `servePlugin: hostConnectTimeoutMs must be a number of ms from 0 (no limit) to 2147483647, got ${String(timeoutMs)}.`,
+      );
     }
     // Pinned now, before the socket exists: a connection from a pinned pid can only be that process.
     const pinned = options.peer === undefined ? PinnedHost.pin(hostPolicy) : null;
@@ -92,10 +95,9 @@ export class HostWatch {
     if (watch.peer && !capabilities().native) {
       // Thrown even with ownProcess: the caller decides; uncaught, the process dies with this
       // message on stderr before any handshake, which a host reports with the stderr tail.
-      throw nativeRequired(
-        `servePlugin refuses to serve: its ${options.peer === undefined ? 'default parent-only peer policy' : 'peer policy'}`,
-        { instead: 'pass `peer: null` to serve without peer checks (any process the socket mode lets in may connect)' },
-      );
+      throw nativeRequired(`servePlugin refuses to serve: its ${options.peer === undefined ? 'default parent-only peer policy' : 'peer policy'}`, {
+        instead: 'pass `peer: null` to serve without peer checks (any process the socket mode lets in may connect)',
+      });
     }
     return watch;
   }

@@ -70,9 +70,23 @@ export interface StartPluginOptions {
 
 /** Every key of `StartPluginOptions` (a missing one does not compile); others are errors. */
 export const START_PLUGIN_OPTION_KEYS = optionKeys<StartPluginOptions>({
-  command: true, args: true, cwd: true, env: true, magicCookieKey: true, magicCookieValue: true,
-  versions: true, startTimeoutMs: true, killGraceMs: true, socketDir: true, socketGroup: true,
-  verifyPeer: true, onStderr: true, onStdout: true, channelOptions: true, autoMTLS: true, onStdio: true,
+  command: true,
+  args: true,
+  cwd: true,
+  env: true,
+  magicCookieKey: true,
+  magicCookieValue: true,
+  versions: true,
+  startTimeoutMs: true,
+  killGraceMs: true,
+  socketDir: true,
+  socketGroup: true,
+  verifyPeer: true,
+  onStderr: true,
+  onStdout: true,
+  channelOptions: true,
+  autoMTLS: true,
+  onStdio: true,
 });
 
 /**

@@ -104,10 +104,7 @@ export function generateAutoMtlsCert(options: { organization?: string; commonNam
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-521' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const algorithm = seq(oid(OID.ecdsaWithSHA512));
-  const name = seq(
-    set(seq(oid(OID.organization), utf8(options.organization ?? 'plugsock'))),
-    set(seq(oid(OID.commonName), utf8(host))),
-  );
+  const name = seq(set(seq(oid(OID.organization), utf8(options.organization ?? 'plugsock'))), set(seq(oid(OID.commonName), utf8(host))));
   const now = Date.now();
   const serial = randomBytes(16);
   // KeyUsage bits (MSB first): digitalSignature(0), keyEncipherment(2), keyAgreement(4),
@@ -136,7 +133,10 @@ export function generateAutoMtlsCert(options: { organization?: string; commonNam
 }
 
 function toPem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -164,11 +164,9 @@ export function parseClientCertPem(pem: string): X509Certificate {
   try {
     return new X509Certificate(pem);
   } catch (err) {
-    throw new TransportError(
-      GoPluginErrorCodes.INVALID_ENV,
-      `PLUGIN_CLIENT_CERT is set but is not a PEM certificate: ${(err as Error).message}.`,
-      { cause: err },
-    );
+    throw new TransportError(GoPluginErrorCodes.INVALID_ENV, `PLUGIN_CLIENT_CERT is set but is not a PEM certificate: ${(err as Error).message}.`, {
+      cause: err,
+    });
   }
 }
 

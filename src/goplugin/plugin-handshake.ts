@@ -36,7 +36,10 @@ export async function readHandshake(child: PluginChild, o: ReadHandshakeOptions)
     throw new TransportError(GoPluginErrorCodes.UNSUPPORTED_PROTOCOL, `${o.what} speaks go-plugin's ${handshake.protocol} protocol; only grpc is supported.`);
   }
   if (handshake.network !== 'unix') {
-    throw new TransportError(GoPluginErrorCodes.UNSUPPORTED_PROTOCOL, `${o.what} listens on ${handshake.network} ${handshake.address}; this host connects only to unix sockets.`);
+    throw new TransportError(
+      GoPluginErrorCodes.UNSUPPORTED_PROTOCOL,
+      `${o.what} listens on ${handshake.network} ${handshake.address}; this host connects only to unix sockets.`,
+    );
   }
   const tls = o.mtlsCert ? mutualTls(handshake, o.mtlsCert, o.what) : null;
   child.announced = handshake.address;
@@ -57,7 +60,10 @@ async function handshakeLine(child: PluginChild, o: ReadHandshakeOptions): Promi
         `Timed out after ${o.startTimeoutMs} ms waiting for the go-plugin handshake line from ${o.what} (pid ${child.pid}).`,
       );
     case 'toolong':
-      throw new TransportError(GoPluginErrorCodes.HANDSHAKE_INVALID, `${o.what} printed over ${MAX_LINE} bytes on stdout without a newline; that is not a go-plugin handshake.`);
+      throw new TransportError(
+        GoPluginErrorCodes.HANDSHAKE_INVALID,
+        `${o.what} printed over ${MAX_LINE} bytes on stdout without a newline; that is not a go-plugin handshake.`,
+      );
     case 'eof': {
       const last = first.partial.length ? ` It printed ${JSON.stringify(first.partial.toString('utf8').slice(0, 200))} without a newline.` : '';
       const r = await Promise.race([child.exited, new Promise<null>((res) => setTimeout(() => res(null), 1000))]);

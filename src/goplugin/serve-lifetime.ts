@@ -60,7 +60,11 @@ export class ServeLifetime {
         if (this.#failure) this.#rejectClosed(this.#failure);
         else this.#resolveClosed();
       })();
-      if (this.ownProcess) void this.#shuttingDown.then(() => this.#exit(), (err) => this.#exitFailed(err as Error));
+      if (this.ownProcess)
+        void this.#shuttingDown.then(
+          () => this.#exit(),
+          (err) => this.#exitFailed(err as Error),
+        );
     }
     return this.#shuttingDown;
   };

@@ -21,11 +21,7 @@ import { addGoPluginServices } from './services';
 import { StdioPump } from './stdio';
 
 /** Registers the plugin's own services on the gRPC server for the negotiated version. */
-export type RegisterServices = (
-  server: grpc.Server,
-  appVersion: number,
-  context: { broker: PluginBroker },
-) => void | Promise<void>;
+export type RegisterServices = (server: grpc.Server, appVersion: number, context: { broker: PluginBroker }) => void | Promise<void>;
 
 export interface ServePluginOptions {
   /** The host's magic cookie (go-plugin `HandshakeConfig.MagicCookieKey`/`Value`). */
@@ -97,9 +93,22 @@ export interface ServePluginOptions {
 
 /** Every key of `ServePluginOptions` (a missing one does not compile); others are errors. */
 export const SERVE_PLUGIN_OPTION_KEYS = optionKeys<ServePluginOptions>({
-  magicCookieKey: true, magicCookieValue: true, versions: true, protocolVersion: true, register: true,
-  peer: true, mode: true, env: true, handshakeOut: true, captureStdout: true, captureStderr: true,
-  ownProcess: true, serverOptions: true, autoMTLS: true, host: true, hostConnectTimeoutMs: true,
+  magicCookieKey: true,
+  magicCookieValue: true,
+  versions: true,
+  protocolVersion: true,
+  register: true,
+  peer: true,
+  mode: true,
+  env: true,
+  handshakeOut: true,
+  captureStdout: true,
+  captureStderr: true,
+  ownProcess: true,
+  serverOptions: true,
+  autoMTLS: true,
+  host: true,
+  hostConnectTimeoutMs: true,
 });
 
 export interface ServedPlugin {

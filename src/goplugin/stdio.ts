@@ -81,11 +81,7 @@ export class StdioPump {
  * Host side: reads the plugin's GRPCStdio stream into `onData` until it ends (or the channel
  * closes); rejects with ERR_PLUGIN_CALL on any other error (UNIMPLEMENTED: no such service).
  */
-export function receiveStdio(
-  client: grpc.Client,
-  what: string,
-  onData: (channel: 'stdout' | 'stderr', data: Buffer) => void,
-): Promise<void> {
+export function receiveStdio(client: grpc.Client, what: string, onData: (channel: 'stdout' | 'stderr', data: Buffer) => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const call = (client as any).StreamStdio({}) as grpc.ClientReadableStream<StdioData>;
     call.on('data', (d: StdioData) => onData(d.channel === 'STDERR' ? 'stderr' : 'stdout', d.data));

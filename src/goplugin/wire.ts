@@ -136,8 +136,7 @@ export class Writer {
 /** Reads an enum given as a name or a number into its number (unknown names: 0). */
 export function enumNumber<N extends string>(names: readonly N[], v: N | number | undefined | null): number {
   if (typeof v === 'number') return v;
-  const i = v ? names.indexOf(v) : -1;
-  return i < 0 ? 0 : i;
+  return Math.max(0, v ? names.indexOf(v) : -1);
 }
 
 /** An enum number as its name; a number this side does not know reads as the zero value's name. */

@@ -21,16 +21,35 @@ import { offerListener } from './handoff/offer';
 import { borrowedClaim, takeOverListener } from './handoff/take';
 import type { Successor } from './handoff/types';
 import {
-  type ConnectOptions, type HandOffOptions, type ListenOptions, type Resolved, type Settings, type TakeOverOptions,
-  type TransportFigures, type UnixSocketTransportOptions, CONNECT_OPTION_KEYS, checkHandOffOptions, checkListenOptions,
-  checkTakeOverOptions, resolveOptions, settingsOf,
+  type ConnectOptions,
+  type HandOffOptions,
+  type ListenOptions,
+  type Resolved,
+  type Settings,
+  type TakeOverOptions,
+  type TransportFigures,
+  type UnixSocketTransportOptions,
+  CONNECT_OPTION_KEYS,
+  checkHandOffOptions,
+  checkListenOptions,
+  checkTakeOverOptions,
+  resolveOptions,
+  settingsOf,
 } from './options';
 import type { PeerFdStream, PeerSocket } from './types';
 
 export type { PeerFdStream, PeerSocket } from './types';
 export {
-  type ConnectOptions, type HandOffOptions, type ListenOptions, type TakeOverOptions, type UnixSocketTransportOptions,
-  CONNECT_OPTION_KEYS, HAND_OFF_OPTION_KEYS, LISTEN_OPTION_KEYS, TAKE_OVER_OPTION_KEYS, TRANSPORT_OPTION_KEYS,
+  type ConnectOptions,
+  type HandOffOptions,
+  type ListenOptions,
+  type TakeOverOptions,
+  type UnixSocketTransportOptions,
+  CONNECT_OPTION_KEYS,
+  HAND_OFF_OPTION_KEYS,
+  LISTEN_OPTION_KEYS,
+  TAKE_OVER_OPTION_KEYS,
+  TRANSPORT_OPTION_KEYS,
 } from './options';
 
 /** Where a transport is in its life; each state holds exactly what exists in it. */
@@ -137,7 +156,9 @@ export class UnixSocketTransport extends EventEmitter {
       checkListenOptions(options);
       if (this.#closed) throw closedError(this.path);
       if (this.#state.is !== 'idle') {
-        throw new TransportError(ErrorCodes.INVALID_STATE, `This transport already listens on ${this.path}; create another transport for another listener.`, { path: this.path });
+        throw new TransportError(ErrorCodes.INVALID_STATE, `This transport already listens on ${this.path}; create another transport for another listener.`, {
+          path: this.path,
+        });
       }
       call = resolveOptions(this.#settings, options);
     } catch (err) {
@@ -235,7 +256,12 @@ export class UnixSocketTransport extends EventEmitter {
    */
   static async takeOver(control: string, options: TakeOverOptions = {}): Promise<UnixSocketTransport> {
     checkTakeOverOptions(options);
-    return takeOverListener(control, options, (o) => new UnixSocketTransport(o), (t) => t.#successor());
+    return takeOverListener(
+      control,
+      options,
+      (o) => new UnixSocketTransport(o),
+      (t) => t.#successor(),
+    );
   }
 
   /** What takeOver() may do to a transport it made (handoff/take.ts). */

@@ -66,9 +66,18 @@ export interface UnixSocketTransportOptions {
 
 /** Every key of `UnixSocketTransportOptions` (a missing one does not compile); others are errors. */
 export const TRANSPORT_OPTION_KEYS = optionKeys<UnixSocketTransportOptions>({
-  path: true, mode: true, connectTimeoutMs: true, native: true, peer: true, backlog: true,
-  allowHalfOpen: true, fdPassing: true, sendBufferSize: true, group: true,
-  maxPendingPeerChecks: true, peerCheckTimeoutMs: true,
+  path: true,
+  mode: true,
+  connectTimeoutMs: true,
+  native: true,
+  peer: true,
+  backlog: true,
+  allowHalfOpen: true,
+  fdPassing: true,
+  sendBufferSize: true,
+  group: true,
+  maxPendingPeerChecks: true,
+  peerCheckTimeoutMs: true,
 });
 
 export interface ListenOptions {
@@ -125,9 +134,17 @@ export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path'
  * and `mode` included: they come from the process handing over.
  */
 export const TAKE_OVER_OPTION_KEYS = optionKeys<TakeOverOptions>({
-  connectTimeoutMs: true, native: true, peer: true, backlog: true, allowHalfOpen: true,
-  fdPassing: true, sendBufferSize: true, group: true, handOffPeer: true,
-  maxPendingPeerChecks: true, peerCheckTimeoutMs: true,
+  connectTimeoutMs: true,
+  native: true,
+  peer: true,
+  backlog: true,
+  allowHalfOpen: true,
+  fdPassing: true,
+  sendBufferSize: true,
+  group: true,
+  handOffPeer: true,
+  maxPendingPeerChecks: true,
+  peerCheckTimeoutMs: true,
 });
 
 const DEFAULT_MODE = 0o660;
@@ -180,7 +197,7 @@ const DROP_THE_OPTION = { unused: NATIVE_OFF, instead: 'drop the option' };
  * is there for them.
  */
 export function resolveOptions(base: Resolved & { readonly binding: Binding | null }, override: ListenOptions): Resolved {
-  const peer = override.peer === undefined ? base.peer : override.peer ?? undefined;
+  const peer = override.peer === undefined ? base.peer : (override.peer ?? undefined);
   const fdPassing = override.fdPassing ?? base.fdPassing;
   validatePolicy(peer);
   if (typeof fdPassing !== 'boolean') throw invalid('fdPassing must be a boolean.');
@@ -230,8 +247,19 @@ export function settingsOf(options: UnixSocketTransportOptions): { figures: Tran
   const figures: TransportFigures = { path, mode, connectTimeoutMs, backlog, sendBufferSize, group, maxPendingPeerChecks, peerCheckTimeoutMs };
   // Spelt out: `{ ...figures, … }` makes every constructor ~4 µs slower (V8 copies it the slow way).
   const settings: Settings = {
-    path, mode, connectTimeoutMs, backlog, sendBufferSize, group, maxPendingPeerChecks, peerCheckTimeoutMs,
-    generatedDir: dir, allowHalfOpen: options.allowHalfOpen === true, binding, peer, fdPassing,
+    path,
+    mode,
+    connectTimeoutMs,
+    backlog,
+    sendBufferSize,
+    group,
+    maxPendingPeerChecks,
+    peerCheckTimeoutMs,
+    generatedDir: dir,
+    allowHalfOpen: options.allowHalfOpen === true,
+    binding,
+    peer,
+    fdPassing,
   };
   return { figures, settings };
 }

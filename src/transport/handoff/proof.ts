@@ -30,7 +30,7 @@ export function checkListener(fd: number): void {
   for (const line of table.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f[6] !== ino) continue;
-    if ((parseInt(f[3], 16) & SO_ACCEPTCON) && parseInt(f[4], 16) === SOCK_STREAM) return;
+    if (parseInt(f[3], 16) & SO_ACCEPTCON && parseInt(f[4], 16) === SOCK_STREAM) return;
     throw handOffError('The fd received with the hand-off message is a Unix socket, but not a listening stream socket.');
   }
   throw handOffError('The fd received with the hand-off message is not a Unix-domain socket (of this network namespace).');
