@@ -57,7 +57,7 @@ async function accept(kind, sockPath) {
     const server = net.createServer({ pauseOnConnect: kind !== 'net', allowHalfOpen: true }, (socket) => {
       server.close();
       if (kind === 'net') return resolve(socket);
-      const fd = common.binding().dupFd(socket._handle.fd);
+      const fd = common.binding().fdDup(socket._handle.fd);
       socket.destroy();
       resolve(new FdStream(fd, { allowHalfOpen: true }));
     });

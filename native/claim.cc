@@ -21,7 +21,7 @@
 // Linux only (it binds and probes through /proc/self/fd); elsewhere the TypeScript path
 // protocol runs and refuses directories other users can rename entries in.
 //
-// Files: claim.cc (claimUnix, releaseClaim), claim_bind.cc (the private bind), sock_diag.cc
+// Files: claim.cc (claimCreate, claimRelease), claim_bind.cc (the private bind), sock_diag.cc
 // (which file a socket is bound to), claim_stage.cc (names, stages, probes), claim_sweep.cc
 // (leftovers of dead claims), dir_fd.cc (the directory-fd exports); claim.h joins them.
 #ifdef __linux__
@@ -172,7 +172,7 @@ Napi::Value Publish(Napi::Env env, Claim* c, const std::string& file) {
   return Status(env, "racing");
 }
 
-// claimUnix(dirFd, name, mode, backlog, gid, flags) -> { status, ... }
+// claimCreate(dirFd, name, mode, backlog, gid, flags) -> { status, ... }
 //   'ok' { fd, dev, ino }  the listening fd, bound privately, moded, chgrp-ed, then linked at
 //                          dirFd/name; (dev, ino) identify the published file
 //   'exists' { kind }      something that is not a socket is at the name (left alone)
@@ -182,7 +182,7 @@ Napi::Value Publish(Napi::Env env, Claim* c, const std::string& file) {
 //   'racing'               names kept changing under the claim (kPublishAttempts rounds)
 //   'displaced' { stage }  a socket moved aside in a three-way race was kept in `stage`
 // Throws the errno error of any system call that failed otherwise.
-Napi::Value ClaimUnix(const Napi::CallbackInfo& info) {
+Napi::Value ClaimCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Request r;
   if (!ArgRequest(info, &r)) return env.Undefined();
@@ -213,9 +213,9 @@ Napi::Value ClaimUnix(const Napi::CallbackInfo& info) {
   return Publish(env, &c, file);
 }
 
-// releaseClaim(dirFd, name, dev, ino) -> boolean: removes dirFd/name if it is still the socket
+// claimRelease(dirFd, name, dev, ino) -> boolean: removes dirFd/name if it is still the socket
 // (dev, ino); true when it did.
-Napi::Value ReleaseClaim(const Napi::CallbackInfo& info) {
+Napi::Value ClaimRelease(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int parent = -1;
   std::string name;
@@ -237,8 +237,8 @@ Napi::Value ReleaseClaim(const Napi::CallbackInfo& info) {
 namespace plugsock {
 
 void InitClaim(Napi::Env env, Napi::Object exports) {
-  exports.Set("claimUnix", Napi::Function::New(env, claim::ClaimUnix, "claimUnix"));
-  exports.Set("releaseClaim", Napi::Function::New(env, claim::ReleaseClaim, "releaseClaim"));
+  exports.Set("claimCreate", Napi::Function::New(env, claim::ClaimCreate, "claimCreate"));
+  exports.Set("claimRelease", Napi::Function::New(env, claim::ClaimRelease, "claimRelease"));
 }
 
 }  // namespace plugsock

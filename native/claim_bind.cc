@@ -25,7 +25,7 @@ std::atomic<int> g_sock_diag{-1};
 
 // A new stream socket with the mode bind() should give its file: fchmod() on a socket before
 // bind() sets the mode of the file bind() creates, minus the umask, so it is never wider than
-// asked (docs/ADDON-CONTRACT.md, claimUnix "Steps"). With a group to give, the group bits wait
+// asked (docs/ADDON-CONTRACT.md, claimCreate "Steps"). With a group to give, the group bits wait
 // until the file has it.
 int NewModedSocket(int mode, bool hold_group, Bound* b, const char** syscall) {
   *syscall = "socket";

@@ -1,4 +1,4 @@
-// The sweep (claimUnix flag 1): what claims that died half-way left in a directory, temporary
+// The sweep (claimCreate flag 1): what claims that died half-way left in a directory, temporary
 // socket names and stage directories. Only exact look-alikes of ours (name, owner; a dead
 // socket, or a 0700 directory holding nothing but dead sockets named s/dead) whose creator is
 // gone are removed; everything else is left alone.

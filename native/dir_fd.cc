@@ -1,5 +1,5 @@
 // The directory-fd exports the claim's TypeScript side works with (docs/ADDON-CONTRACT.md):
-// dirOpen, dirMake, rmdirAt, statAt. Linux only, like the claim.
+// dirOpen, dirMake, dirRemoveAt, dirStatAt. Linux only, like the claim.
 #ifdef __linux__
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -47,9 +47,9 @@ Napi::Value DirMake(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd.release());
 }
 
-// rmdirAt(parentFd, name, dirFd) -> boolean: removes parentFd/name if it is the directory that
-// dirFd holds and it is empty.
-Napi::Value RmdirAt(const Napi::CallbackInfo& info) {
+// dirRemoveAt(parentFd, name, dirFd) -> boolean: removes parentFd/name if it is the directory
+// that dirFd holds and it is empty.
+Napi::Value DirRemoveAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int parent = -1, dir = -1;
   std::string name;
@@ -62,8 +62,9 @@ Napi::Value RmdirAt(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, RemoveDirIfSame(parent, name, {st.st_dev, st.st_ino}));
 }
 
-// statAt(dirFd, name) -> { dev, ino, mode, uid, gid } | null: lstat relative to a directory fd.
-Napi::Value StatAt(const Napi::CallbackInfo& info) {
+// dirStatAt(dirFd, name) -> { dev, ino, mode, uid, gid } | null: lstat relative to a directory
+// fd.
+Napi::Value DirStatAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int dir = -1;
   std::string name;
@@ -90,8 +91,8 @@ namespace plugsock {
 void InitDirFd(Napi::Env env, Napi::Object exports) {
   exports.Set("dirOpen", Napi::Function::New(env, claim::DirOpen, "dirOpen"));
   exports.Set("dirMake", Napi::Function::New(env, claim::DirMake, "dirMake"));
-  exports.Set("rmdirAt", Napi::Function::New(env, claim::RmdirAt, "rmdirAt"));
-  exports.Set("statAt", Napi::Function::New(env, claim::StatAt, "statAt"));
+  exports.Set("dirRemoveAt", Napi::Function::New(env, claim::DirRemoveAt, "dirRemoveAt"));
+  exports.Set("dirStatAt", Napi::Function::New(env, claim::DirStatAt, "dirStatAt"));
 }
 
 }  // namespace plugsock

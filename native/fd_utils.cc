@@ -1,4 +1,4 @@
-// fd utilities (docs/ADDON-CONTRACT.md): dupFd, memfdCreate, closeFd. Every fd returned here is
+// fd utilities (docs/ADDON-CONTRACT.md): fdDup, memfdCreate, fdClose. Every fd returned here is
 // CLOEXEC and owned by the caller.
 #include <fcntl.h>
 #include <napi.h>
@@ -19,11 +19,11 @@
 namespace plugsock {
 namespace {
 
-// dupFd(fd): a CLOEXEC duplicate the caller owns, e.g. to take over a socket libuv accepted
+// fdDup(fd): a CLOEXEC duplicate the caller owns, e.g. to take over a socket libuv accepted
 // before destroying the net.Socket that wraps the original.
-Napi::Value DupFd(const Napi::CallbackInfo& info) {
+Napi::Value FdDup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber()) return ThrowTypeError(env, "dupFd(fd: number)");
+  if (!info[0].IsNumber()) return ThrowTypeError(env, "fdDup(fd: number)");
   int fd = info[0].As<Napi::Number>().Int32Value();
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) return ThrowErrno(env, errno, "fcntl");
@@ -44,8 +44,8 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
 #endif
 }
 
-// closeFd(fd): close(2).
-Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+// fdClose(fd): close(2).
+Napi::Value FdClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   if (!ArgInt(info, 0, "fd", 0, 2147483647.0, &fd)) return env.Undefined();
@@ -57,9 +57,9 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitFdUtils(Napi::Env env, Napi::Object exports) {
-  exports.Set("dupFd", Napi::Function::New<DupFd>(env, "dupFd"));
+  exports.Set("fdDup", Napi::Function::New<FdDup>(env, "fdDup"));
   exports.Set("memfdCreate", Napi::Function::New<MemfdCreate>(env, "memfdCreate"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("fdClose", Napi::Function::New(env, FdClose, "fdClose"));
 }
 
 }  // namespace plugsock

@@ -1,4 +1,8 @@
-// Each concern registers its own exports; addon.cc only calls these.
+// Export names say object, then verb (socketConnect, fdClose, claimRelease; socketIsHungUp for a
+// yes/no question, the bare property for a read: peerCred, sourceHash; FdChannel is the class).
+// The export table: each concern registers its own exports, each from the C++ function of the
+// same name in PascalCase (SocketConnect); addon.cc only calls these. docs/ADDON-CONTRACT.md
+// lists them.
 #pragma once
 #include <napi.h>
 

@@ -1,4 +1,4 @@
-// peerCred / peerPidfd / pidfdAlive on macOS (docs/ADDON-CONTRACT.md).
+// peerCred / peerPidfd / pidfdIsAlive on macOS (docs/ADDON-CONTRACT.md).
 // UNTESTED: written against the macOS man pages; no macOS machine has compiled or run it yet.
 #ifdef __APPLE__
 
@@ -50,7 +50,7 @@ Napi::Value PeerPidfd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, -1);
 }
 
-Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
+Napi::Value PidfdIsAlive(const Napi::CallbackInfo& info) {
   return ThrowErrno(info.Env(), ENOSYS, "pidfd_send_signal");
 }
 
@@ -59,7 +59,7 @@ Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
 void InitPeercred(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("peerPidfd", Napi::Function::New(env, PeerPidfd, "peerPidfd"));
-  exports.Set("pidfdAlive", Napi::Function::New(env, PidfdAlive, "pidfdAlive"));
+  exports.Set("pidfdIsAlive", Napi::Function::New(env, PidfdIsAlive, "pidfdIsAlive"));
 }
 
 }  // namespace plugsock

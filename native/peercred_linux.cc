@@ -1,4 +1,4 @@
-// peerCred / peerPidfd / pidfdAlive on Linux (docs/ADDON-CONTRACT.md).
+// peerCred / peerPidfd / pidfdIsAlive on Linux (docs/ADDON-CONTRACT.md).
 // Node has no API for any of these; the pid alone is racy (reuse), hence the pidfd pair.
 #ifdef __linux__
 
@@ -33,7 +33,7 @@ namespace {
 
 // Supplementary groups as of connect()/listen(); nullptr-equivalent (false, errno ENOPROTOOPT)
 // on kernels before 4.13.
-bool PeerGroups(int fd, std::vector<gid_t>* groups) {
+bool ReadPeerGroups(int fd, std::vector<gid_t>* groups) {
   groups->resize(16);
   for (;;) {
     socklen_t len = static_cast<socklen_t>(groups->size() * sizeof(gid_t));
@@ -65,7 +65,7 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   out.Set("gid", Napi::Number::New(env, cred.gid));
 
   std::vector<gid_t> groups;
-  if (PeerGroups(fd, &groups)) {
+  if (ReadPeerGroups(fd, &groups)) {
     Napi::Array arr = Napi::Array::New(env, groups.size());
     for (size_t i = 0; i < groups.size(); i++) {
       arr.Set(static_cast<uint32_t>(i), Napi::Number::New(env, groups[i]));
@@ -102,12 +102,12 @@ Napi::Value PeerCredInto(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value PeerGroupsOf(const Napi::CallbackInfo& info) {
+Napi::Value PeerGroups(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!ArgFd(info, "fd", &fd)) return env.Undefined();
   std::vector<gid_t> groups;
-  if (!PeerGroups(fd, &groups)) {
+  if (!ReadPeerGroups(fd, &groups)) {
     if (errno == ENOPROTOOPT) return env.Null();
     return ThrowErrno(env, errno, "getsockopt");
   }
@@ -132,7 +132,7 @@ Napi::Value PeerPidfd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, pidfd.release());
 }
 
-Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
+Napi::Value PidfdIsAlive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int pidfd;
   if (!ArgFd(info, "pidfd", &pidfd)) return env.Undefined();
@@ -157,9 +157,9 @@ Napi::Value PidfdAlive(const Napi::CallbackInfo& info) {
 void InitPeercred(Napi::Env env, Napi::Object exports) {
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
   exports.Set("peerCredInto", Napi::Function::New(env, PeerCredInto, "peerCredInto"));
-  exports.Set("peerGroups", Napi::Function::New(env, PeerGroupsOf, "peerGroups"));
+  exports.Set("peerGroups", Napi::Function::New(env, PeerGroups, "peerGroups"));
   exports.Set("peerPidfd", Napi::Function::New(env, PeerPidfd, "peerPidfd"));
-  exports.Set("pidfdAlive", Napi::Function::New(env, PidfdAlive, "pidfdAlive"));
+  exports.Set("pidfdIsAlive", Napi::Function::New(env, PidfdIsAlive, "pidfdIsAlive"));
 }
 
 }  // namespace plugsock

@@ -1,6 +1,7 @@
-// connectUnix / setSendBufferSize / setPassRights / probePassRights / isHungUp
-// (docs/ADDON-CONTRACT.md): what Node's net cannot do for a connected socket. Listening sockets
-// are made by the claim protocol (claim.cc); closeFd is with the fd utilities (fd_utils.cc).
+// socketConnect / socketSetSendBufferSize / socketSetPassRights / socketProbePassRights /
+// socketIsHungUp (docs/ADDON-CONTRACT.md): what Node's net cannot do for a connected socket.
+// Listening sockets are made by the claim protocol (claim.cc); fdClose is with the fd utilities
+// (fd_utils.cc).
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -26,7 +27,7 @@ namespace {
 // connect() by path. A path that fits sun_path goes to the kernel as it is; a longer one (names
 // up to NAME_MAX, paths up to PATH_MAX) is opened O_PATH and connected through
 // /proc/self/fd/<fd>, which is always short and reaches exactly the file that was opened.
-Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
   if (!ArgPath(info, 0, "path", &path)) return env.Undefined();
@@ -58,7 +59,7 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
 // counts (the bytes in flight are charged to it), and a writer blocked on a small one wakes the
 // reader in lockstep; a larger one keeps the reader fed. Returns what the kernel applied:
 // Linux doubles the request and caps it at net.core.wmem_max.
-Napi::Value SetSendBufferSize(const Napi::CallbackInfo& info) {
+Napi::Value SocketSetSendBufferSize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   int size = 0;
@@ -83,7 +84,7 @@ Napi::Value SetSendBufferSize(const Napi::CallbackInfo& info) {
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
 #endif
-Napi::Value SetPassRights(const Napi::CallbackInfo& info) {
+Napi::Value SocketSetPassRights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   if (!ArgFd(info, "fd", &fd)) return env.Undefined();
@@ -102,9 +103,9 @@ Napi::Value SetPassRights(const Napi::CallbackInfo& info) {
 #endif
 }
 
-// isHungUp(fd) -> boolean: whether the peer has closed its end (POLLRDHUP/POLLHUP), without
+// socketIsHungUp(fd) -> boolean: whether the peer has closed its end (POLLRDHUP/POLLHUP), without
 // reading: for a paused socket whose peer check is still running.
-Napi::Value IsHungUp(const Napi::CallbackInfo& info) {
+Napi::Value SocketIsHungUp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = -1;
   if (!ArgFd(info, "fd", &fd)) return env.Undefined();
@@ -119,9 +120,9 @@ Napi::Value IsHungUp(const Napi::CallbackInfo& info) {
 #endif
 }
 
-// probePassRights() -> boolean: whether this kernel has SO_PASSRIGHTS (asked once, on a
+// socketProbePassRights() -> boolean: whether this kernel has SO_PASSRIGHTS (asked once, on a
 // throwaway socket).
-Napi::Value ProbePassRights(const Napi::CallbackInfo& info) {
+Napi::Value SocketProbePassRights(const Napi::CallbackInfo& info) {
   Fd fd(NewStreamSocket());
   if (!fd) return ThrowErrno(info.Env(), errno, "socket");
   int on = 1;
@@ -132,12 +133,14 @@ Napi::Value ProbePassRights(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitSocket(Napi::Env env, Napi::Object exports) {
-  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
-  exports.Set("setSendBufferSize",
-              Napi::Function::New(env, SetSendBufferSize, "setSendBufferSize"));
-  exports.Set("setPassRights", Napi::Function::New(env, SetPassRights, "setPassRights"));
-  exports.Set("probePassRights", Napi::Function::New(env, ProbePassRights, "probePassRights"));
-  exports.Set("isHungUp", Napi::Function::New(env, IsHungUp, "isHungUp"));
+  exports.Set("socketConnect", Napi::Function::New(env, SocketConnect, "socketConnect"));
+  exports.Set("socketSetSendBufferSize",
+              Napi::Function::New(env, SocketSetSendBufferSize, "socketSetSendBufferSize"));
+  exports.Set("socketSetPassRights",
+              Napi::Function::New(env, SocketSetPassRights, "socketSetPassRights"));
+  exports.Set("socketProbePassRights",
+              Napi::Function::New(env, SocketProbePassRights, "socketProbePassRights"));
+  exports.Set("socketIsHungUp", Napi::Function::New(env, SocketIsHungUp, "socketIsHungUp"));
 }
 
 }  // namespace plugsock

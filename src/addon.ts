@@ -6,7 +6,8 @@ import { join } from 'node:path';
 
 /**
  * The addon's exports (docs/ADDON-CONTRACT.md; each native/*.cc registers its own, listed in
- * native/modules.h). The only declaration of them in src/. Optional members exist on Linux only.
+ * native/modules.h), named object first, then verb (`socketConnect`, `fdClose`). The only
+ * declaration of them in src/. Optional members exist on Linux only.
  */
 export interface Binding {
   /** sha256 of the sources the addon was built from (scripts/source-hash.js). */
@@ -14,15 +15,15 @@ export interface Binding {
 
   // native/socket.cc
   /** Non-blocking connect to `path` (of any length on Linux); returns the connected fd. */
-  connectUnix(path: string): number;
+  socketConnect(path: string): number;
   /** SO_SNDBUF; returns what the kernel applied (Linux: twice the request, capped). */
-  setSendBufferSize(fd: number, size: number): number;
+  socketSetSendBufferSize(fd: number, size: number): number;
   /** SO_PASSRIGHTS (Linux 6.16+): false where the kernel (or the platform) has no such option. */
-  setPassRights(fd: number, on: boolean): boolean;
+  socketSetPassRights(fd: number, on: boolean): boolean;
   /** Whether this kernel has SO_PASSRIGHTS. */
-  probePassRights(): boolean;
+  socketProbePassRights(): boolean;
   /** Whether the peer of a connected socket has hung up (POLLRDHUP), without reading; always false on macOS. */
-  isHungUp(fd: number): boolean;
+  socketIsHungUp(fd: number): boolean;
 
   // native/peercred_linux.cc, native/peercred_darwin.cc
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
@@ -33,29 +34,29 @@ export interface Binding {
   /** SO_PEERPIDFD, owned by the caller; -1 where the kernel (or the platform) has none. */
   peerPidfd(fd: number): number;
   /** Whether the pidfd's process runs (a zombie does not); throws ENOSYS on macOS. */
-  pidfdAlive(pidfd: number): boolean;
+  pidfdIsAlive(pidfd: number): boolean;
 
   // native/fd_channel.cc
   FdChannel: FdChannelConstructor;
 
   // native/fd_utils.cc (every fd returned is CLOEXEC and the caller's)
-  dupFd(fd: number): number;
+  fdDup(fd: number): number;
   /** memfd_create(2); throws ENOSYS outside Linux. */
   memfdCreate(name: string): number;
-  closeFd(fd: number): void;
+  fdClose(fd: number): void;
 
   // native/claim.cc: the claim through directory fds (Linux only).
-  claimUnix?(dirFd: number, name: string, mode: number, backlog: number, gid: number, flags: number): ClaimResult;
-  releaseClaim?(dirFd: number, name: string, dev: bigint, ino: bigint): boolean;
+  claimCreate?(dirFd: number, name: string, mode: number, backlog: number, gid: number, flags: number): ClaimResult;
+  claimRelease?(dirFd: number, name: string, dev: bigint, ino: bigint): boolean;
 
   // native/dir_fd.cc (Linux only)
   dirOpen?(path: string): number;
   dirMake?(path: string, mode: number): number;
-  rmdirAt?(parentFd: number, name: string, dirFd: number): boolean;
-  statAt?(dirFd: number, name: string): { dev: bigint; ino: bigint; mode: number; uid: number; gid: number } | null;
+  dirRemoveAt?(parentFd: number, name: string, dirFd: number): boolean;
+  dirStatAt?(dirFd: number, name: string): { dev: bigint; ino: bigint; mode: number; uid: number; gid: number } | null;
 }
 
-/** claimUnix's verdict (native/claim.cc). */
+/** claimCreate's verdict (native/claim.cc). */
 export type ClaimResult =
   | { status: 'ok'; fd: number; dev: bigint; ino: bigint }
   | { status: 'exists'; kind: 'file' | 'directory' | 'symlink' | 'fifo' | 'device' | 'other' }
@@ -154,7 +155,7 @@ export function refusesPassedFds(): boolean {
   if (passRightsOff === undefined) {
     const binding = addon();
     try {
-      passRightsOff = binding?.probePassRights() === true;
+      passRightsOff = binding?.socketProbePassRights() === true;
     } catch {
       passRightsOff = false;
     }

@@ -56,9 +56,9 @@ export function capabilities(): Capabilities {
       peerCredentials: native,
       peerGroups: native && process.platform === 'linux',
       fdPassing: native && typeof binding?.FdChannel === 'function',
-      dirLock: typeof binding?.claimUnix === 'function',
-      fdClaim: typeof binding?.claimUnix === 'function',
-      sendBufferSize: native && typeof binding?.setSendBufferSize === 'function',
+      dirLock: typeof binding?.claimCreate === 'function',
+      fdClaim: typeof binding?.claimCreate === 'function',
+      sendBufferSize: native && typeof binding?.socketSetSendBufferSize === 'function',
       refusesPassedFds: refusesPassedFds(),
     },
   };

@@ -93,7 +93,7 @@ export function closeAll(fds: readonly number[]): void {
   const binding = addon();
   for (const fd of fds) {
     try {
-      if (binding) binding.closeFd(fd);
+      if (binding) binding.fdClose(fd);
       else closeSync(fd);
     } catch {
       // Already closed by whoever owned it; nothing else can be done for this fd.

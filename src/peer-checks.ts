@@ -27,7 +27,7 @@ export class PendingChecks {
     private readonly max: number,
     private readonly timeoutMs: number,
     /** Whether the peer of `fd` has hung up (poll for POLLRDHUP, without reading). */
-    private readonly isHungUp: (fd: number) => boolean,
+    private readonly socketIsHungUp: (fd: number) => boolean,
   ) {}
 
   get size(): number {
@@ -71,7 +71,7 @@ export class PendingChecks {
 
   #hungUp(fd: number): boolean {
     try {
-      return this.isHungUp(fd);
+      return this.socketIsHungUp(fd);
     } catch {
       return true; // the fd is gone: so is the connection
     }

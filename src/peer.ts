@@ -113,7 +113,7 @@ export class Peer implements PeerCredentials {
 
   isAlive(): boolean | null {
     const pidfd = this.pidfd;
-    return pidfd === null ? null : this.#binding.pidfdAlive(pidfd);
+    return pidfd === null ? null : this.#binding.pidfdIsAlive(pidfd);
   }
 
   commandLine(): string {
@@ -132,7 +132,7 @@ export class Peer implements PeerCredentials {
   /** Called when the socket closes: its fd number may be reused from now on. */
   release(): void {
     this.#open = false;
-    if (typeof this.#pidfd === 'number') this.#binding.closeFd(this.#pidfd);
+    if (typeof this.#pidfd === 'number') this.#binding.fdClose(this.#pidfd);
     this.#pidfd = null;
   }
 

@@ -1,5 +1,5 @@
 // The native addon against the real kernel: no mocks, real second processes where the kernel
-// records who the peer is. Listening sockets are made by claimUnix through a directory fd
+// records who the peer is. Listening sockets are made by claimCreate through a directory fd
 // (native/claim.cc); see docs/ADDON-CONTRACT.md.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -21,7 +21,7 @@ type Ok = Extract<ClaimResult, { status: 'ok' }>;
 const addon = require('node-gyp-build')(root) as Required<Binding>;
 const E = os.constants.errno;
 
-/** claimUnix flags (native/claim.cc). */
+/** claimCreate flags (native/claim.cc). */
 const SWEEP = 1;
 const NO_LOCK = 2;
 /** Bind in a private stage directory, the route for kernels without unix sock_diag. */
@@ -61,14 +61,14 @@ function inDir<T>(dir: string, fn: (dirFd: number) => T): T {
   try {
     return fn(dirFd);
   } finally {
-    addon.closeFd(dirFd);
+    addon.fdClose(dirFd);
   }
 }
 
-/** claimUnix that must succeed. */
+/** claimCreate that must succeed. */
 function claim(dirFd: number, name: string, mode = 0o600, backlog = 4, gid = -1, flags = 0): Ok {
-  const r = addon.claimUnix(dirFd, name, mode, backlog, gid, flags);
-  if (r.status !== 'ok') throw new Error(`claimUnix(${name}) gave ${JSON.stringify(r)}`);
+  const r = addon.claimCreate(dirFd, name, mode, backlog, gid, flags);
+  if (r.status !== 'ok') throw new Error(`claimCreate(${name}) gave ${JSON.stringify(r)}`);
   return r;
 }
 
@@ -76,7 +76,7 @@ function claim(dirFd: number, name: string, mode = 0o600, backlog = 4, gid = -1,
 function deadSocket(dir: string, name: string): bigint {
   return inDir(dir, (dirFd) => {
     const r = claim(dirFd, name);
-    addon.closeFd(r.fd);
+    addon.fdClose(r.fd);
     return r.ino;
   });
 }
@@ -146,14 +146,14 @@ describe('build', () => {
        const dirFd = b.dirOpen(workerData.dir);
        const out = {};
        for (const m of workerData.modes) {
-         const r = b.claimUnix(dirFd, 's' + m, m, 4, -1, 0);
+         const r = b.claimCreate(dirFd, 's' + m, m, 4, -1, 0);
          if (r.status !== 'ok') throw new Error(JSON.stringify(r));
          out[m] = fs.lstatSync(workerData.dir + '/s' + m).mode & 0o7777;
-         const c = b.connectUnix(workerData.dir + '/s' + m);
-         b.closeFd(c); b.closeFd(r.fd);
-         out['released' + m] = b.releaseClaim(dirFd, 's' + m, r.dev, r.ino);
+         const c = b.socketConnect(workerData.dir + '/s' + m);
+         b.fdClose(c); b.fdClose(r.fd);
+         out['released' + m] = b.claimRelease(dirFd, 's' + m, r.dev, r.ino);
        }
-       b.closeFd(dirFd);
+       b.fdClose(dirFd);
        parentPort.postMessage(out);`,
       { eval: true, workerData: { bindingPath, dir, modes } },
     );
@@ -167,7 +167,7 @@ describe('build', () => {
   });
 });
 
-describe.runIf(isLinux)('claimUnix mode and group', () => {
+describe.runIf(isLinux)('claimCreate mode and group', () => {
   // process.umask is process-wide (and throws in workers), so each umask gets its own process.
   const modes = [0o600, 0o660, 0o666, 0o700, 0o777, 0o640];
   const groupModes = [0o660, 0o600, 0o666];
@@ -186,11 +186,11 @@ describe.runIf(isLinux)('claimUnix mode and group', () => {
            const dirFd = b.dirOpen(dir);
            const out = {};
            const take = (name, m, g) => {
-             const r = b.claimUnix(dirFd, name, m, 4, g, 0);
+             const r = b.claimCreate(dirFd, name, m, 4, g, 0);
              if (r.status !== 'ok') throw new Error(name + ': ' + JSON.stringify(r));
              const st = fs.lstatSync(dir + '/' + name);
              out[name] = [st.mode & 0o7777, st.gid];
-             b.closeFd(r.fd);
+             b.fdClose(r.fd);
            };
            for (const m of JSON.parse(modes)) take('s' + m, m, -1);
            for (const m of JSON.parse(groupModes)) take('g' + m, m, Number(gid));
@@ -221,9 +221,9 @@ describe.runIf(isLinux)('claimUnix mode and group', () => {
         const r = claim(dirFd, `g${m}`, m, 4, NOBODY);
         const st = fs.lstatSync(path.join(dir, `g${m}`));
         expect([m, st.mode & 0o7777, st.uid, st.gid]).toEqual([m, m, 0, NOBODY]);
-        expect(addon.statAt(dirFd, `g${m}`)).toMatchObject({ ino: r.ino, dev: r.dev, uid: 0, gid: NOBODY });
-        addon.closeFd(r.fd);
-        expect(addon.releaseClaim(dirFd, `g${m}`, r.dev, r.ino)).toBe(true);
+        expect(addon.dirStatAt(dirFd, `g${m}`)).toMatchObject({ ino: r.ino, dev: r.dev, uid: 0, gid: NOBODY });
+        addon.fdClose(r.fd);
+        expect(addon.claimRelease(dirFd, `g${m}`, r.dev, r.ino)).toBe(true);
       }
     });
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -234,7 +234,7 @@ describe.runIf(isLinux)('claimUnix mode and group', () => {
     inDir(dir, (dirFd) => {
       const r = claim(dirFd, 's', 0o660, 4, -1);
       expect(fs.lstatSync(path.join(dir, 's')).gid).toBe(process.getegid!());
-      addon.closeFd(r.fd);
+      addon.fdClose(r.fd);
     });
   });
 });
@@ -249,10 +249,10 @@ describe('argument checks', () => {
     }
   }
 
-  it.runIf(isLinux)('claimUnix rejects bad arguments with TypeError and creates nothing', () => {
+  it.runIf(isLinux)('claimCreate rejects bad arguments with TypeError and creates nothing', () => {
     const dir = freshDir();
     inDir(dir, (d) => {
-      expectTypeErrors(addon.claimUnix as (...a: unknown[]) => unknown, [
+      expectTypeErrors(addon.claimCreate as (...a: unknown[]) => unknown, [
         [['3', 's', 0o600, 4, -1, 0], 'dirFd'],
         [[-1, 's', 0o600, 4, -1, 0], 'dirFd'],
         [[1.5, 's', 0o600, 4, -1, 0], 'dirFd'],
@@ -288,13 +288,13 @@ describe('argument checks', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it.runIf(isLinux)('releaseClaim, dirOpen, dirMake, rmdirAt and statAt reject bad arguments with TypeError', () => {
+  it.runIf(isLinux)('claimRelease, dirOpen, dirMake, dirRemoveAt and dirStatAt reject bad arguments with TypeError', () => {
     const dir = freshDir();
     fs.mkdirSync(path.join(dir, 'keep'));
     const made = path.join(dir, 'made');
     inDir(dir, (d) => {
       const sub = addon.dirOpen(path.join(dir, 'keep'));
-      expectTypeErrors(addon.releaseClaim as (...a: unknown[]) => unknown, [
+      expectTypeErrors(addon.claimRelease as (...a: unknown[]) => unknown, [
         [['3', 's', 1n, 1n], 'dirFd'],
         [[-1, 's', 1n, 1n], 'dirFd'],
         [[d, '', 1n, 1n], 'name'],
@@ -320,7 +320,7 @@ describe('argument checks', () => {
         [[made, 0o1700], 'mode'],
         [[made, -1], 'mode'],
       ]);
-      expectTypeErrors(addon.rmdirAt as (...a: unknown[]) => unknown, [
+      expectTypeErrors(addon.dirRemoveAt as (...a: unknown[]) => unknown, [
         [['3', 'keep', sub], 'parentFd'],
         [[-1, 'keep', sub], 'parentFd'],
         [[d, '', sub], 'name'],
@@ -330,7 +330,7 @@ describe('argument checks', () => {
         [[d, 'keep', -1], 'dirFd'],
         [[d, 'keep'], 'dirFd'],
       ]);
-      expectTypeErrors(addon.statAt as (...a: unknown[]) => unknown, [
+      expectTypeErrors(addon.dirStatAt as (...a: unknown[]) => unknown, [
         [['3', 'keep'], 'dirFd'],
         [[-1, 'keep'], 'dirFd'],
         [[d], 'name'],
@@ -338,16 +338,16 @@ describe('argument checks', () => {
         [[d, 'keep/x'], 'name'],
         [[d, 'n'.repeat(256)], 'name'],
       ]);
-      addon.closeFd(sub);
+      addon.fdClose(sub);
     });
     expect(fs.readdirSync(dir)).toEqual(['keep']);
     expect(fs.readdirSync(path.join(dir, 'keep'))).toEqual([]);
   });
 
-  it('closeFd, connectUnix and peerCred reject bad arguments with TypeError', () => {
-    expect(caught(() => (addon.closeFd as (x: unknown) => void)(-1))).toBeInstanceOf(TypeError);
-    expect(caught(() => addon.connectUnix(''))).toBeInstanceOf(TypeError);
-    expect(caught(() => addon.connectUnix('/tmp/x\0y'))).toBeInstanceOf(TypeError);
+  it('fdClose, socketConnect and peerCred reject bad arguments with TypeError', () => {
+    expect(caught(() => (addon.fdClose as (x: unknown) => void)(-1))).toBeInstanceOf(TypeError);
+    expect(caught(() => addon.socketConnect(''))).toBeInstanceOf(TypeError);
+    expect(caught(() => addon.socketConnect('/tmp/x\0y'))).toBeInstanceOf(TypeError);
     expect(caught(() => (addon.peerCred as (x: unknown) => void)('3'))).toBeInstanceOf(TypeError);
   });
 });
@@ -367,7 +367,7 @@ describe.runIf(isLinux)('long paths', () => {
     // End to end through libuv: both ends adopt the addon's fds.
     const server = net.createServer((s) => s.end('hello'));
     await new Promise<void>((res) => server.listen({ fd: r.fd }, res));
-    const c = addon.connectUnix(full);
+    const c = addon.socketConnect(full);
     const sock = new net.Socket({ fd: c, readable: true, writable: true });
     const data = await new Promise<string>((resolve) => {
       let buf = '';
@@ -378,8 +378,8 @@ describe.runIf(isLinux)('long paths', () => {
     expect(data).toBe('hello');
     sock.destroy();
     await new Promise((res) => server.close(res));
-    expect(addon.releaseClaim(dirFd, 'plugin.sock', r.dev, r.ino)).toBe(true);
-    addon.closeFd(dirFd);
+    expect(addon.claimRelease(dirFd, 'plugin.sock', r.dev, r.ino)).toBe(true);
+    addon.fdClose(dirFd);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
@@ -389,9 +389,9 @@ describe.runIf(isLinux)('long paths', () => {
       const r = claim(dirFd, 's');
       expect(ident(path.join(dir, 's')).ino).toBe(r.ino);
       // A second claim of the same name sees the first server (was EADDRINUSE).
-      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'live' });
+      expect(addon.claimCreate(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'live' });
       expect(fs.readdirSync(dir)).toEqual(['s']);
-      addon.closeFd(r.fd);
+      addon.fdClose(r.fd);
     });
   });
 
@@ -403,26 +403,26 @@ describe.runIf(isLinux)('long paths', () => {
       const r = claim(dirFd, name);
       expect(fs.lstatSync(full).isSocket()).toBe(true);
       expect(fs.readdirSync(dir)).toEqual([name]);
-      const c = addon.connectUnix(full);
+      const c = addon.socketConnect(full);
       expect(addon.peerCred(c).pid).toBe(process.pid);
-      addon.closeFd(c);
-      addon.closeFd(r.fd);
-      expect(addon.releaseClaim(dirFd, name, r.dev, r.ino)).toBe(true);
+      addon.fdClose(c);
+      addon.fdClose(r.fd);
+      expect(addon.claimRelease(dirFd, name, r.dev, r.ino)).toBe(true);
 
-      const tooLong = caught(() => addon.claimUnix(dirFd, 'n'.repeat(256), 0o600, 4, -1, 0));
+      const tooLong = caught(() => addon.claimCreate(dirFd, 'n'.repeat(256), 0o600, 4, -1, 0));
       expect(tooLong).toBeInstanceOf(TypeError);
       expect(tooLong.message).toContain('"name"');
     });
-    const c = caught(() => addon.connectUnix(path.join(dir, 'n'.repeat(256))));
+    const c = caught(() => addon.socketConnect(path.join(dir, 'n'.repeat(256))));
     expect(c.code).toBe('ENAMETOOLONG');
     expect(c.errno).toBe(-E.ENAMETOOLONG);
     expect(c.path).toBe(path.join(dir, 'n'.repeat(256)));
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('a path beyond PATH_MAX gives ENAMETOOLONG from connectUnix and dirOpen', () => {
+  it('a path beyond PATH_MAX gives ENAMETOOLONG from socketConnect and dirOpen', () => {
     const huge = '/' + 'x/'.repeat(2100) + 's';
-    const c = caught(() => addon.connectUnix(huge));
+    const c = caught(() => addon.socketConnect(huge));
     expect(c.code).toBe('ENAMETOOLONG');
     expect(c.path).toBe(huge);
     const d = caught(() => addon.dirOpen(huge));
@@ -433,7 +433,7 @@ describe.runIf(isLinux)('long paths', () => {
   it('a long path whose directory is missing reports ENOENT', () => {
     const dir = path.join(longDir(), 'missing');
     const full = path.join(dir, 's');
-    const e = caught(() => addon.connectUnix(full));
+    const e = caught(() => addon.socketConnect(full));
     expect(e.code).toBe('ENOENT');
     expect(e.errno).toBe(-E.ENOENT);
     expect(e.path).toBe(full);
@@ -447,7 +447,7 @@ describe.runIf(isLinux)('long paths', () => {
 describe('errors shaped like Node system errors', () => {
   it('ENOENT on connect', () => {
     const p = path.join(freshDir(), 'nope');
-    const e = caught(() => addon.connectUnix(p));
+    const e = caught(() => addon.socketConnect(p));
     expect(e).toBeInstanceOf(Error);
     expect(e.code).toBe('ENOENT');
     expect(e.errno).toBe(-E.ENOENT);
@@ -460,14 +460,14 @@ describe('errors shaped like Node system errors', () => {
     const dir = freshDir();
     deadSocket(dir, 's');
     expect(fs.lstatSync(path.join(dir, 's')).isSocket()).toBe(true);
-    const e = caught(() => addon.connectUnix(path.join(dir, 's')));
+    const e = caught(() => addon.socketConnect(path.join(dir, 's')));
     expect(e.code).toBe('ECONNREFUSED');
     expect(e.errno).toBe(-E.ECONNREFUSED);
     expect(e.syscall).toBe('connect');
     expect(e.path).toBe(path.join(dir, 's'));
   });
 
-  it.runIf(isLinux)('EAGAIN when the backlog is full, and claimUnix then says busy', () => {
+  it.runIf(isLinux)('EAGAIN when the backlog is full, and claimCreate then says busy', () => {
     const dir = freshDir();
     inDir(dir, (dirFd) => {
       const r = claim(dirFd, 's', 0o600, 1);
@@ -475,7 +475,7 @@ describe('errors shaped like Node system errors', () => {
       let err: NodeJS.ErrnoException | undefined;
       for (let i = 0; i < 16 && !err; i++) {
         try {
-          conns.push(addon.connectUnix(path.join(dir, 's')));
+          conns.push(addon.socketConnect(path.join(dir, 's')));
         } catch (e) {
           err = e as NodeJS.ErrnoException;
         }
@@ -483,18 +483,18 @@ describe('errors shaped like Node system errors', () => {
       expect(err?.code).toBe('EAGAIN');
       expect(err?.syscall).toBe('connect');
       const before = ident(path.join(dir, 's'));
-      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'busy' });
+      expect(addon.claimCreate(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'busy' });
       expect(ident(path.join(dir, 's'))).toEqual(before);
-      for (const c of conns) addon.closeFd(c);
-      addon.closeFd(r.fd);
+      for (const c of conns) addon.fdClose(c);
+      addon.fdClose(r.fd);
     });
     expect(stagingLeftovers(dir)).toEqual([]);
   });
 
-  it.runIf(isLinux)('EBADF from closeFd of a closed fd', () => {
+  it.runIf(isLinux)('EBADF from fdClose of a closed fd', () => {
     const fd = addon.dirOpen(freshDir());
-    addon.closeFd(fd);
-    const e = caught(() => addon.closeFd(fd));
+    addon.fdClose(fd);
+    const e = caught(() => addon.fdClose(fd));
     expect(e.code).toBe('EBADF');
     expect(e.syscall).toBe('close');
   });
@@ -510,25 +510,25 @@ describe('errors shaped like Node system errors', () => {
     expect(caught(() => addon.dirOpen(f + '-missing')).code).toBe('ENOENT');
   });
 
-  it.runIf(isLinux)('claimUnix: ENOTDIR for an fd that is not a directory, EBADF for a closed one', () => {
+  it.runIf(isLinux)('claimCreate: ENOTDIR for an fd that is not a directory, EBADF for a closed one', () => {
     const dir = freshDir();
     const f = path.join(dir, 'f');
     fs.writeFileSync(f, 'keep');
     const fileFd = fs.openSync(f, 'r');
-    const e = caught(() => addon.claimUnix(fileFd, 's', 0o600, 4, -1, 0));
+    const e = caught(() => addon.claimCreate(fileFd, 's', 0o600, 4, -1, 0));
     expect(e.code).toBe('ENOTDIR');
     expect(e.syscall).toBe('fstat');
     fs.closeSync(fileFd);
     const closed = addon.dirOpen(dir);
-    addon.closeFd(closed);
-    const b = caught(() => addon.claimUnix(closed, 's', 0o600, 4, -1, 0));
+    addon.fdClose(closed);
+    const b = caught(() => addon.claimCreate(closed, 's', 0o600, 4, -1, 0));
     expect(b.code).toBe('EBADF');
     expect(b.errno).toBe(-E.EBADF);
     expect(fs.readdirSync(dir)).toEqual(['f']);
   });
 });
 
-describe.runIf(isLinux)('claimUnix statuses', () => {
+describe.runIf(isLinux)('claimCreate statuses', () => {
   it('ok: a listening socket published at the name, identified by (dev, ino)', () => {
     const dir = freshDir();
     inDir(dir, (dirFd) => {
@@ -542,9 +542,9 @@ describe.runIf(isLinux)('claimUnix statuses', () => {
       const flags = parseInt(/^flags:\s+([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${r.fd}`, 'utf8'))![1], 8);
       expect(flags & fs.constants.O_NONBLOCK).toBe(fs.constants.O_NONBLOCK);
       expect(flags & 0o2000000).toBe(0o2000000); // O_CLOEXEC
-      const c = addon.connectUnix(path.join(dir, 's'));
-      addon.closeFd(c);
-      addon.closeFd(r.fd);
+      const c = addon.socketConnect(path.join(dir, 's'));
+      addon.fdClose(c);
+      addon.fdClose(r.fd);
     });
   });
 
@@ -559,7 +559,7 @@ describe.runIf(isLinux)('claimUnix statuses', () => {
     make(p);
     const before = ident(p);
     inDir(dir, (dirFd) => {
-      expect(addon.claimUnix(dirFd, 'x', 0o666, 4, -1, SWEEP)).toEqual({ status: 'exists', kind });
+      expect(addon.claimCreate(dirFd, 'x', 0o666, 4, -1, SWEEP)).toEqual({ status: 'exists', kind });
     });
     expect(ident(p)).toEqual(before);
     if (kind === 'file') expect(fs.readFileSync(p, 'utf8')).toBe('precious');
@@ -571,7 +571,7 @@ describe.runIf(isLinux)('claimUnix statuses', () => {
     const p = path.join(dir, 'x');
     const r = spawnSync('python3', ['-c', 'import os,stat,sys; os.mknod(sys.argv[1], stat.S_IFCHR | 0o600, os.makedev(1, 3))', p]);
     expect(r.status).toBe(0);
-    inDir(dir, (dirFd) => expect(addon.claimUnix(dirFd, 'x', 0o600, 4, -1, 0)).toEqual({ status: 'exists', kind: 'device' }));
+    inDir(dir, (dirFd) => expect(addon.claimCreate(dirFd, 'x', 0o600, 4, -1, 0)).toEqual({ status: 'exists', kind: 'device' }));
     expect(fs.lstatSync(p).isCharacterDevice()).toBe(true);
   });
 
@@ -580,10 +580,10 @@ describe.runIf(isLinux)('claimUnix statuses', () => {
     inDir(dir, (dirFd) => {
       const target = claim(dirFd, 'target');
       fs.symlinkSync(path.join(dir, 'target'), path.join(dir, 'link'));
-      expect(addon.claimUnix(dirFd, 'link', 0o600, 4, -1, 0)).toEqual({ status: 'exists', kind: 'symlink' });
+      expect(addon.claimCreate(dirFd, 'link', 0o600, 4, -1, 0)).toEqual({ status: 'exists', kind: 'symlink' });
       expect(fs.lstatSync(path.join(dir, 'link')).isSymbolicLink()).toBe(true);
       expect(ident(path.join(dir, 'target')).ino).toBe(target.ino);
-      addon.closeFd(target.fd);
+      addon.fdClose(target.fd);
     });
     expect(fs.readdirSync(dir).sort()).toEqual(['link', 'target']);
   });
@@ -592,12 +592,12 @@ describe.runIf(isLinux)('claimUnix statuses', () => {
     const dir = freshDir();
     inDir(dir, (dirFd) => {
       const first = claim(dirFd, 's', 0o600);
-      expect(addon.claimUnix(dirFd, 's', 0o666, 4, -1, SWEEP)).toEqual({ status: 'live' });
+      expect(addon.claimCreate(dirFd, 's', 0o666, 4, -1, SWEEP)).toEqual({ status: 'live' });
       const st = ident(path.join(dir, 's'));
       expect([st.ino, Number(st.mode) & 0o7777]).toEqual([first.ino, 0o600]);
-      const c = addon.connectUnix(path.join(dir, 's')); // the first server still answers
-      addon.closeFd(c);
-      addon.closeFd(first.fd);
+      const c = addon.socketConnect(path.join(dir, 's')); // the first server still answers
+      addon.fdClose(c);
+      addon.fdClose(first.fd);
     });
     expect(fs.readdirSync(dir)).toEqual(['s']);
   });
@@ -608,12 +608,12 @@ describe.runIf(isLinux)('claimUnix statuses', () => {
     inDir(dir, (dirFd) => {
       const r = claim(dirFd, 's', 0o660);
       expect(r.ino).not.toBe(oldIno);
-      expect(addon.statAt(dirFd, 's')).toMatchObject({ dev: r.dev, ino: r.ino });
+      expect(addon.dirStatAt(dirFd, 's')).toMatchObject({ dev: r.dev, ino: r.ino });
       expect(fs.lstatSync(path.join(dir, 's')).mode & 0o7777).toBe(0o660);
       expect(fs.readdirSync(dir)).toEqual(['s']); // no grave, no staging name left
-      const c = addon.connectUnix(path.join(dir, 's'));
-      addon.closeFd(c);
-      addon.closeFd(r.fd);
+      const c = addon.socketConnect(path.join(dir, 's'));
+      addon.fdClose(c);
+      addon.fdClose(r.fd);
     });
   });
 
@@ -632,7 +632,7 @@ sys.stdin.read()`,
       expect(await firstLine(child)).toBe('ready');
       const before = ident(p);
       inDir(dir, (dirFd) => {
-        expect(addon.claimUnix(dirFd, 'x', 0o600, 4, -1, SWEEP)).toEqual({ status: 'wrongtype' });
+        expect(addon.claimCreate(dirFd, 'x', 0o600, 4, -1, SWEEP)).toEqual({ status: 'wrongtype' });
       });
       expect(ident(p)).toEqual(before);
       expect(fs.readdirSync(dir)).toEqual(['x']);
@@ -645,8 +645,8 @@ sys.stdin.read()`,
     const dir = freshDir();
     fs.chmodSync(dir, 0o777);
     inDir(dir, (dirFd) => {
-      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, SWEEP)).toEqual({ status: 'insecure' });
-      expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, NO_LOCK)).toEqual({ status: 'insecure' });
+      expect(addon.claimCreate(dirFd, 's', 0o600, 4, -1, SWEEP)).toEqual({ status: 'insecure' });
+      expect(addon.claimCreate(dirFd, 's', 0o600, 4, -1, NO_LOCK)).toEqual({ status: 'insecure' });
     });
     expect(fs.readdirSync(dir)).toEqual([]);
     // The sticky bit (like /tmp) makes it fine; so does write access for a group only.
@@ -654,8 +654,8 @@ sys.stdin.read()`,
       fs.chmodSync(dir, mode);
       inDir(dir, (dirFd) => {
         const r = claim(dirFd, 's');
-        addon.closeFd(r.fd);
-        expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+        addon.fdClose(r.fd);
+        expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(true);
       });
     }
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -671,13 +671,13 @@ sys.stdin.read()`,
       const child = spawnSync(
         process.execPath,
         ['-e', `const b = require(process.argv[1]); const fd = b.dirOpen(process.argv[2]);
-                console.log(JSON.stringify(b.claimUnix(fd, 's', 0o600, 4, -1, 0)))`, bindingPath, dir],
+                console.log(JSON.stringify(b.claimCreate(fd, 's', 0o600, 4, -1, 0)))`, bindingPath, dir],
         { uid: NOBODY, gid: NOBODY, encoding: 'utf8' },
       );
       expect(child.stderr).toBe('');
       expect(JSON.parse(child.stdout)).toEqual({ status: 'denied' });
       expect(ident(path.join(dir, 's'))).toEqual(before);
-      addon.closeFd(r.fd);
+      addon.fdClose(r.fd);
     });
     expect(fs.readdirSync(dir)).toEqual(['s']);
   });
@@ -700,20 +700,20 @@ sys.stdin.read()`;
     try {
       expect(await firstLine(child)).toBe('locked');
       inDir(dir, (dirFd) => {
-        expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'contended' });
-        expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, SWEEP)).toEqual({ status: 'contended' });
+        expect(addon.claimCreate(dirFd, 's', 0o600, 4, -1, 0)).toEqual({ status: 'contended' });
+        expect(addon.claimCreate(dirFd, 's', 0o600, 4, -1, SWEEP)).toEqual({ status: 'contended' });
         expect(ident(path.join(dir, 's')).ino).toBe(oldIno);
         // A free name needs no lock.
         const free = claim(dirFd, 'free');
-        addon.closeFd(free.fd);
-        expect(addon.releaseClaim(dirFd, 'free', free.dev, free.ino)).toBe(true);
+        addon.fdClose(free.fd);
+        expect(addon.claimRelease(dirFd, 'free', free.dev, free.ino)).toBe(true);
       });
       await stop(child);
       released = true;
       inDir(dir, (dirFd) => {
         const r = claim(dirFd, 's');
         expect(r.ino).not.toBe(oldIno);
-        addon.closeFd(r.fd);
+        addon.fdClose(r.fd);
       });
     } finally {
       if (!released) await stop(child);
@@ -730,8 +730,8 @@ sys.stdin.read()`;
       inDir(dir, (dirFd) => {
         const r = claim(dirFd, 's', 0o600, 4, -1, NO_LOCK);
         expect(r.ino).not.toBe(oldIno);
-        expect(addon.claimUnix(dirFd, 's', 0o600, 4, -1, NO_LOCK | SWEEP)).toEqual({ status: 'live' });
-        addon.closeFd(r.fd);
+        expect(addon.claimCreate(dirFd, 's', 0o600, 4, -1, NO_LOCK | SWEEP)).toEqual({ status: 'live' });
+        addon.fdClose(r.fd);
       });
     } finally {
       await stop(child);
@@ -754,10 +754,10 @@ describe.runIf(isLinux)('flag 4: the route without sock_diag (bound inside a pri
           if (gid >= 0) expect(Number(st.gid)).toBe(gid);
           expect({ dev: st.dev, ino: st.ino }).toEqual({ dev: r.dev, ino: r.ino });
           expect(stagingLeftovers(dir)).toEqual([]);
-          const c = addon.connectUnix(path.join(dir, 's'));
-          addon.closeFd(c);
-          addon.closeFd(r.fd);
-          expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+          const c = addon.socketConnect(path.join(dir, 's'));
+          addon.fdClose(c);
+          addon.fdClose(r.fd);
+          expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(true);
         }
       }
     });
@@ -796,7 +796,7 @@ print(pid, flush=True)`;
       const b = claim(dirFd, 'b', 0o600, 4, -1, SWEEP);
       expect(fs.readdirSync(dir).sort()).toEqual([`.ps-${pid}-AbCde3`, `.ps-${pid}-AbCde4`, `.ps-${pid}-toolong7`, 'a', 'b']);
       expect(fs.readFileSync(path.join(dir, `.ps-${pid}-AbCde4`, 's'), 'utf8')).toBe('not a socket');
-      for (const x of [a, b]) addon.closeFd(x.fd);
+      for (const x of [a, b]) addon.fdClose(x.fd);
     });
   });
 
@@ -809,8 +809,8 @@ print(pid, flush=True)`;
       expect(before).toContain(`.ps-${pid}-AbCde1`);
       inDir(dir, (dirFd) => {
         const r = claim(dirFd, 's', 0o600, 4, -1, SWEEP);
-        addon.closeFd(r.fd);
-        expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+        addon.fdClose(r.fd);
+        expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(true);
       });
       expect(fs.readdirSync(dir).sort()).toEqual(before);
     } finally {
@@ -819,19 +819,19 @@ print(pid, flush=True)`;
   });
 });
 
-describe.runIf(isLinux)('releaseClaim', () => {
+describe.runIf(isLinux)('claimRelease', () => {
   it('removes the socket only when (dev, ino) match', () => {
     const dir = freshDir();
     inDir(dir, (dirFd) => {
       const r = claim(dirFd, 's');
-      expect(addon.releaseClaim(dirFd, 's', r.dev + 1n, r.ino)).toBe(false);
-      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino + 1n)).toBe(false);
-      expect(addon.releaseClaim(dirFd, 'other', r.dev, r.ino)).toBe(false); // missing
+      expect(addon.claimRelease(dirFd, 's', r.dev + 1n, r.ino)).toBe(false);
+      expect(addon.claimRelease(dirFd, 's', r.dev, r.ino + 1n)).toBe(false);
+      expect(addon.claimRelease(dirFd, 'other', r.dev, r.ino)).toBe(false); // missing
       expect(ident(path.join(dir, 's')).ino).toBe(r.ino);
-      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(true);
       expect(fs.readdirSync(dir)).toEqual([]);
-      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(false); // gone already
-      addon.closeFd(r.fd);
+      expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(false); // gone already
+      addon.fdClose(r.fd);
     });
   });
 
@@ -840,12 +840,12 @@ describe.runIf(isLinux)('releaseClaim', () => {
     const p = path.join(dir, 's');
     inDir(dir, (dirFd) => {
       const r = claim(dirFd, 's');
-      addon.closeFd(r.fd);
-      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      addon.fdClose(r.fd);
+      expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(true);
       fs.writeFileSync(p, 'precious'); // may even reuse the socket's inode number
-      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(false);
+      expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(false);
       const own = ident(p);
-      expect(addon.releaseClaim(dirFd, 's', own.dev, own.ino)).toBe(false);
+      expect(addon.claimRelease(dirFd, 's', own.dev, own.ino)).toBe(false);
     });
     expect(fs.readFileSync(p, 'utf8')).toBe('precious');
   });
@@ -854,15 +854,15 @@ describe.runIf(isLinux)('releaseClaim', () => {
     const dir = freshDir();
     inDir(dir, (dirFd) => {
       const first = claim(dirFd, 's');
-      addon.closeFd(first.fd); // dead: the next claim replaces it
+      addon.fdClose(first.fd); // dead: the next claim replaces it
       const second = claim(dirFd, 's');
-      expect(addon.releaseClaim(dirFd, 's', first.dev, first.ino)).toBe(false);
+      expect(addon.claimRelease(dirFd, 's', first.dev, first.ino)).toBe(false);
       expect(ident(path.join(dir, 's')).ino).toBe(second.ino);
       fs.symlinkSync(path.join(dir, 's'), path.join(dir, 'link'));
-      expect(addon.releaseClaim(dirFd, 'link', second.dev, second.ino)).toBe(false);
+      expect(addon.claimRelease(dirFd, 'link', second.dev, second.ino)).toBe(false);
       expect(fs.lstatSync(path.join(dir, 'link')).isSymbolicLink()).toBe(true);
-      expect(addon.releaseClaim(dirFd, 's', second.dev, second.ino)).toBe(true);
-      addon.closeFd(second.fd);
+      expect(addon.claimRelease(dirFd, 's', second.dev, second.ino)).toBe(true);
+      addon.fdClose(second.fd);
     });
     expect(fs.readdirSync(dir)).toEqual(['link']);
   });
@@ -875,15 +875,15 @@ describe.runIf(isLinux)('releaseClaim', () => {
       fs.renameSync(dir, moved);
       fs.mkdirSync(dir); // a new directory at the old path, with a socket of the same name
       const other = inDir(dir, (otherFd) => claim(otherFd, 's'));
-      expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+      expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(true);
       expect(fs.readdirSync(moved)).toEqual([]);
       expect(ident(path.join(dir, 's')).ino).toBe(other.ino);
-      for (const x of [r, other]) addon.closeFd(x.fd);
+      for (const x of [r, other]) addon.fdClose(x.fd);
     });
   });
 });
 
-describe.runIf(isLinux)('dirOpen, dirMake, rmdirAt, statAt', () => {
+describe.runIf(isLinux)('dirOpen, dirMake, dirRemoveAt, dirStatAt', () => {
   it('dirOpen follows a symlinked directory once (like /var/run -> /run)', () => {
     const real = freshDir();
     const link = real + '-link';
@@ -891,7 +891,7 @@ describe.runIf(isLinux)('dirOpen, dirMake, rmdirAt, statAt', () => {
     inDir(link, (dirFd) => {
       const r = claim(dirFd, 's');
       expect(ident(path.join(real, 's')).ino).toBe(r.ino);
-      addon.closeFd(r.fd);
+      addon.fdClose(r.fd);
     });
   });
 
@@ -905,7 +905,7 @@ describe.runIf(isLinux)('dirOpen, dirMake, rmdirAt, statAt', () => {
               for (const m of [0o700, 0o710, 0o711, 0o755, 0o777]) {
                 const fd = b.dirMake(dir + '/m' + m, m);
                 out[m] = [fs.lstatSync(dir + '/m' + m).mode & 0o7777, fs.fstatSync(fd).ino === fs.lstatSync(dir + '/m' + m).ino];
-                b.closeFd(fd);
+                b.fdClose(fd);
               }
               process.stdout.write(JSON.stringify(out));`, bindingPath, dir],
       { encoding: 'utf8' },
@@ -928,46 +928,46 @@ describe.runIf(isLinux)('dirOpen, dirMake, rmdirAt, statAt', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['d', 'f', 'l']);
   });
 
-  it('rmdirAt removes the directory the fd holds, only if it is still at the name and empty', () => {
+  it('dirRemoveAt removes the directory the fd holds, only if it is still at the name and empty', () => {
     const dir = freshDir();
     inDir(dir, (parent) => {
       const a = addon.dirMake(path.join(dir, 'a'), 0o700);
-      expect(addon.rmdirAt(parent, 'a', a)).toBe(true);
+      expect(addon.dirRemoveAt(parent, 'a', a)).toBe(true);
       expect(fs.existsSync(path.join(dir, 'a'))).toBe(false);
-      expect(addon.rmdirAt(parent, 'a', a)).toBe(false); // gone
-      addon.closeFd(a);
+      expect(addon.dirRemoveAt(parent, 'a', a)).toBe(false); // gone
+      addon.fdClose(a);
 
       const b = addon.dirMake(path.join(dir, 'b'), 0o700);
       fs.renameSync(path.join(dir, 'b'), path.join(dir, 'b-moved'));
       fs.mkdirSync(path.join(dir, 'b')); // someone else's directory at the name now
-      expect(addon.rmdirAt(parent, 'b', b)).toBe(false);
+      expect(addon.dirRemoveAt(parent, 'b', b)).toBe(false);
       expect(fs.existsSync(path.join(dir, 'b'))).toBe(true);
       fs.renameSync(path.join(dir, 'b-moved'), path.join(dir, 'b2'));
       fs.writeFileSync(path.join(dir, 'b2', 'file'), ''); // ours, but not empty
-      expect(addon.rmdirAt(parent, 'b2', b)).toBe(false);
+      expect(addon.dirRemoveAt(parent, 'b2', b)).toBe(false);
       expect(fs.readdirSync(path.join(dir, 'b2'))).toEqual(['file']);
-      addon.closeFd(b);
+      addon.fdClose(b);
 
       const closed = addon.dirOpen(dir);
-      addon.closeFd(closed);
-      expect(caught(() => addon.rmdirAt(parent, 'b', closed)).code).toBe('EBADF');
+      addon.fdClose(closed);
+      expect(caught(() => addon.dirRemoveAt(parent, 'b', closed)).code).toBe('EBADF');
     });
     expect(fs.readdirSync(dir).sort()).toEqual(['b', 'b2']);
   });
 
-  it('statAt is lstat relative to the fd: null when missing, symlinks not followed', () => {
+  it('dirStatAt is lstat relative to the fd: null when missing, symlinks not followed', () => {
     const dir = freshDir();
     fs.writeFileSync(path.join(dir, 'f'), '');
     fs.symlinkSync(path.join(dir, 'f'), path.join(dir, 'l'));
     inDir(dir, (dirFd) => {
       for (const n of ['f', 'l']) {
         const want = fs.lstatSync(path.join(dir, n), { bigint: true });
-        expect(addon.statAt(dirFd, n)).toEqual({ dev: want.dev, ino: want.ino, mode: Number(want.mode), uid: Number(want.uid), gid: Number(want.gid) });
+        expect(addon.dirStatAt(dirFd, n)).toEqual({ dev: want.dev, ino: want.ino, mode: Number(want.mode), uid: Number(want.uid), gid: Number(want.gid) });
       }
-      expect(addon.statAt(dirFd, 'missing')).toBeNull();
+      expect(addon.dirStatAt(dirFd, 'missing')).toBeNull();
     });
     const fileFd = fs.openSync(path.join(dir, 'f'), 'r');
-    const e = caught(() => addon.statAt(fileFd, 'x'));
+    const e = caught(() => addon.dirStatAt(fileFd, 'x'));
     expect(e.code).toBe('ENOTDIR');
     expect(e.syscall).toBe('fstatat');
     fs.closeSync(fileFd);
@@ -993,7 +993,7 @@ describe.runIf(isLinux)('peer credentials', () => {
 
   it("peerCred of a connection to a child gives the child's pid/uid/gid", async () => {
     const { child, sock } = await childListening();
-    const c = addon.connectUnix(sock);
+    const c = addon.socketConnect(sock);
     const cred = addon.peerCred(c);
     expect(cred.pid).toBe(child.pid);
     expect(cred.uid).toBe(isRoot ? NOBODY : process.getuid!());
@@ -1001,7 +1001,7 @@ describe.runIf(isLinux)('peer credentials', () => {
     // libuv drops supplementary groups when it sets uid/gid.
     if (cred.groups !== null) expect(Array.isArray(cred.groups)).toBe(true);
     if (cred.groups !== null && isRoot) expect(cred.groups).toEqual([]);
-    addon.closeFd(c);
+    addon.fdClose(c);
     child.stdin!.end();
     await exited(child);
   });
@@ -1030,7 +1030,7 @@ describe.runIf(isLinux)('peer credentials', () => {
 
   it('peerPidfd gives a pidfd that turns dead once the child exits', async () => {
     const { child, sock } = await childListening();
-    const c = addon.connectUnix(sock);
+    const c = addon.socketConnect(sock);
     const pidfd = addon.peerPidfd(c);
     if (pidfd === -1) return; // kernel before 6.5: nothing more to check
     expect(pidfd).toBeGreaterThanOrEqual(0);
@@ -1038,13 +1038,13 @@ describe.runIf(isLinux)('peer credentials', () => {
     expect(fs.readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8')).toMatch(
       new RegExp(`^Pid:\\s+${child.pid}$`, 'm'),
     );
-    expect(addon.pidfdAlive(pidfd)).toBe(true);
+    expect(addon.pidfdIsAlive(pidfd)).toBe(true);
     child.stdin!.end();
     await exited(child); // 'exit' comes after libuv reaped it
-    expect(addon.pidfdAlive(pidfd)).toBe(false);
-    addon.closeFd(pidfd);
-    addon.closeFd(c);
-    const e = caught(() => addon.pidfdAlive(c)); // a socket is no pidfd
+    expect(addon.pidfdIsAlive(pidfd)).toBe(false);
+    addon.fdClose(pidfd);
+    addon.fdClose(c);
+    const e = caught(() => addon.pidfdIsAlive(c)); // a socket is no pidfd
     expect(e.code).toBe('EBADF');
   });
 });
@@ -1060,23 +1060,23 @@ describe.runIf(isLinux)('no fd leaks, no leftovers', () => {
       const [dir, dirFd] = i % 2 ? [long, longFd] : [short, shortFd];
       const name = `s${i}`;
       const r = claim(dirFd, name);
-      const c = addon.connectUnix(path.join(dir, name));
+      const c = addon.socketConnect(path.join(dir, name));
       if (i % 100 === 0) {
         const pidfd = addon.peerPidfd(c);
-        if (pidfd >= 0) addon.closeFd(pidfd);
+        if (pidfd >= 0) addon.fdClose(pidfd);
         addon.peerCred(c);
       }
       // Paths that refuse must close what they opened too.
-      expect(addon.claimUnix(dirFd, name, 0o600, 4, -1, 0).status).toBe('live');
-      addon.closeFd(c);
-      addon.closeFd(r.fd);
-      caught(() => addon.connectUnix(path.join(dir, name))); // ECONNREFUSED
-      caught(() => addon.connectUnix(path.join(dir, `missing${i}`))); // ENOENT
-      expect(addon.releaseClaim(dirFd, name, r.dev, r.ino)).toBe(true);
+      expect(addon.claimCreate(dirFd, name, 0o600, 4, -1, 0).status).toBe('live');
+      addon.fdClose(c);
+      addon.fdClose(r.fd);
+      caught(() => addon.socketConnect(path.join(dir, name))); // ECONNREFUSED
+      caught(() => addon.socketConnect(path.join(dir, `missing${i}`))); // ENOENT
+      expect(addon.claimRelease(dirFd, name, r.dev, r.ino)).toBe(true);
     }
     expect(openFdCount()).toBe(before);
-    addon.closeFd(shortFd);
-    addon.closeFd(longFd);
+    addon.fdClose(shortFd);
+    addon.fdClose(longFd);
     expect(fs.readdirSync(short)).toEqual([]);
     expect(fs.readdirSync(long)).toEqual([]);
   });
@@ -1088,17 +1088,17 @@ describe.runIf(isLinux)('no fd leaks, no leftovers', () => {
     inDir(dir, (dirFd) => {
       for (let i = 0; i < 200; i++) {
         const r = claim(dirFd, 's', 0o660, 4, -1, i % 2 ? SWEEP : 0);
-        expect(addon.claimUnix(dirFd, 's', 0o660, 4, -1, SWEEP).status).toBe('live');
-        expect(addon.claimUnix(dirFd, 'file', 0o660, 4, -1, 0).status).toBe('exists');
-        addon.closeFd(r.fd);
+        expect(addon.claimCreate(dirFd, 's', 0o660, 4, -1, SWEEP).status).toBe('live');
+        expect(addon.claimCreate(dirFd, 'file', 0o660, 4, -1, 0).status).toBe('exists');
+        addon.fdClose(r.fd);
         if (i % 3 === 0) {
           // Dead now: the next claim replaces it (grave stage made and removed).
           const again = claim(dirFd, 's', 0o660, 4, -1, NO_LOCK);
-          addon.closeFd(again.fd);
-          expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(false);
-          expect(addon.releaseClaim(dirFd, 's', again.dev, again.ino)).toBe(true);
+          addon.fdClose(again.fd);
+          expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(false);
+          expect(addon.claimRelease(dirFd, 's', again.dev, again.ino)).toBe(true);
         } else {
-          expect(addon.releaseClaim(dirFd, 's', r.dev, r.ino)).toBe(true);
+          expect(addon.claimRelease(dirFd, 's', r.dev, r.ino)).toBe(true);
         }
         expect(stagingLeftovers(dir)).toEqual([]);
       }

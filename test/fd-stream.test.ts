@@ -98,7 +98,7 @@ describe('FdStream across processes', () => {
       s.on('error', () => {});
     });
     await new Promise<void>((r) => other.listen(socketPath, r));
-    const sock = binding.connectUnix(socketPath);
+    const sock = binding.socketConnect(socketPath);
 
     const memfd = memfdCreate('kinds');
     writeSync(memfd, 'memfd text');

@@ -210,7 +210,7 @@ describe('FdStream', () => {
     const server = make({ path: join(dir(), 'f.sock'), fdPassing: true });
     await server.listen();
     const binding = addon()!;
-    const fd = binding.connectUnix(server.path);
+    const fd = binding.socketConnect(server.path);
     // Accepted by mistake, the stream is destroyed (closing fd) before the test fails.
     await invalidOption(() => new FdStream(fd, loose<FdStreamOptions>({ allowHalfopen: true })), /unknown option allowHalfopen; did you mean allowHalfOpen\?/);
     const stream = new FdStream(fd, { allowHalfOpen: true, readableHighWaterMark: 1024 });

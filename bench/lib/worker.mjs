@@ -166,7 +166,7 @@ async function connectClient(onread) {
   s.destroy();
   if (cfg.impl === 'fallback') return { socket: await netConnect({ path: cfg.path, onread }), via: 'emulated: net.connect onread' };
   const { addon } = require('../../dist/addon.js');
-  const fd = addon().connectUnix(cfg.path);
+  const fd = addon().socketConnect(cfg.path);
   const socket = new net.Socket({ fd, readable: true, writable: true, onread });
   if (!usesOnread(socket, onread.callback)) throw new Error('onread was not applied to new net.Socket({ fd })');
   return { socket, via: 'emulated: new net.Socket({ fd, onread })' };

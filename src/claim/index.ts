@@ -27,7 +27,7 @@ export type { Claim, ClaimRequest } from './types';
 
 /** Binds, listens and publishes `request.path`; rejects with a TransportError. */
 export function claimSocket(request: ClaimRequest, binding: Binding | null, maker: NativeSocketMaker | null): Promise<Claim> {
-  if (binding?.claimUnix && maker) return claimNative(request, binding, maker);
+  if (binding?.claimCreate && maker) return claimNative(request, binding, maker);
   // Why not natively, for messages that name the addon (binding null: it did not load, which
   // the message says, or the transport was made with native: 'off').
   return claimByPath(request, binding ? `its claim through directory fds is Linux-only` : NATIVE_OFF);
@@ -35,6 +35,6 @@ export function claimSocket(request: ClaimRequest, binding: Binding | null, make
 
 /** A claim for a listener received from another process, published at `path` as (dev, ino). */
 export function adoptClaim(path: string, server: net.Server, dev: bigint, ino: bigint, binding: Binding | null): Claim {
-  if (binding?.claimUnix) return adoptNative(path, server, dev, ino, binding);
+  if (binding?.claimCreate) return adoptNative(path, server, dev, ino, binding);
   return adoptByPath(path, server, dev, ino);
 }

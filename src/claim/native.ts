@@ -8,9 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Binding, ClaimResult } from '../addon';
 import { ErrorCodes, TransportError, errnoKind, notASocketError, systemToTransport } from '../errors';
 import type { NativeSocketMaker } from '../sockets/native';
+import { refusalError } from './refusals';
 import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
-/** claimUnix flags (native/claim.cc). */
+/** claimCreate flags (native/claim.cc). */
 const SWEEP = 1;
 const NO_LOCK = 2;
 /** Another claim in the same directory is removing a dead socket: wait this long for it. */
@@ -27,7 +28,7 @@ export async function claimNative(request: ClaimRequest, binding: Binding, maker
     if (generatedDir) removeGeneratedDir(binding, generatedDir, dirFd);
     throw err;
   } finally {
-    binding.closeFd(dirFd);
+    binding.fdClose(dirFd);
   }
   const claim = new NativeClaim(binding, path, result.dev, result.ino, generatedDir);
   try {
@@ -75,12 +76,12 @@ class NativeClaim implements Claim {
       return; // the directory is gone, and the name with it
     }
     try {
-      this.binding.releaseClaim!(dirFd, basename(this.path), this.dev, this.ino);
+      this.binding.claimRelease!(dirFd, basename(this.path), this.dev, this.ino);
       if (this.generatedDir) removeGeneratedDir(this.binding, this.generatedDir, dirFd);
     } catch {
       // No longer ours to change.
     } finally {
-      this.binding.closeFd(dirFd);
+      this.binding.fdClose(dirFd);
     }
   }
 
@@ -117,7 +118,7 @@ async function claimWithLock(binding: Binding, dirFd: number, name: string, requ
   for (;;) {
     let result: ClaimResult;
     try {
-      result = binding.claimUnix!(dirFd, name, request.mode, request.backlog, request.gid ?? -1, flags);
+      result = binding.claimCreate!(dirFd, name, request.mode, request.backlog, request.gid ?? -1, flags);
     } catch (err) {
       throw systemToTransport(err, path, (err as { syscall?: string }).syscall ?? 'bind');
     }
@@ -134,43 +135,14 @@ function claimError(result: Exclude<ClaimResult, { status: 'ok' | 'contended' }>
   switch (result.status) {
     case 'exists':
       return notASocketError(path, result.kind);
-    case 'live':
-    case 'busy':
-      return new TransportError(
-        ErrorCodes.ADDRESS_IN_USE,
-        `A server is already listening on ${path}. Stop it, or choose another path; plugsock never removes a live socket.`,
-        { path },
-      );
-    case 'wrongtype':
-      return new TransportError(
-        ErrorCodes.ADDRESS_IN_USE,
-        `A live socket of another type (datagram or seqpacket) is at ${path}; plugsock leaves it alone. Choose another path.`,
-        { path },
-      );
-    case 'denied':
-      return new TransportError(
-        ErrorCodes.PERMISSION,
-        `A socket at ${path} exists that this process may not connect to (or, if it is dead, remove), so it was left alone. Remove it yourself if it is stale, or choose another path.`,
-        { path },
-      );
-    case 'insecure':
-      return new TransportError(
-        ErrorCodes.INSECURE_DIRECTORY,
-        `The directory ${dirname(path)} is writable by everyone and has no sticky bit, so any user could replace ${path}. Use a private directory (or one with the sticky bit, like /tmp).`,
-        { path },
-      );
     case 'displaced':
       return new TransportError(
         ErrorCodes.ADDRESS_IN_USE,
         `Several processes are racing for ${path}; a socket that was displaced in the race was kept at ${dirname(path)}/${result.stage}/dead. Choose a path of your own.`,
         { path },
       );
-    case 'racing':
-      return new TransportError(
-        ErrorCodes.ADDRESS_IN_USE,
-        `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`,
-        { path },
-      );
+    default:
+      return refusalError(result.status, path);
   }
 }
 
@@ -179,9 +151,9 @@ function removeGeneratedDir(binding: Binding, generatedDir: string, dirFd: numbe
   try {
     const up = binding.dirOpen!(dirname(generatedDir));
     try {
-      binding.rmdirAt!(up, basename(generatedDir), dirFd);
+      binding.dirRemoveAt!(up, basename(generatedDir), dirFd);
     } finally {
-      binding.closeFd(up);
+      binding.fdClose(up);
     }
   } catch {
     // Gone, or something else put files there: not ours to empty.

@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, TransportError, errnoKind, fileKindOf, isErrno, nativeRequired, notASocketError, systemToTransport } from '../errors';
 import { fitsSunPath, pathTooLongError, refuseNetTruncation } from '../path';
+import { refusalError } from './refusals';
 import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
 /** Bounded so a path flapping between two other processes cannot keep listen() busy forever. */
@@ -216,26 +217,13 @@ async function publish(stageDir: string, stagePath: string, path: string): Promi
       throw systemToTransport(err, path, 'lstat');
     }
     if (!existing.isSocket()) throw notASocketError(path, fileKindOf(existing));
-    switch (await probe(path)) {
+    const found = await probe(path);
+    switch (found) {
       case 'live':
       case 'busy':
-        throw new TransportError(
-          ErrorCodes.ADDRESS_IN_USE,
-          `A server is already listening on ${path}. Stop it, or choose another path; plugsock never removes a live socket.`,
-          { path },
-        );
       case 'wrongtype':
-        throw new TransportError(
-          ErrorCodes.ADDRESS_IN_USE,
-          `A live socket of another type (datagram or seqpacket) is at ${path}; plugsock leaves it alone. Choose another path.`,
-          { path },
-        );
       case 'denied':
-        throw new TransportError(
-          ErrorCodes.PERMISSION,
-          `A socket at ${path} exists but this process may not connect to it, so it cannot tell whether it is in use; it was left alone. Remove it yourself if it is stale, or choose another path.`,
-          { path },
-        );
+        throw refusalError(found, path);
       case 'missing':
         continue;
       case 'refused':
@@ -243,9 +231,7 @@ async function publish(stageDir: string, stagePath: string, path: string): Promi
         continue;
     }
   }
-  throw new TransportError(ErrorCodes.ADDRESS_IN_USE, `Could not claim ${path}: other processes kept replacing the file there. Choose a path of your own.`, {
-    path,
-  });
+  throw refusalError('racing', path);
 }
 
 /** Connects and hangs up at once to learn whether a server is behind a socket file. */

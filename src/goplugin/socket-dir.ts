@@ -32,7 +32,7 @@ type Identity = { name: string; dev: bigint; ino: bigint };
 /** The directory-fd operations, when the addon has them (Linux). */
 function dirBinding(): Binding | null {
   const b = addon();
-  return b?.dirOpen && b.dirMake && b.statAt && b.releaseClaim && b.rmdirAt ? b : null;
+  return b?.dirOpen && b.dirMake && b.dirStatAt && b.claimRelease && b.dirRemoveAt ? b : null;
 }
 
 function isSocketMode(mode: number): boolean {
@@ -103,12 +103,12 @@ export class PluginSocketDir {
     try {
       const before = this.#socketAt(name);
       if (!before) return;
-      const conn = b.connectUnix(this.#viaFd(name));
+      const conn = b.socketConnect(this.#viaFd(name));
       let pid: number;
       try {
         pid = b.peerCred(conn).pid;
       } finally {
-        b.closeFd(conn);
+        b.fdClose(conn);
       }
       // The same file before and after the connect: the one the child serves is the one we hold.
       const after = this.#socketAt(name);
@@ -131,7 +131,7 @@ export class PluginSocketDir {
     } else if (this.#confirmed && this.binding) {
       this.#releaseConfirmed(this.binding, this.#confirmed);
     }
-    if (this.fd >= 0) this.binding!.closeFd(this.fd);
+    if (this.fd >= 0) this.binding!.fdClose(this.fd);
   }
 
   /** The entry name of `address` if its directory is exactly this one. */
@@ -142,7 +142,7 @@ export class PluginSocketDir {
   }
 
   #socketAt(name: string): Identity | null {
-    const st = this.binding!.statAt!(this.fd, name);
+    const st = this.binding!.dirStatAt!(this.fd, name);
     return st && isSocketMode(st.mode) ? { name, dev: st.dev, ino: st.ino } : null;
   }
 
@@ -155,13 +155,13 @@ export class PluginSocketDir {
     try {
       for (const name of readdirSync(`/proc/self/fd/${this.fd}`)) {
         const id = this.#socketAt(name);
-        if (id) b.releaseClaim!(this.fd, name, id.dev, id.ino);
+        if (id) b.claimRelease!(this.fd, name, id.dev, id.ino);
       }
       const parent = b.dirOpen!(dirname(this.path!));
       try {
-        b.rmdirAt!(parent, basename(this.path!), this.fd);
+        b.dirRemoveAt!(parent, basename(this.path!), this.fd);
       } finally {
-        b.closeFd(parent);
+        b.fdClose(parent);
       }
     } catch {
       // Something else is in it (not a socket: not ours to judge), or it is gone.
@@ -171,13 +171,13 @@ export class PluginSocketDir {
   /** A descendant of the child may still serve the socket: remove it only once it is dead. */
   #releaseConfirmed(b: Binding, id: Identity): void {
     try {
-      b.closeFd(b.connectUnix(this.#viaFd(id.name)));
+      b.fdClose(b.socketConnect(this.#viaFd(id.name)));
       return; // live
     } catch (err) {
       if (!isErrno(err, 'refused')) return;
     }
     try {
-      b.releaseClaim!(this.fd, id.name, id.dev, id.ino);
+      b.claimRelease!(this.fd, id.name, id.dev, id.ino);
     } catch {
       // The directory is no longer ours to change.
     }

@@ -29,7 +29,7 @@ export class NativeSocketMaker implements SocketMaker {
       });
     } catch (err) {
       // listen({ fd }) failed before libuv took the fd over.
-      this.binding.closeFd(fd);
+      this.binding.fdClose(fd);
       throw err;
     }
     return server;
@@ -40,7 +40,7 @@ export class NativeSocketMaker implements SocketMaker {
     // the probing that adopting a foreign fd costs (new net.Socket({ fd }) stats and inspects
     // it). Only longer paths, which Node would truncate, need the addon's O_PATH connect.
     if (fitsSunPath(path)) return netConnect(path, this.allowHalfOpen, options.onread, true);
-    const fd = this.binding.connectUnix(path);
+    const fd = this.binding.socketConnect(path);
     // pauseOnCreate (honoured by net.Socket, absent from its typings): nothing is read before
     // the transport has checked the peer.
     const socketOptions = { fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen, onread: options.onread, pauseOnCreate: true };

@@ -80,7 +80,7 @@ export class Acceptor {
     if (typeof verdict === 'string' || verdict === null) {
       this.#settle(socket, checked, verdict);
     } else {
-      this.#checks ??= new PendingChecks(this.settings.maxPendingPeerChecks, this.settings.peerCheckTimeoutMs, binding!.isHungUp);
+      this.#checks ??= new PendingChecks(this.settings.maxPendingPeerChecks, this.settings.peerCheckTimeoutMs, binding!.socketIsHungUp);
       this.#checks.run(socket, fd, verdict, (reason) => this.#settle(socket, checked, reason));
     }
   }
@@ -128,7 +128,7 @@ export class Acceptor {
    */
   #toFdStream(socket: net.Socket, peer: Peer): PeerFdStream {
     const binding = this.settings.binding!;
-    const fd = binding.dupFd(socketFd(socket));
+    const fd = binding.fdDup(socketFd(socket));
     const stream = fdStreamOf(binding, fd, peer, this.settings.allowHalfOpen);
     // The peer now belongs to the stream: closing the old socket must not release it.
     this.connections.forget(socket);

@@ -37,7 +37,7 @@ export class Connector {
     const onread = onreadOf(options, fdPassing);
     // The helpers around #retry are synchronous: an async layer more costs every connection a few %.
     const connection = fdPassing
-      ? this.#toFdStream(await this.#retry(path, timeoutMs, async () => this.settings.binding!.connectUnix(path)), path)
+      ? this.#toFdStream(await this.#retry(path, timeoutMs, async () => this.settings.binding!.socketConnect(path)), path)
       : this.#withPeer(await this.#retry(path, timeoutMs, () => this.maker.connect(path, { onread })), path);
     const peer = connection.peer as Peer | null;
     this.connections.track(connection, peer);
@@ -88,7 +88,7 @@ export class Connector {
     try {
       peer = setUpConnection(binding, fd, this.settings.sendBufferSize, true);
     } catch (err) {
-      binding.closeFd(fd);
+      binding.fdClose(fd);
       throw setUpError(err, path);
     }
     try {

@@ -48,8 +48,8 @@ export class Connections {
  */
 export function setUpConnection(binding: Binding, fd: number, sendBufferSize: number | null, fdPassing: boolean): Peer {
   const peer = new Peer(binding, fd);
-  if (sendBufferSize !== null) binding.setSendBufferSize(fd, sendBufferSize);
-  if (!fdPassing && refusesPassedFds()) binding.setPassRights(fd, false);
+  if (sendBufferSize !== null) binding.socketSetSendBufferSize(fd, sendBufferSize);
+  if (!fdPassing && refusesPassedFds()) binding.socketSetPassRights(fd, false);
   return peer;
 }
 
@@ -58,7 +58,7 @@ export function fdStreamOf(binding: Binding, fd: number, peer: Peer, allowHalfOp
   try {
     return new FdStream<PeerCredentials>(fd, { peer, allowHalfOpen });
   } catch (err) {
-    binding.closeFd(fd);
+    binding.fdClose(fd);
     throw err;
   }
 }

@@ -278,7 +278,7 @@ export class UnixSocketTransport extends EventEmitter {
   /** Serves on a listening fd received from another process; its file is not ours to remove (yet). */
   async #adopt(fd: number): Promise<void> {
     if (this.#state.is !== 'idle') {
-      this.#settings.binding?.closeFd(fd);
+      this.#settings.binding?.fdClose(fd);
       throw new TransportError(ErrorCodes.INVALID_STATE, 'Only a fresh transport can adopt a listener.', { path: this.path });
     }
     const server = await this.#maker.adopt(fd);

@@ -7,7 +7,7 @@
 import type * as net from 'node:net';
 import { addon, type Binding } from '../addon';
 import { ErrorCodes, NATIVE_OFF, TransportError, nativeRequired } from '../errors';
-import { checkOptionKeys, optionKeys } from '../options';
+import { checkOptionKeys, type KeyRecord, optionKeys } from '../options';
 import { generatedPath, normalizeUnixPath } from '../path';
 import { type PeerPolicy, validatePolicy } from '../peer';
 import { DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_MAX_PENDING_CHECKS } from '../peer-checks';
@@ -64,8 +64,8 @@ export interface UnixSocketTransportOptions {
   group?: number;
 }
 
-/** Every key of `UnixSocketTransportOptions` (a missing one does not compile); others are errors. */
-export const TRANSPORT_OPTION_KEYS = optionKeys<UnixSocketTransportOptions>({
+/** Every key of `UnixSocketTransportOptions`, as `optionKeys` wants them. */
+const TRANSPORT_KEYS: KeyRecord<UnixSocketTransportOptions> = {
   path: true,
   mode: true,
   connectTimeoutMs: true,
@@ -78,7 +78,10 @@ export const TRANSPORT_OPTION_KEYS = optionKeys<UnixSocketTransportOptions>({
   group: true,
   maxPendingPeerChecks: true,
   peerCheckTimeoutMs: true,
-});
+};
+
+/** Every key of `UnixSocketTransportOptions` (a missing one does not compile); others are errors. */
+export const TRANSPORT_OPTION_KEYS = optionKeys<UnixSocketTransportOptions>(TRANSPORT_KEYS);
 
 export interface ListenOptions {
   /** Replaces the constructor's peer policy for this listener; `null` removes it. */
@@ -133,19 +136,8 @@ export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path'
  * Every key of `TakeOverOptions` (a missing one does not compile); others are errors, `path`
  * and `mode` included: they come from the process handing over.
  */
-export const TAKE_OVER_OPTION_KEYS = optionKeys<TakeOverOptions>({
-  connectTimeoutMs: true,
-  native: true,
-  peer: true,
-  backlog: true,
-  allowHalfOpen: true,
-  fdPassing: true,
-  sendBufferSize: true,
-  group: true,
-  handOffPeer: true,
-  maxPendingPeerChecks: true,
-  peerCheckTimeoutMs: true,
-});
+const { path: _path, mode: _mode, ...takeOverShared } = TRANSPORT_KEYS;
+export const TAKE_OVER_OPTION_KEYS = optionKeys<TakeOverOptions>({ ...takeOverShared, handOffPeer: true });
 
 const DEFAULT_MODE = 0o660;
 const DEFAULT_TIMEOUT_MS = 5000;

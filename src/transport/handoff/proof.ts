@@ -91,11 +91,11 @@ export class NameCheck {
 
   /** The pid the socket at the path reports to a connection (who last called listen()). */
   #probe(): number {
-    const fd = this.binding.connectUnix(`/proc/self/fd/${this.#pathFd}`);
+    const fd = this.binding.socketConnect(`/proc/self/fd/${this.#pathFd}`);
     try {
       return peerPid(this.binding, fd);
     } finally {
-      this.binding.closeFd(fd);
+      this.binding.fdClose(fd);
     }
   }
 
