@@ -39,9 +39,7 @@ if (process.argv[2] === 'child') {
     stream.resume();
   } else {
     const stream =
-      role === 'fdstream'
-        ? new FdStream(common.connectFd(sockPath), { allowHalfOpen: true })
-        : net.connect({ path: sockPath, allowHalfOpen: true });
+      role === 'fdstream' ? new FdStream(common.connectFd(sockPath), { allowHalfOpen: true }) : net.connect({ path: sockPath, allowHalfOpen: true });
     let n = 0;
     stream.on('data', (d) => {
       n += d.length;
@@ -101,7 +99,14 @@ async function main() {
   let cFdsPerSec = 0;
   let plugsockFdsPerSec = 0;
   for (let i = 0; i < runs; i++) {
-    cFdsPerSec = Math.max(cFdsPerSec, Number(execFileSync(exe, [String(fdCount)]).toString().trim()));
+    cFdsPerSec = Math.max(
+      cFdsPerSec,
+      Number(
+        execFileSync(exe, [String(fdCount)])
+          .toString()
+          .trim(),
+      ),
+    );
     const secs = await run('fdstream', 'fds', fdCount, async (stream) => {
       // Like the C sender, which blocks only while the socket is full: go on at once while
       // sends complete on the spot, wait for the one that had to queue.
@@ -149,26 +154,28 @@ async function main() {
   console.log(`  plain net          ${result.netMBps} MB/s`);
   console.log(`  fdPassing stream   ${result.fdStreamMBps} MB/s  (${result.throughputRatio}x net; target >= 0.8x)`);
   // The last line is what bench/run.mjs reads (row format: bench/README.md).
-  console.log(JSON.stringify({
-    rows: [
-      {
-        name: 'fds passed/s (1 fd + 1 byte per message, receiver closes each)',
-        unit: 'fds/s',
-        native: result.plugsockFdsPerSec,
-        fallback: 'n/a (needs the addon)',
-        net: result.cFdsPerSec,
-        ref: 'C sendmsg/recvmsg',
-        target: 0.5,
-      },
-      {
-        name: `fdPassing stream throughput (${mb} MB, 64 KiB writes)`,
-        unit: 'MB/s',
-        native: result.fdStreamMBps,
-        fallback: 'n/a (needs the addon)',
-        net: result.netMBps,
-        target: 0.8,
-      },
-    ],
-    notes: [`fdpass: best of ${runs} runs, ${fdCount} fds; ${JSON.stringify(result)}`],
-  }));
+  console.log(
+    JSON.stringify({
+      rows: [
+        {
+          name: 'fds passed/s (1 fd + 1 byte per message, receiver closes each)',
+          unit: 'fds/s',
+          native: result.plugsockFdsPerSec,
+          fallback: 'n/a (needs the addon)',
+          net: result.cFdsPerSec,
+          ref: 'C sendmsg/recvmsg',
+          target: 0.5,
+        },
+        {
+          name: `fdPassing stream throughput (${mb} MB, 64 KiB writes)`,
+          unit: 'MB/s',
+          native: result.fdStreamMBps,
+          fallback: 'n/a (needs the addon)',
+          net: result.netMBps,
+          target: 0.8,
+        },
+      ],
+      notes: [`fdpass: best of ${runs} runs, ${fdCount} fds; ${JSON.stringify(result)}`],
+    }),
+  );
 }

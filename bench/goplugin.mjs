@@ -93,9 +93,15 @@ function externalHost(cmd, argv) {
 
 const hosts = {
   node: { ok: true, run: (plugin) => nodeHost(plugin) },
-  go: go.ok ? { ok: true, run: (pl) => externalHost(go.lines[1], ['-calls', '0', '-bench', String(CALLS), pl.cmd, ...pl.args]) } : { ok: false, reason: go.reason },
+  go: go.ok
+    ? { ok: true, run: (pl) => externalHost(go.lines[1], ['-calls', '0', '-bench', String(CALLS), pl.cmd, ...pl.args]) }
+    : { ok: false, reason: go.reason },
   pyvider: py.ok
-    ? { ok: true, run: (pl) => externalHost(py.lines[0], [join(ROOT, 'test', 'interop', 'pyvider', 'host.py'), '--calls', '0', '--bench', String(CALLS), pl.cmd, ...pl.args]) }
+    ? {
+        ok: true,
+        run: (pl) =>
+          externalHost(py.lines[0], [join(ROOT, 'test', 'interop', 'pyvider', 'host.py'), '--calls', '0', '--bench', String(CALLS), pl.cmd, ...pl.args]),
+      }
     : { ok: false, reason: py.reason },
 };
 
@@ -161,7 +167,15 @@ const channelCmp = { plugsock: [], grpcjs: [] };
     await get(ours, 'w');
     await get(theirs, 'w');
     for (let r = 0; r < REPS * 2; r++) {
-      for (const [name, c] of r % 2 ? [['grpcjs', theirs], ['plugsock', ours]] : [['plugsock', ours], ['grpcjs', theirs]]) {
+      for (const [name, c] of r % 2
+        ? [
+            ['grpcjs', theirs],
+            ['plugsock', ours],
+          ]
+        : [
+            ['plugsock', ours],
+            ['grpcjs', theirs],
+          ]) {
         const t = performance.now();
         for (let i = 0; i < CALLS; i++) await get(c, 'k');
         channelCmp[name].push(CALLS / ((performance.now() - t) / 1000));
@@ -179,46 +193,105 @@ const med = (v) => summarize(v).median;
 const cellOf = (v, error) => (error && v.length === 0 ? error : { median: med(v), spread: summarize(v).spread });
 for (const [h, p] of pairs) {
   const r = results.get(`${h}>${p}`);
-  rows.push({ name: `start-up ${h} host -> ${p} plugin`, unit: 'ms', better: 'lower', value: med(r.startup), native: cellOf(r.startup, r.error), pair: `${h}>${p}`, ...(r.error ? { note: r.error } : {}) });
+  rows.push({
+    name: `start-up ${h} host -> ${p} plugin`,
+    unit: 'ms',
+    better: 'lower',
+    value: med(r.startup),
+    native: cellOf(r.startup, r.error),
+    pair: `${h}>${p}`,
+    ...(r.error ? { note: r.error } : {}),
+  });
 }
 for (const [h, p] of pairs) {
   const r = results.get(`${h}>${p}`);
-  rows.push({ name: `unary calls/s ${h} host -> ${p} plugin`, unit: 'calls/s', better: 'higher', value: med(r.cps), native: cellOf(r.cps, r.error), pair: `${h}>${p}`, ...(r.error ? { note: r.error } : {}) });
+  rows.push({
+    name: `unary calls/s ${h} host -> ${p} plugin`,
+    unit: 'calls/s',
+    better: 'higher',
+    value: med(r.cps),
+    native: cellOf(r.cps, r.error),
+    pair: `${h}>${p}`,
+    ...(r.error ? { note: r.error } : {}),
+  });
 }
 const nn = med(results.get('node>node').startup);
 const gg = med(results.get('go>go').startup);
 const pp = med(results.get('pyvider>pyvider').startup);
 rows.push({
-  name: 'start-up Node pair vs Go pair (goal <= 2x)', unit: 'ms', better: 'lower', value: nn, native: nn, net: gg ?? 'n/a', ref: 'go>go',
-  ratio: nn && gg ? nn / gg : null, target: 2,
+  name: 'start-up Node pair vs Go pair (goal <= 2x)',
+  unit: 'ms',
+  better: 'lower',
+  value: nn,
+  native: nn,
+  net: gg ?? 'n/a',
+  ref: 'go>go',
+  ratio: nn && gg ? nn / gg : null,
+  target: 2,
 });
 rows.push({
-  name: 'start-up Node pair vs pyvider pair (goal < 1x)', unit: 'ms', better: 'lower', value: nn, native: nn, net: pp ?? 'n/a', ref: 'pyvider>pyvider',
-  ratio: nn && pp ? nn / pp : null, target: 1,
+  name: 'start-up Node pair vs pyvider pair (goal < 1x)',
+  unit: 'ms',
+  better: 'lower',
+  value: nn,
+  native: nn,
+  net: pp ?? 'n/a',
+  ref: 'pyvider>pyvider',
+  ratio: nn && pp ? nn / pp : null,
+  target: 1,
 });
 const floorBare = med(floors.bare);
 const floorPlugsock = med(floors.plugsock);
 const floorModules = med(floors.modules);
-rows.push({ name: 'Node floor: spawn to first output, bare node -e', unit: 'ms', better: 'lower', value: floorBare, native: { median: floorBare, spread: summarize(floors.bare).spread } });
-rows.push({ name: 'Node floor: same after loading grpc-js + plugsock/goplugin (a plugin with static stubs)', unit: 'ms', better: 'lower', value: floorPlugsock, native: { median: floorPlugsock, spread: summarize(floors.plugsock).spread } });
-rows.push({ name: 'Node floor: same after loading grpc-js + proto-loader + plugsock/goplugin (the example plugin)', unit: 'ms', better: 'lower', value: floorModules, native: { median: floorModules, spread: summarize(floors.modules).spread } });
+rows.push({
+  name: 'Node floor: spawn to first output, bare node -e',
+  unit: 'ms',
+  better: 'lower',
+  value: floorBare,
+  native: { median: floorBare, spread: summarize(floors.bare).spread },
+});
+rows.push({
+  name: 'Node floor: same after loading grpc-js + plugsock/goplugin (a plugin with static stubs)',
+  unit: 'ms',
+  better: 'lower',
+  value: floorPlugsock,
+  native: { median: floorPlugsock, spread: summarize(floors.plugsock).spread },
+});
+rows.push({
+  name: 'Node floor: same after loading grpc-js + proto-loader + plugsock/goplugin (the example plugin)',
+  unit: 'ms',
+  better: 'lower',
+  value: floorModules,
+  native: { median: floorModules, spread: summarize(floors.modules).spread },
+});
 if (nn && gg) {
   rows.push({
-    name: 'Node pair start-up above its floor (handshake, listen, connect, first call) vs Go pair', unit: 'ms', better: 'lower',
-    value: nn - floorModules, native: nn - floorModules, net: gg, ref: 'go>go', ratio: (nn - floorModules) / gg,
+    name: 'Node pair start-up above its floor (handshake, listen, connect, first call) vs Go pair',
+    unit: 'ms',
+    better: 'lower',
+    value: nn - floorModules,
+    native: nn - floorModules,
+    net: gg,
+    ref: 'go>go',
+    ratio: (nn - floorModules) / gg,
   });
   notes.push(
     `goplugin: a bare node -e takes ${fmtNum(floorBare)} ms to its first output, ${(floorBare / gg).toFixed(1)}x the whole Go pair (${fmtNum(gg)} ms); ` +
-    `loading grpc-js + plugsock/goplugin brings it to ${fmtNum(floorPlugsock)} ms, and proto-loader (the example plugin's) to ${fmtNum(floorModules)} ms. ` +
-    'The <= 2x goal is below what a Node process needs to start on this machine; the row above the floor is what plugsock itself spends.',
+      `loading grpc-js + plugsock/goplugin brings it to ${fmtNum(floorPlugsock)} ms, and proto-loader (the example plugin's) to ${fmtNum(floorModules)} ms. ` +
+      'The <= 2x goal is below what a Node process needs to start on this machine; the row above the floor is what plugsock itself spends.',
   );
 }
 const cpsOurs = med(channelCmp.plugsock);
 const cpsTheirs = med(channelCmp.grpcjs);
 rows.push({
-  name: 'unary gRPC calls/s: plugsock verified channel vs grpc-js unix:', unit: 'calls/s', better: 'higher', value: cpsOurs,
-  native: { median: cpsOurs, spread: summarize(channelCmp.plugsock).spread }, net: { median: cpsTheirs, spread: summarize(channelCmp.grpcjs).spread },
-  ref: 'grpc-js unix:', ratio: cpsOurs / cpsTheirs,
+  name: 'unary gRPC calls/s: plugsock verified channel vs grpc-js unix:',
+  unit: 'calls/s',
+  better: 'higher',
+  value: cpsOurs,
+  native: { median: cpsOurs, spread: summarize(channelCmp.plugsock).spread },
+  net: { median: cpsTheirs, spread: summarize(channelCmp.grpcjs).spread },
+  ref: 'grpc-js unix:',
+  ratio: cpsOurs / cpsTheirs,
 });
 notes.push(
   `goplugin: ${REPS} repetitions per pair (median), ${CALLS} sequential unary Get calls per repetition; no TLS; start-up = from spawn (startPlugin / NewClient / plugin_client.start) to the first successful call, measured inside the host (host process start-up itself excluded).`,
@@ -240,7 +313,13 @@ for (const h of ['node', 'go', 'pyvider']) {
         .join(''),
   );
 }
-console.log(`Node pair vs Go pair start-up: ${nn && gg ? (nn / gg).toFixed(2) : 'n/a'}x (goal <= 2x); vs pyvider pair: ${nn && pp ? (nn / pp).toFixed(2) : 'n/a'}x (goal < 1x)`);
-console.log(`Node floor: bare ${fmt(floorBare)} ms, with grpc-js + plugsock/goplugin ${fmt(floorPlugsock)} ms, + proto-loader ${fmt(floorModules)} ms; Node pair above that floor: ${nn ? fmt(nn - floorModules) : 'n/a'} ms`);
-console.log(`unary calls/s on one Node plugin: plugsock verified channel ${fmt(cpsOurs)}, grpc-js unix: ${fmt(cpsTheirs)} (${(cpsOurs / cpsTheirs).toFixed(2)}x)`);
+console.log(
+  `Node pair vs Go pair start-up: ${nn && gg ? (nn / gg).toFixed(2) : 'n/a'}x (goal <= 2x); vs pyvider pair: ${nn && pp ? (nn / pp).toFixed(2) : 'n/a'}x (goal < 1x)`,
+);
+console.log(
+  `Node floor: bare ${fmt(floorBare)} ms, with grpc-js + plugsock/goplugin ${fmt(floorPlugsock)} ms, + proto-loader ${fmt(floorModules)} ms; Node pair above that floor: ${nn ? fmt(nn - floorModules) : 'n/a'} ms`,
+);
+console.log(
+  `unary calls/s on one Node plugin: plugsock verified channel ${fmt(cpsOurs)}, grpc-js unix: ${fmt(cpsTheirs)} (${(cpsOurs / cpsTheirs).toFixed(2)}x)`,
+);
 console.log(JSON.stringify({ rows, notes }));

@@ -48,7 +48,9 @@ function runModule(name) {
     });
     let out = '';
     child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -57,7 +59,10 @@ function runModule(name) {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const seconds = (Date.now() - started) / 1000;
-      const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
+      const lines = out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
       // Anything the module printed before its JSON line is shown as progress.
       for (const l of lines.slice(0, -1)) console.error(`[${name}] ${l}`);
       let parsed = null;
@@ -65,9 +70,7 @@ function runModule(name) {
       try {
         parsed = JSON.parse(lines.at(-1) ?? '');
       } catch {
-        error = timedOut
-          ? `timed out after ${MODULE_TIMEOUT_MS / 1000} s`
-          : `exited ${signal ?? code} without a JSON last line`;
+        error = timedOut ? `timed out after ${MODULE_TIMEOUT_MS / 1000} s` : `exited ${signal ?? code} without a JSON last line`;
       }
       if (!error && code !== 0) error = `exited ${signal ?? code} (its JSON was still used)`;
       const rows = Array.isArray(parsed) ? parsed : Array.isArray(parsed?.rows) ? parsed.rows : [];
@@ -76,7 +79,15 @@ function runModule(name) {
         // Not in the row format (bench/README.md): keep it visible rather than drop it.
         notes.push(`printed JSON without "rows", so it is not in the table (row format: bench/README.md); it said: ${JSON.stringify(parsed).slice(0, 400)}`);
       }
-      resolve({ module: name, ok: !!parsed, error, seconds, rows: rows.map((r) => normalizeRow(r, name)), notes, raw: Array.isArray(parsed) ? undefined : parsed });
+      resolve({
+        module: name,
+        ok: !!parsed,
+        error,
+        seconds,
+        rows: rows.map((r) => normalizeRow(r, name)),
+        notes,
+        raw: Array.isArray(parsed) ? undefined : parsed,
+      });
     });
   });
 }
@@ -114,7 +125,13 @@ function table(rows) {
     cell(r.fallback),
     cell(r.net) + (r.ref && r.ref !== 'net' ? ` (${r.ref})` : ''),
     r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
-    typeof r.target === 'number' ? `${r.better === 'lower' ? '<=' : '>='} ${r.target}x` : r.target ? String(r.target) : (r.better === 'lower' ? '(lower better)' : '-'),
+    typeof r.target === 'number'
+      ? `${r.better === 'lower' ? '<=' : '>='} ${r.target}x`
+      : r.target
+        ? String(r.target)
+        : r.better === 'lower'
+          ? '(lower better)'
+          : '-',
     r.met === null ? '-' : r.met ? 'yes' : 'NO',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -155,15 +172,30 @@ if (notes.length) {
 const outDir = join(HERE, 'results');
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, 'latest.json');
-writeFileSync(file, JSON.stringify({
-  startedAt: startedAt.toISOString(),
-  finishedAt: new Date().toISOString(),
-  command: `node bench/run.mjs ${args.join(' ')}`.trim(),
-  quick,
-  machine: { ...machineBefore, loadavgAfter: loadAfter },
-  modules: results.map(({ module, ok, error, seconds, notes: n, raw }) => ({ module, ok, error, seconds, notes: n, params: raw?.params, capabilities: raw?.capabilities })),
-  rows,
-  notes,
-}, null, 2) + '\n');
+writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      command: `node bench/run.mjs ${args.join(' ')}`.trim(),
+      quick,
+      machine: { ...machineBefore, loadavgAfter: loadAfter },
+      modules: results.map(({ module, ok, error, seconds, notes: n, raw }) => ({
+        module,
+        ok,
+        error,
+        seconds,
+        notes: n,
+        params: raw?.params,
+        capabilities: raw?.capabilities,
+      })),
+      rows,
+      notes,
+    },
+    null,
+    2,
+  ) + '\n',
+);
 console.log(`\nJSON: ${file}`);
 process.exitCode = results.every((r) => r.ok) ? 0 : 1;

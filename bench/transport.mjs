@@ -51,7 +51,13 @@ function buildStreamC() {
     execFileSync('cc', ['-O2', '-o', exe, join(dirname(fileURLToPath(import.meta.url)), 'stream.c')], { stdio: ['ignore', 'ignore', 'pipe'] });
     return exe;
   } catch (err) {
-    notes.push(`stream: no C reference (cc failed: ${String(err.stderr ?? err.message).trim().split('\n')[0]})`);
+    notes.push(
+      `stream: no C reference (cc failed: ${
+        String(err.stderr ?? err.message)
+          .trim()
+          .split('\n')[0]
+      })`,
+    );
     return null;
   }
 }
@@ -65,7 +71,15 @@ function runStreamC(exe, bytes, sndbuf) {
     execFile(exe, argv, { timeout: 120_000 }, (err, stdout) => {
       if (err) return reject(err);
       const r = JSON.parse(stdout.trim());
-      resolve({ value: r.bytes / r.seconds / 1e9, unit: 'GB/s', seconds: r.seconds, bytes: r.bytes, minflt: r.minflt, minfltPerGiB: r.minflt / (r.bytes / 2 ** 30), via: sndbuf ? `C read(), SO_SNDBUF ${sndbuf}` : 'C read()' });
+      resolve({
+        value: r.bytes / r.seconds / 1e9,
+        unit: 'GB/s',
+        seconds: r.seconds,
+        bytes: r.bytes,
+        minflt: r.minflt,
+        minfltPerGiB: r.minflt / (r.bytes / 2 ** 30),
+        via: sndbuf ? `C read(), SO_SNDBUF ${sndbuf}` : 'C read()',
+      });
     });
   });
 }
@@ -94,7 +108,9 @@ async function runBehindC(exe, clientConfig) {
 
 function progress(bench) {
   return (v, rep, res, err) =>
-    log(`${bench} ${v} #${rep + 1}: ${err ? `FAILED ${err.message.split('\n')[0]}` : `${fmtNum(res.value)} ${res.unit}${res.minfltPerGiB !== undefined ? `, ${fmtNum(res.minfltPerGiB)} minflt/GiB` : ''}`}`);
+    log(
+      `${bench} ${v} #${rep + 1}: ${err ? `FAILED ${err.message.split('\n')[0]}` : `${fmtNum(res.value)} ${res.unit}${res.minfltPerGiB !== undefined ? `, ${fmtNum(res.minfltPerGiB)} minflt/GiB` : ''}`}`,
+    );
 }
 
 /**
@@ -108,7 +124,11 @@ async function alternate(variants, makePair, bench) {
   const errors = [];
   const restarts = Object.fromEntries(variants.map((v) => [v, 0]));
   try {
-    for (const v of variants) pairs[v] = await makePair(v).catch((err) => { errors.push(`${v}: ${err.message.split('\n')[0]}`); return null; });
+    for (const v of variants)
+      pairs[v] = await makePair(v).catch((err) => {
+        errors.push(`${v}: ${err.message.split('\n')[0]}`);
+        return null;
+      });
     const log = progress(bench);
     for (let round = 0; round < P.rounds; round++) {
       for (let i = 0; i < variants.length; i++) {
@@ -128,7 +148,11 @@ async function alternate(variants, makePair, bench) {
       }
     }
   } finally {
-    await Promise.all(Object.values(pairs).filter(Boolean).map((p) => p.stop()));
+    await Promise.all(
+      Object.values(pairs)
+        .filter(Boolean)
+        .map((p) => p.stop()),
+    );
   }
   return { results, errors };
 }
@@ -156,8 +180,12 @@ function row(name, unit, cells, { ratioOf = ['native', 'net'], target = null, be
 const AA = 'net-aa';
 const implOf = (variant) => (variant === AA ? 'net' : variant);
 function aaRow(results, unit) {
-  row('  A/A control: plain net vs plain net (noise of the ratio above)', unit, { native: results[AA], net: results.net },
-    { note: 'both columns plain net; native column = a second net server/client pair' });
+  row(
+    '  A/A control: plain net vs plain net (noise of the ratio above)',
+    unit,
+    { native: results[AA], net: results.net },
+    { note: 'both columns plain net; native column = a second net server/client pair' },
+  );
 }
 
 function viaOf(list) {
@@ -174,68 +202,112 @@ const benches = {
     // 'cw>…': a Node reader behind the C writer (the read path alone).
     const cVariants = cExe ? ['c', 'c+sndbuf', 'cw>native+onread', 'cw>net'] : [];
     const variants = ['native', 'fallback', 'net', 'native+onread', 'fallback+onread', 'net+onread', 'native+bulk', AA, ...cVariants];
-    const { results, errors } = await interleave(variants, P.reps, (v) => {
-      if (v === 'c' || v === 'c+sndbuf') return runStreamC(cExe, P.bytes, v === 'c' ? 0 : BULK_SNDBUF);
-      if (v === 'cw>native+onread') return runBehindC(cExe, { impl: 'native', onread: true });
-      if (v === 'cw>net') return runBehindC(cExe, { impl: 'net' });
-      const [impl, mode] = v.split('+');
-      const real = implOf(impl);
-      return runPair(
-        { impl: real, kind: 'stream', path: pathOf(impl), bytes: P.bytes, ...(mode === 'bulk' ? { sendBufferSize: BULK_SNDBUF } : {}) },
-        { impl: real, kind: 'stream', path: pathOf(impl), bytes: P.bytes, onread: mode === 'onread' || mode === 'bulk' },
-      );
-    }, { log: progress('stream') });
+    const { results, errors } = await interleave(
+      variants,
+      P.reps,
+      (v) => {
+        if (v === 'c' || v === 'c+sndbuf') return runStreamC(cExe, P.bytes, v === 'c' ? 0 : BULK_SNDBUF);
+        if (v === 'cw>native+onread') return runBehindC(cExe, { impl: 'native', onread: true });
+        if (v === 'cw>net') return runBehindC(cExe, { impl: 'net' });
+        const [impl, mode] = v.split('+');
+        const real = implOf(impl);
+        return runPair(
+          { impl: real, kind: 'stream', path: pathOf(impl), bytes: P.bytes, ...(mode === 'bulk' ? { sendBufferSize: BULK_SNDBUF } : {}) },
+          { impl: real, kind: 'stream', path: pathOf(impl), bytes: P.bytes, onread: mode === 'onread' || mode === 'bulk' },
+        );
+      },
+      { log: progress('stream') },
+    );
     notes.push(...errors.map((e) => `stream: ${e}`));
     const size = P.bytes >= 2 ** 30 ? `${P.bytes / 2 ** 30} GiB` : `${P.bytes / 2 ** 20} MiB`;
     row(`stream throughput (64 KiB writes, ${size})`, 'GB/s', results, { target: 0.95 });
     aaRow(results, 'GB/s');
     row('  reader minor page faults / GiB', 'faults', results, { key: 'minfltPerGiB', better: 'lower' });
-    row('stream, onread reuse-buffer reader vs net default', 'GB/s',
+    row(
+      'stream, onread reuse-buffer reader vs net default',
+      'GB/s',
       { native: results['native+onread'], fallback: results['fallback+onread'], net: results.net },
-      { note: `reader: native ${viaOf(results['native+onread'])}; fallback ${viaOf(results['fallback+onread'])}; net column = plain net default reader; writer: kernel-default send buffer` });
-    row(`stream, bulk profile (onread reader, writer sendBufferSize ${BULK_SNDBUF / 2 ** 20} MiB) vs net default`, 'GB/s',
+      {
+        note: `reader: native ${viaOf(results['native+onread'])}; fallback ${viaOf(results['fallback+onread'])}; net column = plain net default reader; writer: kernel-default send buffer`,
+      },
+    );
+    row(
+      `stream, bulk profile (onread reader, writer sendBufferSize ${BULK_SNDBUF / 2 ** 20} MiB) vs net default`,
+      'GB/s',
       { native: results['native+bulk'], net: results.net },
-      { target: 2.0, na: { fallback: 'n/a (sendBufferSize needs the addon)' }, note: `reader: ${viaOf(results['native+bulk'])}; net column = plain net, default reader and send buffer` });
-    row('  reader minor page faults / GiB (onread)', 'faults',
+      {
+        target: 2.0,
+        na: { fallback: 'n/a (sendBufferSize needs the addon)' },
+        note: `reader: ${viaOf(results['native+bulk'])}; net column = plain net, default reader and send buffer`,
+      },
+    );
+    row(
+      '  reader minor page faults / GiB (onread)',
+      'faults',
       { native: results['native+onread'], fallback: results['fallback+onread'], net: results['net+onread'] },
-      { key: 'minfltPerGiB', better: 'lower', note: 'net column = net.connect({ path, onread })' });
-    row('stream, onread on every column (net = net.connect onread)', 'GB/s',
+      { key: 'minfltPerGiB', better: 'lower', note: 'net column = net.connect({ path, onread })' },
+    );
+    row(
+      'stream, onread on every column (net = net.connect onread)',
+      'GB/s',
       { native: results['native+onread'], fallback: results['fallback+onread'], net: results['net+onread'] },
-      { target: 0.95 });
+      { target: 0.95 },
+    );
     if (cExe) {
       // The ceilings: a C read()/write() pair with the kernel's default send buffer and with the
       // bulk profile's. No Node reader beats a C loop by much, so each plugsock row is read
       // against the C pair configured like it.
-      row('stream, onread reader vs a C reader+writer pair (default send buffer)', 'GB/s',
+      row(
+        'stream, onread reader vs a C reader+writer pair (default send buffer)',
+        'GB/s',
         { native: results['native+onread'], fallback: results['fallback+onread'], net: results.c },
-        { note: 'net column = bench/stream.c, read() into one reused 64 KiB buffer, writer in C too' });
-      row(`stream, bulk profile vs the C pair with SO_SNDBUF ${BULK_SNDBUF / 2 ** 20} MiB (machine ceiling)`, 'GB/s',
+        { note: 'net column = bench/stream.c, read() into one reused 64 KiB buffer, writer in C too' },
+      );
+      row(
+        `stream, bulk profile vs the C pair with SO_SNDBUF ${BULK_SNDBUF / 2 ** 20} MiB (machine ceiling)`,
+        'GB/s',
         { native: results['native+bulk'], net: results['c+sndbuf'] },
-        { note: 'net column = bench/stream.c with the same send buffer' });
-      row('stream, C pairs vs net default reader (default / 1 MiB send buffer)', 'GB/s',
+        { note: 'net column = bench/stream.c with the same send buffer' },
+      );
+      row(
+        'stream, C pairs vs net default reader (default / 1 MiB send buffer)',
+        'GB/s',
         { native: results.c, fallback: results['c+sndbuf'], net: results.net },
-        { note: 'native column = the C pair with the default send buffer, fallback column = with 1 MiB' });
-      row('stream, read path alone: onread reader vs net default reader, both behind one C writer', 'GB/s',
+        { note: 'native column = the C pair with the default send buffer, fallback column = with 1 MiB' },
+      );
+      row(
+        'stream, read path alone: onread reader vs net default reader, both behind one C writer',
+        'GB/s',
         { native: results['cw>native+onread'], net: results['cw>net'] },
-        { target: 2.0, note: `writer: bench/stream.c serve mode, SO_SNDBUF ${BULK_SNDBUF / 2 ** 20} MiB, for both columns; reader: ${viaOf(results['cw>native+onread'])} vs net 'data' events` });
+        {
+          target: 2.0,
+          note: `writer: bench/stream.c serve mode, SO_SNDBUF ${BULK_SNDBUF / 2 ** 20} MiB, for both columns; reader: ${viaOf(results['cw>native+onread'])} vs net 'data' events`,
+        },
+      );
     }
   },
 
   async pingpong() {
-    const { results, errors } = await alternate(['native', 'fallback', 'net', AA], (impl) => startPair(
-      { impl: implOf(impl), kind: 'echo', path: pathOf(impl) },
-      { impl: implOf(impl), kind: 'echo', path: pathOf(impl) },
-    ), 'pingpong');
+    const { results, errors } = await alternate(
+      ['native', 'fallback', 'net', AA],
+      (impl) => startPair({ impl: implOf(impl), kind: 'echo', path: pathOf(impl) }, { impl: implOf(impl), kind: 'echo', path: pathOf(impl) }),
+      'pingpong',
+    );
     notes.push(...errors.map((e) => `pingpong: ${e}`));
     row('ping-pong round trips/s (64 B messages)', 'rt/s', results, { target: 0.95 });
     aaRow(results, 'rt/s');
   },
 
   async connections() {
-    const { results, errors } = await alternate(['native', 'fallback', 'net', AA], (impl) => startPair(
-      { impl: implOf(impl), kind: 'close', path: pathOf(impl) },
-      { impl: implOf(impl), kind: 'close', path: pathOf(impl), concurrency: P.concurrency },
-    ), 'connections');
+    const { results, errors } = await alternate(
+      ['native', 'fallback', 'net', AA],
+      (impl) =>
+        startPair(
+          { impl: implOf(impl), kind: 'close', path: pathOf(impl) },
+          { impl: implOf(impl), kind: 'close', path: pathOf(impl), concurrency: P.concurrency },
+        ),
+      'connections',
+    );
     notes.push(...errors.map((e) => `connections: ${e}`));
     row(`connections/s (connect+accept+close, ${P.concurrency} in flight)`, 'conn/s', results, { target: 0.85 });
     aaRow(results, 'conn/s');
@@ -253,18 +325,26 @@ const benches = {
       fallbackCell = `n/a (${err.code ?? err.message})`;
     }
     // Its own socket paths, so these pairs never meet the connections pairs' files.
-    const { results, errors } = await alternate(['native', 'net'], (impl) => startPair(
-      { impl, kind: 'close', path: pathOf(`${impl}-policy`), policy: impl === 'native' },
-      { impl, kind: 'close', path: pathOf(`${impl}-policy`), policy: impl === 'native', concurrency: P.concurrency },
-    ), 'policy');
+    const { results, errors } = await alternate(
+      ['native', 'net'],
+      (impl) =>
+        startPair(
+          { impl, kind: 'close', path: pathOf(`${impl}-policy`), policy: impl === 'native' },
+          { impl, kind: 'close', path: pathOf(`${impl}-policy`), policy: impl === 'native', concurrency: P.concurrency },
+        ),
+      'policy',
+    );
     notes.push(...errors.map((e) => `policy: ${e}`));
     row('connections/s, native with uids policy vs net without', 'conn/s', results, { target: 0.8, na: { fallback: fallbackCell } });
   },
 
   async listen() {
-    const { results, errors } = await interleave(['native', 'fallback', 'net'], P.reps, (impl) => runSolo(
-      { role: 'listen', impl, path: pathOf(impl), n: P.listenN, warmup: P.listenWarmup },
-    ), { log: progress('listen') });
+    const { results, errors } = await interleave(
+      ['native', 'fallback', 'net'],
+      P.reps,
+      (impl) => runSolo({ role: 'listen', impl, path: pathOf(impl), n: P.listenN, warmup: P.listenWarmup }),
+      { log: progress('listen') },
+    );
     notes.push(...errors.map((e) => `listen: ${e}`));
     row(`listen() setup time (median of ${P.listenN} listen+close)`, 'us', results, { better: 'lower', target: 3 });
   },
@@ -288,9 +368,9 @@ try {
 }
 notes.push(
   `transport.mjs: stream and listen: ${P.reps} interleaved repetitions, each in fresh processes; ` +
-  `ping-pong and connections: ${P.rounds} alternated ${P.windowMs} ms windows of long-lived pairs; ` +
-  `cells are medians, ratio = median of per-repetition native/net ratios; ` +
-  `stream: server writes, client reads, GB = 1e9 bytes, page faults = reader's minor faults during the transfer; ` +
-  `connections: server closes each accepted socket at once, client waits for the close; took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+    `ping-pong and connections: ${P.rounds} alternated ${P.windowMs} ms windows of long-lived pairs; ` +
+    `cells are medians, ratio = median of per-repetition native/net ratios; ` +
+    `stream: server writes, client reads, GB = 1e9 bytes, page faults = reader's minor faults during the transfer; ` +
+    `connections: server closes each accepted socket at once, client waits for the close; took ${((Date.now() - started) / 1000).toFixed(0)} s.`,
 );
 console.log(JSON.stringify({ module: 'transport', params: P, capabilities: caps, rows, notes }));

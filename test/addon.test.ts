@@ -670,8 +670,13 @@ sys.stdin.read()`,
       const before = ident(path.join(dir, 's'));
       const child = spawnSync(
         process.execPath,
-        ['-e', `const b = require(process.argv[1]); const fd = b.dirOpen(process.argv[2]);
-                console.log(JSON.stringify(b.claimCreate(fd, 's', 0o600, 4, -1, 0)))`, bindingPath, dir],
+        [
+          '-e',
+          `const b = require(process.argv[1]); const fd = b.dirOpen(process.argv[2]);
+                console.log(JSON.stringify(b.claimCreate(fd, 's', 0o600, 4, -1, 0)))`,
+          bindingPath,
+          dir,
+        ],
         { uid: NOBODY, gid: NOBODY, encoding: 'utf8' },
       );
       expect(child.stderr).toBe('');
@@ -745,7 +750,11 @@ describe.runIf(isLinux)('flag 4: the route without sock_diag (bound inside a pri
     const dir = freshDir();
     const before = openFdCount();
     inDir(dir, (dirFd) => {
-      for (const [mode, gid] of [[0o660, 65534], [0o600, -1], [0o666, -1]] as const) {
+      for (const [mode, gid] of [
+        [0o660, 65534],
+        [0o600, -1],
+        [0o666, -1],
+      ] as const) {
         for (let i = 0; i < 50; i++) {
           const r = claim(dirFd, 's', mode, 4, gid, STAGE | SWEEP);
           const st = fs.lstatSync(path.join(dir, 's'), { bigint: true });
@@ -800,7 +809,7 @@ print(pid, flush=True)`;
     });
   });
 
-  it("never touches the leftovers of a process that is still alive", async () => {
+  it('never touches the leftovers of a process that is still alive', async () => {
     const dir = freshDir();
     const child = spawnPython(`${leftovers}\nsys.stdin.read()`, [dir]);
     try {
@@ -899,7 +908,9 @@ describe.runIf(isLinux)('dirOpen, dirMake, dirRemoveAt, dirStatAt', () => {
     const dir = freshDir();
     const r = spawnSync(
       process.execPath,
-      ['-e', `const [bindingPath, dir] = process.argv.slice(1);
+      [
+        '-e',
+        `const [bindingPath, dir] = process.argv.slice(1);
               process.umask(0o077);
               const b = require(bindingPath), fs = require('fs'), out = {};
               for (const m of [0o700, 0o710, 0o711, 0o755, 0o777]) {
@@ -907,7 +918,10 @@ describe.runIf(isLinux)('dirOpen, dirMake, dirRemoveAt, dirStatAt', () => {
                 out[m] = [fs.lstatSync(dir + '/m' + m).mode & 0o7777, fs.fstatSync(fd).ino === fs.lstatSync(dir + '/m' + m).ino];
                 b.fdClose(fd);
               }
-              process.stdout.write(JSON.stringify(out));`, bindingPath, dir],
+              process.stdout.write(JSON.stringify(out));`,
+        bindingPath,
+        dir,
+      ],
       { encoding: 'utf8' },
     );
     expect(r.stderr).toBe('');
@@ -1035,9 +1049,7 @@ describe.runIf(isLinux)('peer credentials', () => {
     if (pidfd === -1) return; // kernel before 6.5: nothing more to check
     expect(pidfd).toBeGreaterThanOrEqual(0);
     // The kernel opens pidfds O_CLOEXEC, and /proc says which pid it is.
-    expect(fs.readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8')).toMatch(
-      new RegExp(`^Pid:\\s+${child.pid}$`, 'm'),
-    );
+    expect(fs.readFileSync(`/proc/self/fdinfo/${pidfd}`, 'utf8')).toMatch(new RegExp(`^Pid:\\s+${child.pid}$`, 'm'));
     expect(addon.pidfdIsAlive(pidfd)).toBe(true);
     child.stdin!.end();
     await exited(child); // 'exit' comes after libuv reaped it

@@ -48,10 +48,13 @@ describe('plugsock connect when the server goes away', () => {
 
   it('ECONNRESET (the server closes with our data unread): one line, exit 1; a clean EOF: exit 0', async () => {
     let clean = false;
-    const path = await serve((c) => {
-      if (clean) c.end('bye\n');
-      else setTimeout(() => c.destroy(), 300);
-    }, { pauseOnConnect: true });
+    const path = await serve(
+      (c) => {
+        if (clean) c.end('bye\n');
+        else setTimeout(() => c.destroy(), 300);
+      },
+      { pauseOnConnect: true },
+    );
     const client = run(['connect', path]);
     client.child.stdin!.write('hello\n'); // stdin stays open: only the reset ends the session
     const r = await client.done;

@@ -89,11 +89,10 @@ function newProject(name: string): string {
 }
 
 function npmInstall(project: string, pkg: string, extra: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return run(
-    process.execPath,
-    [npm, 'install', '--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts', '--loglevel=info', ...extra, pkg],
-    { cwd: project, env },
-  );
+  return run(process.execPath, [npm, 'install', '--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts', '--loglevel=info', ...extra, pkg], {
+    cwd: project,
+    env,
+  });
 }
 
 beforeAll(async () => {
@@ -113,7 +112,9 @@ beforeAll(async () => {
   if (pack.code !== 0) throw new Error(describeRun('npm pack', pack));
   packed = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('[')))[0];
   tarball = join(work, packed.filename);
-  console.log(`npm pack: ${packed.filename} ${packed.size} bytes (${(packed.size / 1024).toFixed(1)} KiB), unpacked ${packed.unpackedSize} bytes, ${packed.files.length} files`);
+  console.log(
+    `npm pack: ${packed.filename} ${packed.size} bytes (${(packed.size / 1024).toFixed(1)} KiB), unpacked ${packed.unpackedSize} bytes, ${packed.files.length} files`,
+  );
 
   // The same package without prebuilds: what a platform with no prebuild gets.
   const unpacked = join(work, 'unpacked');
@@ -161,11 +162,28 @@ async function check(p: 'A' | 'B' | 'C' | 'D', script: string, env: NodeJS.Proce
 }
 
 /** Allowed in the tarball; anything else fails. `src/` is optional (source maps, see below). */
-const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^binding\.gyp$/, /^dist\//, /^esm\//, /^prebuilds\/[a-z0-9]+-[a-z0-9]+\/[^/]+\.node$/, /^native\/[^/]+\.(cc|h)$/, /^scripts\/source-hash\.js$/, /^src\/.+\.ts$/];
+const ALLOWED = [
+  /^package\.json$/,
+  /^README\.md$/,
+  /^LICENSE$/,
+  /^binding\.gyp$/,
+  /^dist\//,
+  /^esm\//,
+  /^prebuilds\/[a-z0-9]+-[a-z0-9]+\/[^/]+\.node$/,
+  /^native\/[^/]+\.(cc|h)$/,
+  /^scripts\/source-hash\.js$/,
+  /^src\/.+\.ts$/,
+];
 const REQUIRED = [
-  'package.json', 'README.md', 'LICENSE', 'binding.gyp',
-  'dist/index.js', 'dist/index.d.ts', 'esm/index.mjs',
-  'prebuilds/linux-x64/plugsock.node', 'prebuilds/linux-arm64/plugsock.node',
+  'package.json',
+  'README.md',
+  'LICENSE',
+  'binding.gyp',
+  'dist/index.js',
+  'dist/index.d.ts',
+  'esm/index.mjs',
+  'prebuilds/linux-x64/plugsock.node',
+  'prebuilds/linux-arm64/plugsock.node',
   // binding.gyp runs `node scripts/source-hash.js`: a build from source needs it.
   'scripts/source-hash.js',
 ];
@@ -192,8 +210,7 @@ describe('npm pack', () => {
       else if (v && typeof v === 'object') Object.values(v).forEach(collect);
     };
     collect(pkg.exports);
-    const entries = [pkg.main, pkg.types, ...Object.values(pkg.bin ?? {}), ...targets]
-      .map((e: string) => e.replace(/^\.\//, ''));
+    const entries = [pkg.main, pkg.types, ...Object.values(pkg.bin ?? {}), ...targets].map((e: string) => e.replace(/^\.\//, ''));
     expect(entries.filter((e) => !files.includes(e))).toEqual([]);
     console.log(`tarball ${packed.size} bytes; top level: ${[...new Set(files.map((f) => f.split('/')[0]))].join(', ')}`);
   });
@@ -255,7 +272,11 @@ describe('npm install <tarball>', () => {
     expect(install.code, describeRun('install D', install)).toBe(0);
     const r = await check('D', 'pack-check.cjs');
     expect(r, `install output:\n${install.stdout.slice(-2000)}\n${install.stderr.slice(-2000)}`).toMatchObject({
-      native: true, reason: null, maker: 'native', hasBuildDir: true, loadedFrom: 'build/Release/plugsock.node',
+      native: true,
+      reason: null,
+      maker: 'native',
+      hasBuildDir: true,
+      loadedFrom: 'build/Release/plugsock.node',
     });
     expect(r.sourceHash).toBe(sourceHash());
   });
@@ -275,10 +296,7 @@ describe('npm install <tarball>', () => {
     const types = join(project, 'types');
     cpSync(join(__dirname, 'types'), types, { recursive: true });
     // @types/node is the consumer's business; lend it the repo's.
-    writeFileSync(
-      join(types, 'tsconfig.base.json'),
-      JSON.stringify({ compilerOptions: { typeRoots: [join(root, 'node_modules', '@types')] } }),
-    );
+    writeFileSync(join(types, 'tsconfig.base.json'), JSON.stringify({ compilerOptions: { typeRoots: [join(root, 'node_modules', '@types')] } }));
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     const configs = ['tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.node10.json'];
     const results = await Promise.all(

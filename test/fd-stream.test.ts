@@ -146,10 +146,7 @@ describe('FdStream across processes', () => {
     const bytes = 100 * 1024 * 1024;
     const fdCount = 10_000;
     const { stream, result } = await startPeer('interleave', [String(bytes), String(fdCount)]);
-    const [sent, got] = await Promise.all([
-      common.sendInterleaved(stream, { totalBytes: bytes, fdCount, seed: 1 }),
-      common.receiveInterleaved(stream),
-    ]);
+    const [sent, got] = await Promise.all([common.sendInterleaved(stream, { totalBytes: bytes, fdCount, seed: 1 }), common.receiveInterleaved(stream)]);
     const child = await result;
     expect(sent.dataBytes).toBe(bytes);
     expect(child.got).toMatchObject({ records: sent.records, dataBytes: bytes, fdsPaired: fdCount });

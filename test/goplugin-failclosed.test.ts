@@ -37,9 +37,7 @@ describe('servePlugin without the native addon', () => {
   });
 
   it('a host launching such a plugin gets ERR_PLUGIN_EXITED naming ERR_NATIVE_REQUIRED', async () => {
-    const err = await gp
-      .startPlugin({ command: process.execPath, args: [NODE_PLUGIN], env: noAddon, ...COOKIE, startTimeoutMs: 10_000 })
-      .catch((e) => e);
+    const err = await gp.startPlugin({ command: process.execPath, args: [NODE_PLUGIN], env: noAddon, ...COOKIE, startTimeoutMs: 10_000 }).catch((e) => e);
     expect(err.code).toBe('ERR_PLUGIN_EXITED');
     expect(err.message).toMatch(/ERR_NATIVE_REQUIRED|native addon is not loaded/);
   });

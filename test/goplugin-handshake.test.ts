@@ -26,8 +26,13 @@ function code(fn: () => unknown): string {
 describe('parseHandshakeLine: accepted lines', () => {
   it('parses go-plugin 1.0.1 output (six fields, trailing |)', () => {
     expect(parseHandshakeLine('1|1|unix|/tmp/plugin3962065583|grpc|\n')).toEqual({
-      coreVersion: 1, appVersion: 1, network: 'unix', address: '/tmp/plugin3962065583',
-      protocol: 'grpc', serverCert: null, multiplex: null,
+      coreVersion: 1,
+      appVersion: 1,
+      network: 'unix',
+      address: '/tmp/plugin3962065583',
+      protocol: 'grpc',
+      serverCert: null,
+      multiplex: null,
     });
   });
   it('trims whitespace like go-plugin', () => {
@@ -144,19 +149,33 @@ describe('environment', () => {
     }
   });
   it('readPluginEnv', () => {
-    expect(gp.readPluginEnv({
-      PLUGIN_PROTOCOL_VERSIONS: '5,6', PLUGIN_UNIX_SOCKET_DIR: '/run/p', PLUGIN_UNIX_SOCKET_GROUP: 'plugins',
-      PLUGIN_MULTIPLEX_GRPC: 'true', PLUGIN_CLIENT_CERT: 'PEM',
-    })).toEqual({
-      hostVersions: [5, 6], invalidVersions: [], unixSocketDir: '/run/p', unixSocketGroup: 'plugins',
-      clientCert: 'PEM', multiplex: true, multiplexSet: true,
+    expect(
+      gp.readPluginEnv({
+        PLUGIN_PROTOCOL_VERSIONS: '5,6',
+        PLUGIN_UNIX_SOCKET_DIR: '/run/p',
+        PLUGIN_UNIX_SOCKET_GROUP: 'plugins',
+        PLUGIN_MULTIPLEX_GRPC: 'true',
+        PLUGIN_CLIENT_CERT: 'PEM',
+      }),
+    ).toEqual({
+      hostVersions: [5, 6],
+      invalidVersions: [],
+      unixSocketDir: '/run/p',
+      unixSocketGroup: 'plugins',
+      clientCert: 'PEM',
+      multiplex: true,
+      multiplexSet: true,
     });
     expect(gp.readPluginEnv({}).multiplexSet).toBe(false);
   });
   it('buildHostEnv sets what a go-plugin host sets', () => {
     expect(gp.buildHostEnv({ magicCookieKey: 'K', magicCookieValue: 'v', versions: [1, 2], unixSocketDir: '/d', unixSocketGroup: 12 })).toEqual({
-      K: 'v', PLUGIN_MIN_PORT: '0', PLUGIN_MAX_PORT: '0', PLUGIN_PROTOCOL_VERSIONS: '1,2',
-      PLUGIN_UNIX_SOCKET_DIR: '/d', PLUGIN_UNIX_SOCKET_GROUP: '12',
+      K: 'v',
+      PLUGIN_MIN_PORT: '0',
+      PLUGIN_MAX_PORT: '0',
+      PLUGIN_PROTOCOL_VERSIONS: '1,2',
+      PLUGIN_UNIX_SOCKET_DIR: '/d',
+      PLUGIN_UNIX_SOCKET_GROUP: '12',
     });
     expect(code(() => gp.buildHostEnv({ magicCookieKey: '', magicCookieValue: 'v', versions: [1] }))).toBe('ERR_INVALID_OPTION');
     expect(code(() => gp.buildHostEnv({ magicCookieKey: 'K', magicCookieValue: 'v', versions: [] }))).toBe('ERR_INVALID_OPTION');

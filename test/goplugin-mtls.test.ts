@@ -47,8 +47,12 @@ describe('generateAutoMtlsCert', () => {
   it('servePlugin with PLUGIN_CLIENT_CERT prints its certificate and a Node host with autoMTLS talks to it', async () => {
     const grpc: typeof import('@grpc/grpc-js') = require('@grpc/grpc-js');
     const p = await gp.startPlugin({
-      command: process.execPath, args: [join(root, 'examples', 'kv-plugin.mjs')],
-      magicCookieKey: 'PLUGSOCK_INTEROP_COOKIE', magicCookieValue: 'kv-3b1f9e', autoMTLS: true, env: { ...process.env, KV_PLUGIN_QUIET: '1' },
+      command: process.execPath,
+      args: [join(root, 'examples', 'kv-plugin.mjs')],
+      magicCookieKey: 'PLUGSOCK_INTEROP_COOKIE',
+      magicCookieValue: 'kv-3b1f9e',
+      autoMTLS: true,
+      env: { ...process.env, KV_PLUGIN_QUIET: '1' },
     });
     try {
       expect(p.tls).toBe(true);
@@ -56,7 +60,10 @@ describe('generateAutoMtlsCert', () => {
       expect(cert.subject).toBe('O=plugsock\nCN=localhost');
       await p.ping();
       // A client without our key cannot get in: the plugin requires the host's certificate.
-      const bad = new grpc.Client(`unix:${p.address}`, grpc.credentials.createSsl(Buffer.from(cert.toString()), null, null, { checkServerIdentity: () => undefined }));
+      const bad = new grpc.Client(
+        `unix:${p.address}`,
+        grpc.credentials.createSsl(Buffer.from(cert.toString()), null, null, { checkServerIdentity: () => undefined }),
+      );
       const err = await new Promise<Error | null>((resolve) => bad.waitForReady(Date.now() + 1500, (e) => resolve(e ?? null)));
       expect(err).not.toBe(null);
       bad.close();

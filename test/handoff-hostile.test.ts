@@ -110,7 +110,12 @@ interface SuccessorResult {
  * takeOver() in a child process, `tries` times (after one warm-up try that loads everything, so
  * the fd count compares like with like). A successful take-over is closed again at once.
  */
-async function successor(control: string, tries: number, warmUp = true, ownListener?: string): Promise<SuccessorResult & { exit: number | null; stderr: string }> {
+async function successor(
+  control: string,
+  tries: number,
+  warmUp = true,
+  ownListener?: string,
+): Promise<SuccessorResult & { exit: number | null; stderr: string }> {
   const child = runNode(
     `
     const fs = require('fs');

@@ -124,7 +124,10 @@ describe('listen()', () => {
 
   it('still accepts a valid object, while a typo next to it does not', async () => {
     const t = make({ path: join(dir(), 'l.sock') });
-    await invalidOption(() => t.listen(loose({ peer: { sameUser: true }, fdPassing: false, backlog: 5 })), /unknown option backlog; the known options are peer, fdPassing\./);
+    await invalidOption(
+      () => t.listen(loose({ peer: { sameUser: true }, fdPassing: false, backlog: 5 })),
+      /unknown option backlog; the known options are peer, fdPassing\./,
+    );
     await t.listen({ peer: { sameUser: true }, fdPassing: false });
     const s = await make().connect(t.path);
     s.destroy();
@@ -172,19 +175,31 @@ describe('handOff() and takeOver()', () => {
   it('takeOver() checks its options before connecting, path and mode included', async () => {
     const control = join(dir(), 'nobody.control');
     const T = UnixSocketTransport;
-    await invalidOption(() => T.takeOver(control, loose({ handOffPer: { sameUser: true }, connectTimeoutMs: 100 })), /unknown option handOffPer; did you mean handOffPeer\?/);
+    await invalidOption(
+      () => T.takeOver(control, loose({ handOffPer: { sameUser: true }, connectTimeoutMs: 100 })),
+      /unknown option handOffPer; did you mean handOffPeer\?/,
+    );
     await invalidOption(() => T.takeOver(control, loose({ path: join(dir(), 'p.sock'), connectTimeoutMs: 100 })), /unknown option path; the known options are/);
-    await invalidOption(() => T.takeOver(control, { handOffPeer: loose({ samUser: true }), connectTimeoutMs: 100 }), /unknown option handOffPeer\.samUser; did you mean sameUser\?/);
+    await invalidOption(
+      () => T.takeOver(control, { handOffPeer: loose({ samUser: true }), connectTimeoutMs: 100 }),
+      /unknown option handOffPeer\.samUser; did you mean sameUser\?/,
+    );
     await invalidOption(() => T.takeOver(control, { handOffPeer: {}, connectTimeoutMs: 100 }), /handOffPeer is a policy that restricts nothing/);
     await invalidOption(() => T.takeOver(control, { peer: loose({ uid: [0] }), connectTimeoutMs: 100 }), /unknown option peer\.uid; did you mean uids\?/);
   });
 
   it('still accept valid objects (a hand-off from another process), while typos next to them do not', async () => {
     const control = join(dir(), 'app.control');
-    await invalidOption(() => UnixSocketTransport.takeOver(control, loose({ handOffPeer: { sameUser: true }, connectTimeoutMs: 100, mode: 0o600 })), /unknown option mode; the known options are/);
+    await invalidOption(
+      () => UnixSocketTransport.takeOver(control, loose({ handOffPeer: { sameUser: true }, connectTimeoutMs: 100, mode: 0o600 })),
+      /unknown option mode; the known options are/,
+    );
     const listening = make({ path: join(dir(), 'mine.sock') });
     await listening.listen();
-    await invalidOption(() => listening.handOff(control, loose({ peer: { sameUser: true }, mode: 0o600, handOffPeer: { sameUser: true } })), /unknown option handOffPeer; the known options are peer, mode\./);
+    await invalidOption(
+      () => listening.handOff(control, loose({ peer: { sameUser: true }, mode: 0o600, handOffPeer: { sameUser: true } })),
+      /unknown option handOffPeer; the known options are peer, mode\./,
+    );
     expect(existsSync(control)).toBe(false);
 
     const path = join(dir(), 'app.sock');
@@ -196,7 +211,11 @@ describe('handOff() and takeOver()', () => {
         console.log('HANDED OFF');
       }, (e) => console.log('FAILED ' + e.code + ' ' + e.message));`);
     await waitForLine(old.child, /^LISTENING/);
-    const successor = await UnixSocketTransport.takeOver(control, { handOffPeer: { pids: [old.child.pid!] }, peer: { sameUser: true }, connectTimeoutMs: 5000 });
+    const successor = await UnixSocketTransport.takeOver(control, {
+      handOffPeer: { pids: [old.child.pid!] },
+      peer: { sameUser: true },
+      connectTimeoutMs: 5000,
+    });
     track(successor);
     expect((await old.done).stdout).toMatch(/HANDED OFF/);
     expect(successor.path).toBe(path);

@@ -10,7 +10,10 @@ const { UnixSocketTransport } = plugsock;
  * connection ended.
  */
 function clientProcess(path: string, options: { uid?: number; gid?: number; groups?: number[]; send?: string; holdMs?: number } = {}) {
-  const drop = options.uid === undefined ? '' : `
+  const drop =
+    options.uid === undefined
+      ? ''
+      : `
     process.setgroups(${JSON.stringify(options.groups ?? [])});
     process.setgid(${options.gid});
     process.setuid(${options.uid});`;
@@ -175,7 +178,13 @@ describe('peer credentials', () => {
       const err = await expectCode(
         make().connect(path, {
           peer: { verify: () => new Promise((r) => setTimeout(() => r(false), 200)) },
-          onread: { buffer: Buffer.alloc(1024), callback: () => { calls++; return true; } },
+          onread: {
+            buffer: Buffer.alloc(1024),
+            callback: () => {
+              calls++;
+              return true;
+            },
+          },
         }),
         'ERR_PEER_REJECTED',
       );
@@ -218,7 +227,14 @@ describe('peer credentials', () => {
 
     it('a verify that throws or returns false rejects', async () => {
       const path = join(dir(), 'verify.sock');
-      const server = make({ path, peer: { verify: () => { throw new Error('nope'); } } });
+      const server = make({
+        path,
+        peer: {
+          verify: () => {
+            throw new Error('nope');
+          },
+        },
+      });
       const reasons: string[] = [];
       server.on('peerRejected', (_c, r) => reasons.push(r));
       server.on('connection', () => reasons.push('accepted?!'));
@@ -270,11 +286,14 @@ describe('peer credentials', () => {
     });
 
     it('PLUGSOCK_DISABLE_ADDON=1 gives fallback mode with the reason in capabilities()', async () => {
-      const { done } = runNode(`
+      const { done } = runNode(
+        `
         const c = plugsock.capabilities();
         console.log(JSON.stringify({ native: c.native, reason: c.reason, peer: c.features.peerCredentials }));
         try { new plugsock.UnixSocketTransport({ native: 'require' }); } catch (e) { console.log('THROWN ' + e.code); }
-      `, { env: { ...process.env, PLUGSOCK_DISABLE_ADDON: '1' } });
+      `,
+        { env: { ...process.env, PLUGSOCK_DISABLE_ADDON: '1' } },
+      );
       const out = (await done).stdout;
       expect(JSON.parse(out.split('\n')[0])).toEqual({ native: false, reason: 'disabled by PLUGSOCK_DISABLE_ADDON=1', peer: false });
       expect(out).toContain('THROWN ERR_NATIVE_REQUIRED');

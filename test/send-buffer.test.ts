@@ -108,9 +108,15 @@ describe('sendBufferSize', () => {
   });
 
   it('fails closed without the addon, and rejects values that are not a byte count', async () => {
-    await expectCode(Promise.resolve().then(() => new UnixSocketTransport({ native: 'off', sendBufferSize: 1 << 20 })), 'ERR_NATIVE_REQUIRED');
+    await expectCode(
+      Promise.resolve().then(() => new UnixSocketTransport({ native: 'off', sendBufferSize: 1 << 20 })),
+      'ERR_NATIVE_REQUIRED',
+    );
     for (const bad of [0, -1, 1.5, 2 ** 31, Number.NaN, '65536']) {
-      await expectCode(Promise.resolve().then(() => new UnixSocketTransport({ sendBufferSize: bad as number })), 'ERR_INVALID_OPTION');
+      await expectCode(
+        Promise.resolve().then(() => new UnixSocketTransport({ sendBufferSize: bad as number })),
+        'ERR_INVALID_OPTION',
+      );
     }
     expect(new UnixSocketTransport({ native: 'require' }).sendBufferSize).toBeNull();
   });

@@ -3,7 +3,22 @@ import { existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync, readFileS
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cannotRun, expectCode, isRoot, type Mode, modes, nativeOption, NOBODY, openFdCount, plugsock, runNode, socketFilesUnder, tempDirEach, transportsPerTest, waitForLine } from './kit';
+import {
+  cannotRun,
+  expectCode,
+  isRoot,
+  type Mode,
+  modes,
+  nativeOption,
+  NOBODY,
+  openFdCount,
+  plugsock,
+  runNode,
+  socketFilesUnder,
+  tempDirEach,
+  transportsPerTest,
+  waitForLine,
+} from './kit';
 
 const { UnixSocketTransport, TransportError, ConnectionTimeoutError } = plugsock;
 
@@ -369,14 +384,17 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
     const path = join(dir(), 'private.sock');
     const server = make({ path, mode: 0o600 });
     await server.listen();
-    const { done } = runNode(`
+    const { done } = runNode(
+      `
       const t = new plugsock.UnixSocketTransport({ native: ${JSON.stringify(native)}, connectTimeoutMs: 5000 });
       const started = Date.now();
       t.connect(${JSON.stringify(path)}).then(
         () => console.log('CONNECTED'),
         (e) => console.log('ERR ' + e.code + ' ' + (Date.now() - started)),
       );
-    `, { uid: NOBODY.uid, gid: NOBODY.gid });
+    `,
+      { uid: NOBODY.uid, gid: NOBODY.gid },
+    );
     const result = await done;
     const m = result.stdout.match(/ERR (\S+) (\d+)/);
     expect(m, result.stdout + result.stderr).not.toBeNull();

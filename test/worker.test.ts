@@ -27,10 +27,7 @@ interface WorkerMessage {
 const dir = tempDirEach('plugsock-test-worker-');
 
 /** Starts a worker; resolves with its first message (rejects on 'error' or an early exit). */
-function startWorker(
-  kind: 'cjs' | 'esm',
-  data: Record<string, unknown>,
-): { worker: Worker; first: Promise<WorkerMessage>; exit: Promise<number> } {
+function startWorker(kind: 'cjs' | 'esm', data: Record<string, unknown>): { worker: Worker; first: Promise<WorkerMessage>; exit: Promise<number> } {
   const worker = new Worker(ENTRY[kind], { workerData: { root, dir: dir(), ...data } });
   const exit = new Promise<number>((resolve) => worker.once('exit', resolve));
   const first = new Promise<WorkerMessage>((resolve, reject) => {
@@ -140,7 +137,11 @@ describe('worker_threads', () => {
     const firstLines = stderr.split('\n').filter(Boolean).slice(0, 4).join(' | ');
     expect({ code, signal, stderr: firstLines }).toEqual({ code: 0, signal: null, stderr: '' });
     return JSON.parse(stdout.trim().split('\n').pop()!) as {
-      cycles: number; fdsBefore: number; fdsAfter: number; rssBeforeMiB: number; rssAfterMiB: number;
+      cycles: number;
+      fdsBefore: number;
+      fdsAfter: number;
+      rssBeforeMiB: number;
+      rssAfterMiB: number;
     };
   }
 

@@ -21,7 +21,10 @@ export function startWorker(config, { timeoutMs = 120_000 } = {}) {
   const results = [];
   const waiters = [];
   let readyResolve, readyReject;
-  const ready = new Promise((res, rej) => { readyResolve = res; readyReject = rej; });
+  const ready = new Promise((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
   ready.catch(() => {});
   const failAll = (err) => {
     failure ??= err;
@@ -46,11 +49,13 @@ export function startWorker(config, { timeoutMs = 120_000 } = {}) {
       else results.push(msg);
     } else if (msg?.type === 'error') failAll(new Error(`worker ${label}: ${msg.message}`));
   });
-  const exited = new Promise((res) => child.once('exit', (code, signal) => {
-    clearTimeout(timer);
-    failAll(new Error(`worker ${label} exited (${signal ?? code}) before reporting`));
-    res({ code, signal });
-  }));
+  const exited = new Promise((res) =>
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      failAll(new Error(`worker ${label} exited (${signal ?? code}) before reporting`));
+      res({ code, signal });
+    }),
+  );
   return {
     pid: child.pid,
     ready,
@@ -61,7 +66,9 @@ export function startWorker(config, { timeoutMs = 120_000 } = {}) {
       if (failure) return Promise.reject(failure);
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
     },
-    send: (msg) => { if (child.connected) child.send(msg); },
+    send: (msg) => {
+      if (child.connected) child.send(msg);
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         if (child.connected) child.send({ type: 'stop' });

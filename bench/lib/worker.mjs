@@ -40,7 +40,11 @@ process.on('unhandledRejection', fail);
 const gos = [];
 let goWaiter = null;
 function nextGo() {
-  return gos.length ? Promise.resolve(gos.shift()) : new Promise((res) => { goWaiter = res; });
+  return gos.length
+    ? Promise.resolve(gos.shift())
+    : new Promise((res) => {
+        goWaiter = res;
+      });
 }
 let stopHandler = () => process.exit(0);
 process.on('message', (msg) => {
@@ -67,7 +71,9 @@ function nativeMode(impl) {
 
 async function listenServer(onConnection) {
   if (cfg.impl === 'net') {
-    try { unlinkSync(cfg.path); } catch {}
+    try {
+      unlinkSync(cfg.path);
+    } catch {}
     const server = net.createServer(onConnection);
     await new Promise((res, rej) => {
       server.once('error', rej);
@@ -176,13 +182,20 @@ async function streamClient() {
   const total = cfg.bytes;
   let got = 0;
   let finish;
-  const done = new Promise((res) => { finish = res; });
+  const done = new Promise((res) => {
+    finish = res;
+  });
   const onData = (n) => {
     got += n;
     if (got >= total) finish();
   };
   const onread = cfg.onread
-    ? { buffer: Buffer.allocUnsafe(CHUNK), callback: (n) => { onData(n); } }
+    ? {
+        buffer: Buffer.allocUnsafe(CHUNK),
+        callback: (n) => {
+          onData(n);
+        },
+      }
     : undefined;
   await started();
   const { socket, via } = await connectClient(onread);
@@ -223,29 +236,30 @@ async function pingpongClient() {
     if (pending <= 0) onRound();
   });
   // One measurement window per 'go': warm up, then count round trips for durationMs.
-  const windowOnce = ({ warmupMs = cfg.warmupMs, durationMs = cfg.durationMs }) => new Promise((resolve) => {
-    const measureFrom = performance.now() + warmupMs;
-    const end = measureFrom + durationMs;
-    let measuring = false;
-    let rounds = 0;
-    let t0 = 0;
-    onRound = () => {
-      rounds++;
-      const now = performance.now();
-      if (!measuring && now >= measureFrom) {
-        measuring = true;
-        rounds = 0;
-        t0 = now;
-      } else if (measuring && now >= end) {
-        resolve({ value: rounds / ((now - t0) / 1000), unit: 'round trips/s', rounds, via });
-        return;
-      }
+  const windowOnce = ({ warmupMs = cfg.warmupMs, durationMs = cfg.durationMs }) =>
+    new Promise((resolve) => {
+      const measureFrom = performance.now() + warmupMs;
+      const end = measureFrom + durationMs;
+      let measuring = false;
+      let rounds = 0;
+      let t0 = 0;
+      onRound = () => {
+        rounds++;
+        const now = performance.now();
+        if (!measuring && now >= measureFrom) {
+          measuring = true;
+          rounds = 0;
+          t0 = now;
+        } else if (measuring && now >= end) {
+          resolve({ value: rounds / ((now - t0) / 1000), unit: 'round trips/s', rounds, via });
+          return;
+        }
+        pending = 64;
+        socket.write(msg);
+      };
       pending = 64;
       socket.write(msg);
-    };
-    pending = 64;
-    socket.write(msg);
-  });
+    });
   for (;;) {
     send({ type: 'result', ...(await windowOnce(go)) });
     go = await nextGo();
@@ -289,7 +303,13 @@ async function connectionsClient() {
       }
     };
     await Promise.all(Array.from({ length: cfg.concurrency }, loop));
-    return { value: count / ((last - t0) / 1000), unit: 'connections/s', count, concurrency: cfg.concurrency, via: cfg.impl === 'net' ? 'net.connect' : 'transport.connect' };
+    return {
+      value: count / ((last - t0) / 1000),
+      unit: 'connections/s',
+      count,
+      concurrency: cfg.concurrency,
+      via: cfg.impl === 'net' ? 'net.connect' : 'transport.connect',
+    };
   };
   let go = await started();
   for (;;) {
@@ -308,7 +328,9 @@ async function listenOnce() {
       server.listen(cfg.path, res);
     });
     await new Promise((res) => server.close(res));
-    try { unlinkSync(cfg.path); } catch {}
+    try {
+      unlinkSync(cfg.path);
+    } catch {}
     return;
   }
   const t = new plugsock.UnixSocketTransport({ path: cfg.path, native: nativeMode(cfg.impl) });
@@ -335,9 +357,7 @@ try {
   if (cfg.role === 'server') {
     await server();
   } else {
-    const fn = cfg.role === 'listen'
-      ? listenTimer
-      : { stream: streamClient, echo: pingpongClient, close: connectionsClient }[cfg.kind];
+    const fn = cfg.role === 'listen' ? listenTimer : { stream: streamClient, echo: pingpongClient, close: connectionsClient }[cfg.kind];
     const res = await fn();
     send({ type: 'result', ...res });
     // The parent stops us once it has the result.

@@ -31,7 +31,9 @@ async function liveSocket(path: string): Promise<void> {
 
 /** A dead socket file at `path` (bound, then the fd closed without unlinking). */
 function deadSocket(path: string): void {
-  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)},()=>process.kill(process.pid,'SIGKILL'))`], { stdio: 'ignore' });
+  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)},()=>process.kill(process.pid,'SIGKILL'))`], {
+    stdio: 'ignore',
+  });
   if (!lstatSync(path).isSocket()) throw new Error(`could not make a dead socket at ${path}`);
 }
 

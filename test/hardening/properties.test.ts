@@ -76,7 +76,29 @@ describe('normalizeUnixPath properties', () => {
 });
 
 const field = fc.oneof(
-  fc.constantFrom('1', '0', '2', '-1', '+1', '01', ' 1', 'unix', 'tcp', 'grpc', 'netrpc', '', 'true', 'false', 'T', '/tmp/a.sock', '127.0.0.1:1234', 'x:99999', 'A'.repeat(51), 'A'.repeat(50), '9007199254740993'),
+  fc.constantFrom(
+    '1',
+    '0',
+    '2',
+    '-1',
+    '+1',
+    '01',
+    ' 1',
+    'unix',
+    'tcp',
+    'grpc',
+    'netrpc',
+    '',
+    'true',
+    'false',
+    'T',
+    '/tmp/a.sock',
+    '127.0.0.1:1234',
+    'x:99999',
+    'A'.repeat(51),
+    'A'.repeat(50),
+    '9007199254740993',
+  ),
   fc.string({ maxLength: 20 }),
   fc.string({ unit: 'binary', maxLength: 10 }),
 );
@@ -113,21 +135,32 @@ describe('handshake parser properties', () => {
   });
 
   const unixPath = fc.array(fc.stringMatching(/^[^|\r\n/\0]{1,10}$/), { minLength: 1, maxLength: 5 }).map((s) => '/' + s.join('/'));
-  const tcpAddr = fc.tuple(fc.oneof(fc.ipV4(), fc.domain(), fc.ipV6().map((a) => `[${a}]`)), fc.integer({ min: 0, max: 65535 })).map(([h, p]) => `${h}:${p}`);
+  const tcpAddr = fc
+    .tuple(
+      fc.oneof(
+        fc.ipV4(),
+        fc.domain(),
+        fc.ipV6().map((a) => `[${a}]`),
+      ),
+      fc.integer({ min: 0, max: 65535 }),
+    )
+    .map(([h, p]) => `${h}:${p}`);
   const cert = fc.stringMatching(/^[A-Za-z0-9+/]{51,120}$/);
-  const input = fc.oneof(
-    fc.record({ appVersion: fc.nat(), network: fc.constant('unix' as const), address: unixPath }),
-    fc.record({ appVersion: fc.nat(), network: fc.constant('tcp' as const), address: tcpAddr }),
-  ).chain((base) =>
-    fc.record({
-      appVersion: fc.constant(base.appVersion),
-      network: fc.constant(base.network),
-      address: fc.constant(base.address),
-      protocol: fc.constantFrom('grpc' as const, 'netrpc' as const),
-      serverCert: fc.option(cert),
-      multiplex: fc.option(fc.boolean()),
-    }),
-  );
+  const input = fc
+    .oneof(
+      fc.record({ appVersion: fc.nat(), network: fc.constant('unix' as const), address: unixPath }),
+      fc.record({ appVersion: fc.nat(), network: fc.constant('tcp' as const), address: tcpAddr }),
+    )
+    .chain((base) =>
+      fc.record({
+        appVersion: fc.constant(base.appVersion),
+        network: fc.constant(base.network),
+        address: fc.constant(base.address),
+        protocol: fc.constantFrom('grpc' as const, 'netrpc' as const),
+        serverCert: fc.option(cert),
+        multiplex: fc.option(fc.boolean()),
+      }),
+    );
 
   it('round-trips build -> parse for every valid handshake', () => {
     fc.assert(
@@ -162,7 +195,8 @@ describe('handshake parser properties', () => {
         const line = onlyTransportError(() => buildHandshakeLine(h));
         if (line instanceof TransportError) return;
         const parsed = onlyTransportError(() => parseHandshakeLine(line, { clientCertSent: true, multiplexRequested: true }));
-        if (parsed instanceof TransportError) throw new Error(`buildHandshakeLine(${JSON.stringify(h)}) = ${JSON.stringify(line)}, which parseHandshakeLine rejects: ${parsed.message}`);
+        if (parsed instanceof TransportError)
+          throw new Error(`buildHandshakeLine(${JSON.stringify(h)}) = ${JSON.stringify(line)}, which parseHandshakeLine rejects: ${parsed.message}`);
       }),
       params,
     );

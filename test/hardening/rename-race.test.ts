@@ -30,18 +30,47 @@
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { type Stats, chmodSync, chownSync, closeSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  type Stats,
+  chmodSync,
+  chownSync,
+  closeSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cannotRun, isRoot, NOBODY, openFdCount, root as packageRoot, plugsock, removeDir, report, runNode, snapshotTree, start, tempDir, waitForLine } from '../kit';
+import {
+  cannotRun,
+  isRoot,
+  NOBODY,
+  openFdCount,
+  root as packageRoot,
+  plugsock,
+  removeDir,
+  report,
+  runNode,
+  snapshotTree,
+  start,
+  tempDir,
+  waitForLine,
+} from '../kit';
 import { COOKIE } from '../interop/peers';
 
 const { UnixSocketTransport, TransportError } = plugsock;
 type Transport = InstanceType<typeof UnixSocketTransport>;
 
 // inotify and renameat2 are Linux's; elsewhere there is nothing to run. On Linux, CI must run it.
-const SKIP = process.platform !== 'linux' || (isRoot ? false : cannotRun('rename-race: the attacker runs as nobody and the victims are root files; run as root'));
+const SKIP =
+  process.platform !== 'linux' || (isRoot ? false : cannotRun('rename-race: the attacker runs as nobody and the victims are root files; run as root'));
 const ALL_CODES = new Set(Object.values(plugsock.ErrorCodes));
 
 // Bounds: count and time, whichever ends first (2 cores, whole file well under a minute).
@@ -139,7 +168,17 @@ function snap(path: string): Snap {
   }
   const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
   const content = type === 'file' ? readFileSync(path) : type === 'dir' ? Buffer.from(readdirSync(path).sort().join('\0')) : Buffer.alloc(0);
-  return { exists: true, type, ino: st.ino, mode: st.mode, nlink: type === 'dir' ? 0 : st.nlink, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, sha256: createHash('sha256').update(content).digest('hex') };
+  return {
+    exists: true,
+    type,
+    ino: st.ino,
+    mode: st.mode,
+    nlink: type === 'dir' ? 0 : st.nlink,
+    uid: st.uid,
+    gid: st.gid,
+    size: type === 'dir' ? 0 : st.size,
+    sha256: createHash('sha256').update(content).digest('hex'),
+  };
 }
 
 /** A root-owned file with random content. */
@@ -389,12 +428,21 @@ function expectNoHarm(stats: CycleStats, victims: Victims, label: string, attack
 // ---- the tests ----
 
 describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 12', () => {
-  it("native: group-writable directory (0770 root:nobody), temporary names and staging directories swapped with the attacker's symlinks or directory", async ({ skip }) => {
+  it("native: group-writable directory (0770 root:nobody), temporary names and staging directories swapped with the attacker's symlinks or directory", async ({
+    skip,
+  }) => {
     if (!swapper) return skip();
     const base = privateDir(join(work, 'n-gw'));
     const dir = groupWritableDir(join(base, 'run'));
     const { file, victimDir, victims } = makeVictims('n-gw');
-    const attacker = await startAttacker(['stage', String(ATTACKER_SECS), dir, `evil:${join(work, 'attacker', 'evil-n-gw')}:${file}`, `dir:${victimDir}`, `own:${file}`]);
+    const attacker = await startAttacker([
+      'stage',
+      String(ATTACKER_SECS),
+      dir,
+      `evil:${join(work, 'attacker', 'evil-n-gw')}:${file}`,
+      `dir:${victimDir}`,
+      `own:${file}`,
+    ]);
     const stats = await runCycles({ path: join(dir, 'app.sock'), realDir: dir, native: 'require', maxCycles: NATIVE_CYCLES, maxMs: NATIVE_MS, victims });
     const a = await stopAndCheck(attacker, victims, 'native group-writable', stats);
     expect(stats.ok, 'listen() never succeeded under the race').toBeGreaterThan(0);
@@ -408,7 +456,15 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     const anc = groupWritableDir(join(base, 'anc'));
     const sub = privateDir(join(anc, 'sub'));
     const { file, victimDir, victims } = makeVictims('n-anc');
-    const attacker = await startAttacker(['ancestor', String(ATTACKER_SECS), anc, 'sub', join(work, 'attacker', 'evilsub-n-anc'), `evil:${join(work, 'attacker', 'evil-n-anc')}:${file}`, `dir:${victimDir}`]);
+    const attacker = await startAttacker([
+      'ancestor',
+      String(ATTACKER_SECS),
+      anc,
+      'sub',
+      join(work, 'attacker', 'evilsub-n-anc'),
+      `evil:${join(work, 'attacker', 'evil-n-anc')}:${file}`,
+      `dir:${victimDir}`,
+    ]);
     const stats = await runCycles({ path: join(anc, 'sub', 'app.sock'), realDir: sub, native: 'require', maxCycles: NATIVE_CYCLES, maxMs: NATIVE_MS, victims });
     const a = await stopAndCheck(attacker, victims, 'native writable-ancestor', stats);
     expect(lstatSync(join(anc, 'sub')).isDirectory(), 'the attacker left sub/ swapped').toBe(true);
@@ -451,7 +507,14 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     const base = privateDir(join(work, 'f-sticky'));
     const dir = privateDir(join(base, 'tmp'), 0o1777);
     const { file, victimDir, victims } = makeVictims('f-sticky');
-    const attacker = await startAttacker(['stage', String(ATTACKER_SECS), dir, `evil:${join(work, 'attacker', 'evil-f-sticky')}:${file}`, `dir:${victimDir}`, `own:${file}`]);
+    const attacker = await startAttacker([
+      'stage',
+      String(ATTACKER_SECS),
+      dir,
+      `evil:${join(work, 'attacker', 'evil-f-sticky')}:${file}`,
+      `dir:${victimDir}`,
+      `own:${file}`,
+    ]);
     const stats = await runCycles({ path: join(dir, 'a.sock'), realDir: dir, native: 'off', maxCycles: STICKY_CYCLES, maxMs: STICKY_MS, victims });
     const a = await stopAndCheck(attacker, victims, 'fallback sticky', stats);
     // The kernel refuses nobody's renames of root's entries here: the attacker tried and failed.
@@ -514,7 +577,15 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     victims.check('after the plugin and the attackers stopped');
     const line = /^RESULT (.*)$/m.exec(r.stdout);
     expect(line, `plugin loop did not finish: ${r.stderr}`).not.toBeNull();
-    const out = JSON.parse(line![1]) as { starts: number; ok: number; errors: Record<string, number>; untyped: string[]; hits: number; firstHits: string[]; ms: number };
+    const out = JSON.parse(line![1]) as {
+      starts: number;
+      ok: number;
+      errors: Record<string, number>;
+      untyped: string[];
+      hits: number;
+      firstHits: string[];
+      ms: number;
+    };
     figures['servePlugin socket group'] = { ...out, swaps: a.swaps + b.swaps, attacker: a.stats, stager: b.stats, parentHits: victims.hits };
     expect(a.stderr).toBe('');
     expect(b.stderr).toBe('');
@@ -577,6 +648,9 @@ describe.skipIf(SKIP)('rename races against a real attacker (uid 65534), issue 1
     expect(a.stderr).toBe('');
     expect(stats.ok, 'listen() never succeeded under the race').toBeGreaterThan(0);
     expectNoHarm(stats, victims, 'sweep', a);
-    expect(decoys.map((d) => snapshotTree(d)), "the attacker's look-alikes were touched").toEqual(decoysBefore);
+    expect(
+      decoys.map((d) => snapshotTree(d)),
+      "the attacker's look-alikes were touched",
+    ).toEqual(decoysBefore);
   }, 30_000);
 });

@@ -84,7 +84,7 @@ describe('Node host launches the Go plugin (go-plugin 1.0.1)', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
-  goIt('wrong magic cookie: ERR_PLUGIN_EXITED with go-plugin\'s explanation from stderr', async () => {
+  goIt("wrong magic cookie: ERR_PLUGIN_EXITED with go-plugin's explanation from stderr", async () => {
     const err = await gp.startPlugin({ command: (build as any).plugin, ...COOKIE, magicCookieValue: 'wrong' }).catch((e) => e);
     expect(err.code).toBe('ERR_PLUGIN_EXITED');
     expect(err.message).toMatch(/exited with code 1/);
@@ -93,7 +93,9 @@ describe('Node host launches the Go plugin (go-plugin 1.0.1)', () => {
 
   goIt('unsupported app version: ERR_UNSUPPORTED_VERSION', async () => {
     const tmp = scratch();
-    const err = await gp.startPlugin({ command: (build as any).plugin, env: { ...process.env, TMPDIR: tmp, KV_PLUGIN_VERSION: '7' }, ...COOKIE, versions: [1, 2] }).catch((e) => e);
+    const err = await gp
+      .startPlugin({ command: (build as any).plugin, env: { ...process.env, TMPDIR: tmp, KV_PLUGIN_VERSION: '7' }, ...COOKIE, versions: [1, 2] })
+      .catch((e) => e);
     expect(err.code).toBe('ERR_UNSUPPORTED_VERSION');
     expect(err.message).toMatch(/version 7/);
     expect(err.message).toMatch(/kv-plugin: starting/); // stderr tail
@@ -116,7 +118,9 @@ describe('Node host launches the Go plugin (go-plugin 1.0.1)', () => {
   });
 
   goIt('silent plugin: ERR_HANDSHAKE_TIMEOUT, and the child is killed', async () => {
-    const err = await gp.startPlugin({ command: (build as any).plugin, env: { ...process.env, KV_PLUGIN_MODE: 'hang' }, ...COOKIE, startTimeoutMs: 300 }).catch((e) => e);
+    const err = await gp
+      .startPlugin({ command: (build as any).plugin, env: { ...process.env, KV_PLUGIN_MODE: 'hang' }, ...COOKIE, startTimeoutMs: 300 })
+      .catch((e) => e);
     expect(err.code).toBe('ERR_HANDSHAKE_TIMEOUT');
   });
 });
@@ -197,9 +201,14 @@ describe('Node host launches the Node plugin', () => {
     await impostor.listen();
     try {
       const script = `console.log('1|1|unix|' + process.env.ADDR + '|grpc|'); setInterval(() => {}, 1000);`;
-      const err = await gp.startPlugin({
-        command: process.execPath, args: ['-e', script], env: { ...process.env, ADDR: impostor.path }, ...COOKIE,
-      }).catch((e) => e);
+      const err = await gp
+        .startPlugin({
+          command: process.execPath,
+          args: ['-e', script],
+          env: { ...process.env, ADDR: impostor.path },
+          ...COOKIE,
+        })
+        .catch((e) => e);
       expect(err.code).toBe('ERR_PEER_MISMATCH');
       expect(err.message).toMatch(new RegExp(`pid ${process.pid}|${process.pid}`));
     } finally {

@@ -14,7 +14,6 @@ import { COOKIE, NODE_PLUGIN, goV101, goV18, itWithPeers, loadGoPluginKit, run }
 
 const { gp, kvPkg } = loadGoPluginKit();
 
-
 const v18 = goV18();
 const v101 = goV101();
 if (v18.ok) console.log(`go-plugin v1.8 peers ready in ${v18.ms} ms`);
@@ -97,8 +96,12 @@ describe('Node host launches the Go plugin (go-plugin v1.8)', () => {
   peerIt(v18, 'PLUGIN_MULTIPLEX_GRPC: the plugin adds a 7th field `true`; startPlugin never passes an inherited one on', async () => {
     const dir = scratch();
     const line = await handshakeOf(P18(), {
-      ...process.env, [COOKIE.magicCookieKey]: COOKIE.magicCookieValue, PLUGIN_PROTOCOL_VERSIONS: '1',
-      PLUGIN_MULTIPLEX_GRPC: 'true', PLUGIN_UNIX_SOCKET_DIR: dir, KV_PLUGIN_QUIET: '1',
+      ...process.env,
+      [COOKIE.magicCookieKey]: COOKIE.magicCookieValue,
+      PLUGIN_PROTOCOL_VERSIONS: '1',
+      PLUGIN_MULTIPLEX_GRPC: 'true',
+      PLUGIN_UNIX_SOCKET_DIR: dir,
+      KV_PLUGIN_QUIET: '1',
     });
     expect(line.split('|')).toHaveLength(7);
     expect(gp.parseHandshakeLine(line, { multiplexRequested: true }).multiplex).toBe(true);
@@ -121,7 +124,7 @@ describe('Node host launches the Go plugin (go-plugin v1.8)', () => {
     expect(e2.code).toBe('ERR_UNSUPPORTED_VERSION');
   });
 
-  peerIt(v101, 'AutoMTLS against go-plugin 1.0.1\'s plugin too', async () => {
+  peerIt(v101, "AutoMTLS against go-plugin 1.0.1's plugin too", async () => {
     const tmp = scratch();
     const p = await gp.startPlugin({ command: (v101 as { plugin: string }).plugin, env: { ...process.env, TMPDIR: tmp }, ...COOKIE, autoMTLS: true });
     try {
@@ -142,10 +145,13 @@ describe('Node host launches the Go plugin (go-plugin v1.8)', () => {
 });
 
 describe('Go host (go-plugin v1.8) launches the Node plugin', () => {
-  peerIt(v18, 'calls it; the Node plugin\'s stdout reaches the host over GRPCStdio and its stderr over the pipe; socket in PLUGIN_UNIX_SOCKET_DIR', async () => {
+  peerIt(v18, "calls it; the Node plugin's stdout reaches the host over GRPCStdio and its stderr over the pipe; socket in PLUGIN_UNIX_SOCKET_DIR", async () => {
     const dir = scratch();
-    const r = await run(H18(), ['-calls', '10', '-expect-stdout', 'kv-plugin(node): put k009', '-expect-stderr', 'kv-plugin(node): put-err k009', process.execPath, NODE_PLUGIN],
-      { ...process.env, PLUGIN_UNIX_SOCKET_DIR: dir });
+    const r = await run(
+      H18(),
+      ['-calls', '10', '-expect-stdout', 'kv-plugin(node): put k009', '-expect-stderr', 'kv-plugin(node): put-err k009', process.execPath, NODE_PLUGIN],
+      { ...process.env, PLUGIN_UNIX_SOCKET_DIR: dir },
+    );
     expect(r.stderr).not.toMatch(/FAIL/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`SOCKET ${dir}/plugin\\d+ mode=600 `));
@@ -153,7 +159,7 @@ describe('Go host (go-plugin v1.8) launches the Node plugin', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  peerIt(v18, 'captureStderr: the Node plugin\'s stderr also goes over GRPCStdio', async () => {
+  peerIt(v18, "captureStderr: the Node plugin's stderr also goes over GRPCStdio", async () => {
     const r = await run(H18(), ['-calls', '3', '-expect-stderr', 'put-err k002', process.execPath, NODE_PLUGIN], { ...process.env, KV_CAPTURE_STDERR: '1' });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/stderr_bytes=[1-9]/);
@@ -166,7 +172,7 @@ describe('Go host (go-plugin v1.8) launches the Node plugin', () => {
     expect(r.stdout).toMatch(new RegExp(`mode=660 gid=${gid} `));
   });
 
-  peerIt(v18, 'AutoMTLS (as Terraform) and the broker: the Node plugin serves mutual TLS and dials the host\'s brokered Callback', async () => {
+  peerIt(v18, "AutoMTLS (as Terraform) and the broker: the Node plugin serves mutual TLS and dials the host's brokered Callback", async () => {
     const r = await run(H18(), ['-calls', '5', '-automtls', '-broker', process.execPath, NODE_PLUGIN], { ...process.env, KV_PLUGIN_QUIET: '1' });
     expect(r.stderr).not.toMatch(/FAIL/);
     expect(r.code).toBe(0);

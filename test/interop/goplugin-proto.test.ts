@@ -33,10 +33,10 @@ const where = upstream();
 const LOADER = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true } as const;
 
 function loadUpstream(pluginDir: string) {
-  return protoLoader.loadSync(
-    ['grpc_controller.proto', 'grpc_stdio.proto', 'grpc_broker.proto', 'grpc/health/v1/health.proto'],
-    { ...LOADER, includeDirs: [pluginDir, HEALTH_PROTO_DIR] },
-  );
+  return protoLoader.loadSync(['grpc_controller.proto', 'grpc_stdio.proto', 'grpc_broker.proto', 'grpc/health/v1/health.proto'], {
+    ...LOADER,
+    includeDirs: [pluginDir, HEALTH_PROTO_DIR],
+  });
 }
 
 const ours = () => proto.goPluginServices();
@@ -72,45 +72,59 @@ const arbitraries: Record<string, { request: fc.Arbitrary<unknown>; response: fc
 
 describe('go-plugin service definitions without a protobuf runtime', () => {
   it('plugsock/goplugin loads neither proto-loader nor protobufjs', () => {
-    const out = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(join(root, 'dist', 'goplugin', 'index.js'))}); console.log(JSON.stringify(Object.keys(require.cache)))`], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(join(root, 'dist', 'goplugin', 'index.js'))}); console.log(JSON.stringify(Object.keys(require.cache)))`],
+      { encoding: 'utf8' },
+    );
     const loaded = JSON.parse(out) as string[];
     expect(loaded.some((p) => p.includes('@grpc/grpc-js'))).toBe(true);
     expect(loaded.filter((p) => /proto-loader|protobufjs/.test(p))).toEqual([]);
   });
 
-  itWithPeers(where, 'the upstream go-plugin and grpc .proto files', 'every method has upstream\'s path and streaming, and each side decodes what the other encodes', async () => {
-    const def = loadUpstream((where as { pluginDir: string }).pluginDir);
-    for (const [name, key] of pairs) {
-      const theirs = def[name] as Record<string, import('@grpc/proto-loader').MethodDefinition<object, object>>;
-      const mine = ours()[key].service as unknown as Record<string, import('@grpc/grpc-js').MethodDefinition<object, object>>;
-      expect(Object.keys(mine).sort()).toEqual(Object.keys(theirs).sort());
-      for (const m of Object.keys(theirs)) {
-        const t = theirs[m]!;
-        const o = mine[m]!;
-        expect({ path: o.path, requestStream: o.requestStream, responseStream: o.responseStream }).toEqual({ path: t.path, requestStream: t.requestStream, responseStream: t.responseStream });
-        const arb = arbitraries[t.path];
-        expect(arb, `no messages for ${t.path}`).toBeDefined();
-        for (const side of ['request', 'response'] as const) {
-          const ser = side === 'request' ? [o.requestSerialize, t.requestSerialize] : [o.responseSerialize, t.responseSerialize];
-          const de = side === 'request' ? [o.requestDeserialize, t.requestDeserialize] : [o.responseDeserialize, t.responseDeserialize];
-          fc.assert(
-            fc.property(arb![side], (msg) => {
-              // Not byte for byte: protobufjs writes a zero value it was given, Go's marshaller
-              // (the real peer) and ours leave it out; both are valid encodings of one message.
-              const mineBytes = ser[0]!(msg as object);
-              const theirBytes = ser[1]!(msg as object);
-              expect(de[1]!(mineBytes), `${t.path} ${side}: upstream reads ours`).toEqual(msg);
-              expect(de[0]!(theirBytes), `${t.path} ${side}: ours reads upstream's`).toEqual(msg);
-              expect(de[0]!(mineBytes)).toEqual(msg);
-              // Zero values omitted, as Go writes them: never longer than upstream's encoding.
-              expect(mineBytes.length).toBeLessThanOrEqual(theirBytes.length);
-            }),
-            { numRuns: 200 },
-          );
+  itWithPeers(
+    where,
+    'the upstream go-plugin and grpc .proto files',
+    "every method has upstream's path and streaming, and each side decodes what the other encodes",
+    async () => {
+      const def = loadUpstream((where as { pluginDir: string }).pluginDir);
+      for (const [name, key] of pairs) {
+        const theirs = def[name] as Record<string, import('@grpc/proto-loader').MethodDefinition<object, object>>;
+        const mine = ours()[key].service as unknown as Record<string, import('@grpc/grpc-js').MethodDefinition<object, object>>;
+        expect(Object.keys(mine).sort()).toEqual(Object.keys(theirs).sort());
+        for (const m of Object.keys(theirs)) {
+          const t = theirs[m]!;
+          const o = mine[m]!;
+          expect({ path: o.path, requestStream: o.requestStream, responseStream: o.responseStream }).toEqual({
+            path: t.path,
+            requestStream: t.requestStream,
+            responseStream: t.responseStream,
+          });
+          const arb = arbitraries[t.path];
+          expect(arb, `no messages for ${t.path}`).toBeDefined();
+          for (const side of ['request', 'response'] as const) {
+            const ser = side === 'request' ? [o.requestSerialize, t.requestSerialize] : [o.responseSerialize, t.responseSerialize];
+            const de = side === 'request' ? [o.requestDeserialize, t.requestDeserialize] : [o.responseDeserialize, t.responseDeserialize];
+            fc.assert(
+              fc.property(arb![side], (msg) => {
+                // Not byte for byte: protobufjs writes a zero value it was given, Go's marshaller
+                // (the real peer) and ours leave it out; both are valid encodings of one message.
+                const mineBytes = ser[0]!(msg as object);
+                const theirBytes = ser[1]!(msg as object);
+                expect(de[1]!(mineBytes), `${t.path} ${side}: upstream reads ours`).toEqual(msg);
+                expect(de[0]!(theirBytes), `${t.path} ${side}: ours reads upstream's`).toEqual(msg);
+                expect(de[0]!(mineBytes)).toEqual(msg);
+                // Zero values omitted, as Go writes them: never longer than upstream's encoding.
+                expect(mineBytes.length).toBeLessThanOrEqual(theirBytes.length);
+              }),
+              { numRuns: 200 },
+            );
+          }
         }
       }
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 
   it('decoding arbitrary bytes returns a message or throws an Error, and never reads past the input', () => {
     const codecs = Object.values(proto.codecs);

@@ -60,17 +60,14 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = proces
  * A test that needs interop peers: runs when they were built; locally (not CI) skips with the
  * reason; in CI (CI=true), where nothing may skip, fails with the reason.
  */
-export function itWithPeers(
-  built: { ok: boolean; reason?: string },
-  what: string,
-  name: string,
-  fn: () => Promise<void>,
-  timeout: number,
-): void {
+export function itWithPeers(built: { ok: boolean; reason?: string }, what: string, name: string, fn: () => Promise<void>, timeout: number): void {
   const inCI = process.env.CI === 'true';
   if (built.ok) it(name, fn, timeout);
   else if (!inCI) it.skip(`${name} [skipped outside CI: ${what} unavailable: ${built.reason}]`, fn);
-  else it(name, () => { throw new Error(`CI=true but ${what} could not be built: ${built.reason}`); });
+  else
+    it(name, () => {
+      throw new Error(`CI=true but ${what} could not be built: ${built.reason}`);
+    });
 }
 
 const requireHere = createRequire(__filename);

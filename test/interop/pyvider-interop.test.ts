@@ -20,8 +20,12 @@ const call = <T>(c: any, method: string, req: object): Promise<T> =>
 
 describe('pyvider host launches the Node plugin', () => {
   pyIt('calls it (Put/Get x10, List stream), then shuts it down', async () => {
-    const r = await run(P().python, [P().host, '--calls', '10', process.execPath, NODE_PLUGIN],
-      { ...process.env, KV_PB_DIR: P().pbDir, PLUGIN_AUTO_MTLS: 'false', KV_PLUGIN_QUIET: '1' });
+    const r = await run(P().python, [P().host, '--calls', '10', process.execPath, NODE_PLUGIN], {
+      ...process.env,
+      KV_PB_DIR: P().pbDir,
+      PLUGIN_AUTO_MTLS: 'false',
+      KV_PLUGIN_QUIET: '1',
+    });
     expect(r.stderr).not.toMatch(/FAIL/);
     expect(r.stdout).toMatch(/OK calls=10 streamed=10 tls=False/);
     expect(r.code).toBe(0);
@@ -32,7 +36,12 @@ describe('Node host launches a pyvider plugin', () => {
   for (const autoMTLS of [false, true]) {
     pyIt(`calls it${autoMTLS ? ' over AutoMTLS' : ''}, then kill() is graceful`, async () => {
       const p = await gp.startPlugin({
-        command: P().python, args: [P().plugin], env: { ...process.env, KV_PB_DIR: P().pbDir }, ...COOKIE, autoMTLS, startTimeoutMs: 30_000,
+        command: P().python,
+        args: [P().plugin],
+        env: { ...process.env, KV_PB_DIR: P().pbDir },
+        ...COOKIE,
+        autoMTLS,
+        startTimeoutMs: 30_000,
       });
       try {
         expect(p.tls).toBe(autoMTLS);
@@ -54,5 +63,4 @@ describe('Node host launches a pyvider plugin', () => {
       expect((await p.exited).signal).toBe(null);
     });
   }
-
 });

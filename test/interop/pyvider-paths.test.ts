@@ -16,8 +16,22 @@ import { pyvider, itWithPeers } from './peers';
 const py = pyvider();
 
 const INPUTS = [
-  '/tmp/a.sock', 'unix:/tmp/a.sock', 'unix://tmp/a.sock', 'unix:///tmp/a.sock', '//tmp//a.sock', '/tmp//x/a.sock',
-  'unix:////tmp/a.sock', 'a.sock', 'unix:a.sock', './a.sock', '', 'unix:', '/tmp/dir/', '/', '/tmp/./a.sock', 'unix:unix:/tmp/a.sock',
+  '/tmp/a.sock',
+  'unix:/tmp/a.sock',
+  'unix://tmp/a.sock',
+  'unix:///tmp/a.sock',
+  '//tmp//a.sock',
+  '/tmp//x/a.sock',
+  'unix:////tmp/a.sock',
+  'a.sock',
+  'unix:a.sock',
+  './a.sock',
+  '',
+  'unix:',
+  '/tmp/dir/',
+  '/',
+  '/tmp/./a.sock',
+  'unix:unix:/tmp/a.sock',
 ];
 const SCENARIOS = ['fresh', 'regular-file', 'stale', 'live', 'missing-dir', 'close-replaced', 'mode', 'connect-missing'];
 
@@ -37,7 +51,11 @@ function state(p: string): string {
     return 'absent';
   }
 }
-const listenOn = (p: string) => new Promise<Server>((resolve) => { const s = createServer(); s.listen(p, () => resolve(s)); });
+const listenOn = (p: string) =>
+  new Promise<Server>((resolve) => {
+    const s = createServer();
+    s.listen(p, () => resolve(s));
+  });
 
 async function nodeScenario(name: string, d: string): Promise<Outcome> {
   let path = join(d, 'p.sock');
@@ -116,7 +134,11 @@ describe('plugsock vs pyvider-rpcplugin: endpoint handling side by side', () => 
       rows.push({ key: `scenario:${s}`, pyvider: JSON.stringify(theirs), plugsock: JSON.stringify(ours), same: norm(theirs) === norm(ours) });
     }
     console.log(
-      ['| key | pyvider-rpcplugin | plugsock | same |', '|---|---|---|---|', ...rows.map((r) => `| ${r.key} | ${r.pyvider} | ${r.plugsock} | ${r.same ? 'yes' : 'NO'} |`)].join('\n'),
+      [
+        '| key | pyvider-rpcplugin | plugsock | same |',
+        '|---|---|---|---|',
+        ...rows.map((r) => `| ${r.key} | ${r.pyvider} | ${r.plugsock} | ${r.same ? 'yes' : 'NO'} |`),
+      ].join('\n'),
     );
     const undocumented = rows.filter((r) => !r.same && !section.includes('`' + r.key + '`')).map((r) => r.key);
     expect(undocumented).toEqual([]);

@@ -7,7 +7,20 @@ import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectCode, type Mode, modes, nativeOption, openFdCount, plugsock, report, runNode, scale, socketFilesUnder, transportsPerTest, waitForLine } from '../kit';
+import {
+  expectCode,
+  type Mode,
+  modes,
+  nativeOption,
+  openFdCount,
+  plugsock,
+  report,
+  runNode,
+  scale,
+  socketFilesUnder,
+  transportsPerTest,
+  waitForLine,
+} from '../kit';
 
 const { UnixSocketTransport } = plugsock;
 
@@ -100,8 +113,10 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
     const { child, done } = plugsockServer(path, native);
     await waitForLine(child, /^READY/);
     const ino = lstatSync(path).ino;
-    const racers = Array.from({ length: 8 }, () =>
-      runNode(`
+    const racers = Array.from(
+      { length: 8 },
+      () =>
+        runNode(`
         const t = new plugsock.UnixSocketTransport({ path: ${JSON.stringify(path)}, native: ${JSON.stringify(native)} });
         const tries = [];
         (async () => { for (let i = 0; i < 25; i++) { try { await t.listen(); tries.push('WON'); break; } catch (e) { tries.push(e.code); } } console.log('RESULT ' + JSON.stringify(tries)); await t.close(); })();
@@ -212,18 +227,21 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
     await done;
   }, 30_000);
 
-  it('a receiver that stops reading: backpressure holds and the writer\'s memory stays bounded', async () => {
+  it("a receiver that stops reading: backpressure holds and the writer's memory stays bounded", async () => {
     const server = make({ path: join(dir(), 'stall.sock'), native });
     const accepted = once(server, 'connection');
     await server.listen();
-    const { child, done } = runNode(`
+    const { child, done } = runNode(
+      `
       const t = new plugsock.UnixSocketTransport({ native: ${JSON.stringify(native)} });
       t.connect(process.argv[1]).then((s) => {
         s.pause();
         console.log('CONNECTED');
         process.stdin.once('data', () => { let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => { console.log('READ ' + n); process.exit(0); }); s.resume(); });
       });
-    `, { args: [server.path] });
+    `,
+      { args: [server.path] },
+    );
     await waitForLine(child, /^CONNECTED/);
     const [sock] = (await accepted) as [net.Socket];
     const chunk = Buffer.alloc(64 * 1024, 1);
@@ -244,7 +262,12 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
       }
     }
     const rssGrowth = process.memoryUsage().rss - rss0;
-    report(`stalled reader (${mode})`, { bytesAcceptedBeforeStall: written, maxQueuedBytes: maxQueued, highWaterMark: sock.writableHighWaterMark, rssGrowthBytes: rssGrowth });
+    report(`stalled reader (${mode})`, {
+      bytesAcceptedBeforeStall: written,
+      maxQueuedBytes: maxQueued,
+      highWaterMark: sock.writableHighWaterMark,
+      rssGrowthBytes: rssGrowth,
+    });
     expect(stalledFor).toBeGreaterThan(0); // backpressure: write() said stop, and no drain came
     expect(maxQueued).toBeLessThanOrEqual(sock.writableHighWaterMark + chunk.length);
     expect(written).toBeLessThan(32 * 1024 * 1024); // kernel buffers + one high-water mark
@@ -286,7 +309,10 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
     const fds = openFdCount();
     for (let i = 0; i < scale(200, 2000); i++) {
       const t = new UnixSocketTransport({ path: join(dir(), `race-${i % 3}.sock`), native });
-      const listening = t.listen().then(() => 'listened', (e) => e.code);
+      const listening = t.listen().then(
+        () => 'listened',
+        (e) => e.code,
+      );
       const delay = i % 4 === 0 ? 0 : Math.random() * 3;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       await t.close();
@@ -299,7 +325,8 @@ describe.each(modes)('faults (%s)', (mode: Mode) => {
 
 describe('process exit', () => {
   it('installs no signal handlers', async () => {
-    const { done } = runNode(`
+    const { done } = runNode(
+      `
       const before = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'].map((s) => process.listenerCount(s));
       const t = new plugsock.UnixSocketTransport({ path: process.argv[1] });
       t.listen().then(async () => {
@@ -307,18 +334,23 @@ describe('process exit', () => {
         console.log(JSON.stringify({ before, during, exit: process.listenerCount('exit') }));
         await t.close();
       });
-    `, { args: [join(dir(), 'sig.sock')] });
+    `,
+      { args: [join(dir(), 'sig.sock')] },
+    );
     const r = await done;
     expect(JSON.parse(r.stdout)).toEqual({ before: [0, 0, 0, 0], during: [0, 0, 0, 0], exit: 1 });
   });
 
   it.each(modes)('an uncaught exception still removes the socket files (the exit hook runs) (%s)', async (mode) => {
     const path = join(dir(), 'crash.sock');
-    const { done } = runNode(`
+    const { done } = runNode(
+      `
       const t = new plugsock.UnixSocketTransport({ path: process.argv[1], native: ${JSON.stringify(nativeOption(mode))} });
       const g = new plugsock.UnixSocketTransport({ native: ${JSON.stringify(nativeOption(mode))} });
       Promise.all([t.listen(), g.listen()]).then(() => { console.log('GEN ' + g.path); setTimeout(() => { throw new Error('boom'); }, 10); });
-    `, { args: [path] });
+    `,
+      { args: [path] },
+    );
     const r = await done;
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('boom');
@@ -364,9 +396,12 @@ describe('faults around the peer check and fd passing (native)', () => {
     await server.listen();
     const fds = openFdCount();
     for (let i = 0; i < 5; i++) {
-      const { child, done } = runNode(`
+      const { child, done } = runNode(
+        `
         new plugsock.UnixSocketTransport().connect(process.argv[1]).then(() => { console.log('CONNECTED'); });
-      `, { args: [server.path] });
+      `,
+        { args: [server.path] },
+      );
       await waitForLine(child, /^CONNECTED/);
       child.kill('SIGKILL');
       await done;
@@ -385,7 +420,9 @@ describe('faults around the peer check and fd passing (native)', () => {
     server.on('peerRejected', (_c, reason) => rejected.push(reason));
     await server.listen();
     const fds = openFdCount();
-    const { child, done } = runNode(`new plugsock.UnixSocketTransport().connect(process.argv[1]).then(() => console.log('CONNECTED'));`, { args: [server.path] });
+    const { child, done } = runNode(`new plugsock.UnixSocketTransport().connect(process.argv[1]).then(() => console.log('CONNECTED'));`, {
+      args: [server.path],
+    });
     await waitForLine(child, /^CONNECTED/);
     child.kill('SIGKILL');
     await done;
@@ -416,14 +453,17 @@ describe('faults around the peer check and fd passing (native)', () => {
     await server.listen();
     const fds = openFdCount();
     for (let i = 0; i < 5; i++) {
-      const { child, done } = runNode(`
+      const { child, done } = runNode(
+        `
         const fs = require('fs');
         const mine = Array.from({ length: 50 }, () => fs.openSync('/dev/null', 'r'));
         new plugsock.UnixSocketTransport().connect(process.argv[1], { fdPassing: true }).then(async (s) => {
           let n = 0;
           for (;;) { await s.sendFds(mine.slice(0, 1 + (n % 50)), Buffer.alloc(1 + (n * 7919) % 70000, n & 255)); if (++n === 200) console.log('SENDING'); }
         });
-      `, { args: [server.path] });
+      `,
+        { args: [server.path] },
+      );
       await waitForLine(child, /^SENDING/);
       child.kill('SIGKILL');
       await done;
@@ -443,14 +483,17 @@ describe('faults around the peer check and fd passing (native)', () => {
     const server = make({ path: join(dir(), 'fdstall.sock'), native: 'require', fdPassing: true });
     const accepted = once(server, 'connection');
     await server.listen();
-    const { child, done } = runNode(`
+    const { child, done } = runNode(
+      `
       const fs = require('fs');
       new plugsock.UnixSocketTransport().connect(process.argv[1], { fdPassing: true }).then((s) => {
         s.pause();
         console.log('CONNECTED');
         process.stdin.once('data', () => { let n = 0, f = 0; s.on('fds', (fds) => { f += fds.length; fds.forEach((x) => fs.closeSync(x)); }); s.on('data', (d) => { n += d.length; }); s.on('end', () => { console.log('READ ' + n + ' ' + f); process.exit(0); }); s.resume(); });
       });
-    `, { args: [server.path] });
+    `,
+      { args: [server.path] },
+    );
     await waitForLine(child, /^CONNECTED/);
     const [sock] = (await accepted) as [import('node:stream').Duplex & { sendFds(fds: number[], data?: Uint8Array): Promise<void> }];
     const fds = openFdCount();

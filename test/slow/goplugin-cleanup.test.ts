@@ -98,30 +98,44 @@ async function rejection(p: Promise<unknown>): Promise<Error & { code: string }>
 }
 
 describe('startPlugin never removes a socket outside the directory it gave the child', () => {
-  it.each([99, 1])('a handshake (app version %i) naming a dead socket in another directory leaves it', async (version) => {
-    const dir = tempDir();
-    try {
-      const path = join(dir, 'dead.sock');
-      makeDeadSocket(path);
-      const ino = lstatSync(path).ino;
-      const err = await rejection(gp.startPlugin(hostile(`1|${version}|unix|${path}|grpc|`)));
-      expect(err.code).toBe(version === 99 ? 'ERR_UNSUPPORTED_VERSION' : 'ERR_CONNECT_TIMEOUT');
-      expect(lstatSync(path).ino).toBe(ino);
-      expect(privateDirs()).toEqual([]);
-    } finally {
-      removeDir(dir);
-    }
-  }, 20_000);
+  it.each([99, 1])(
+    'a handshake (app version %i) naming a dead socket in another directory leaves it',
+    async (version) => {
+      const dir = tempDir();
+      try {
+        const path = join(dir, 'dead.sock');
+        makeDeadSocket(path);
+        const ino = lstatSync(path).ino;
+        const err = await rejection(gp.startPlugin(hostile(`1|${version}|unix|${path}|grpc|`)));
+        expect(err.code).toBe(version === 99 ? 'ERR_UNSUPPORTED_VERSION' : 'ERR_CONNECT_TIMEOUT');
+        expect(lstatSync(path).ino).toBe(ino);
+        expect(privateDirs()).toEqual([]);
+      } finally {
+        removeDir(dir);
+      }
+    },
+    20_000,
+  );
 
   it('a live socket survives hostile handshakes racing a symlink flip between it and a dead one', async () => {
     const live = tempDir();
     const attack = tempDir();
-    const racer = spawn(process.execPath, ['-e', `
+    const racer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const fs = require('fs');
       const [flip, a, b] = process.argv.slice(1);
       for (let i = 0; ; i++) {
         try { fs.symlinkSync(i % 2 ? b : a, flip + '.tmp'); fs.renameSync(flip + '.tmp', flip); } catch {}
-      }`, join(attack, 'd'), join(attack, 'deaddir'), live], { stdio: 'ignore' });
+      }`,
+        join(attack, 'd'),
+        join(attack, 'deaddir'),
+        live,
+      ],
+      { stdio: 'ignore' },
+    );
     try {
       const livePath = join(live, 's.sock');
       await liveSocket(livePath);

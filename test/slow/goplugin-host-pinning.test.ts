@@ -164,11 +164,7 @@ describe('servePlugin behind a wrapper that does not exec it', () => {
     try {
       // startPlugin's verifying probe was refused already; a call is refused too.
       await expect(p.ping(1500)).rejects.toThrow();
-      const refusal = await waitFor(
-        'a refusal line',
-        () => jsonLines(stderr()).find((l) => String(l['@message']).includes('refused a connection')),
-        2000,
-      );
+      const refusal = await waitFor('a refusal line', () => jsonLines(stderr()).find((l) => String(l['@message']).includes('refused a connection')), 2000);
       // Said at once: well before the plugin gives up.
       expect(Date.now() - t0).toBeLessThan(3000 + 2000);
       expect(refusal['@level']).toBe('error');
@@ -207,7 +203,14 @@ describe('servePlugin host options', () => {
   const base = () => ({ ...COOKIE, versions: { 1: () => {} }, env: env(), ownProcess: false, handshakeOut: { write: () => true }, captureStdout: false });
 
   it('refuses a host policy it does not know, host with peer, and a bad hostConnectTimeoutMs', async () => {
-    for (const extra of [{ host: 'grandparent' }, { host: 'parent', peer: null }, { host: 'ancestors', peer: { sameUser: true } }, { hostConnectTimeoutMs: -1 }, { hostConnectTimeoutMs: Number.NaN }, { hostConnectTimeoutMs: '5000' }]) {
+    for (const extra of [
+      { host: 'grandparent' },
+      { host: 'parent', peer: null },
+      { host: 'ancestors', peer: { sameUser: true } },
+      { hostConnectTimeoutMs: -1 },
+      { hostConnectTimeoutMs: Number.NaN },
+      { hostConnectTimeoutMs: '5000' },
+    ]) {
       let served: Awaited<ReturnType<typeof gp.servePlugin>> | null = null;
       try {
         served = await gp.servePlugin({ ...base(), ...(extra as object) });
@@ -223,7 +226,10 @@ describe('servePlugin host options', () => {
   it('ownProcess: false: `closed` rejects with ERR_PLUGIN_HOST_TIMEOUT when no host connects in time, and the socket is gone', async () => {
     const served = await gp.servePlugin({ ...base(), hostConnectTimeoutMs: 300 });
     const settled = await Promise.race([
-      served.closed.then(() => 'resolved', (err: { code?: string }) => err.code),
+      served.closed.then(
+        () => 'resolved',
+        (err: { code?: string }) => err.code,
+      ),
       new Promise((r) => setTimeout(() => r('still serving'), 5000)),
     ]);
     try {
@@ -372,7 +378,10 @@ describe('servePlugin pins its host', () => {
     }
     // And the plugin whose host is gone exits, saying why.
     expect(result.exited, result.pluginErr).toBe(true);
-    expect(lines.some((l) => l['@level'] === 'error' && String(l['@message']).includes(`host (pid ${result.hostPid}) has exited`)), result.pluginErr).toBe(true);
+    expect(
+      lines.some((l) => l['@level'] === 'error' && String(l['@message']).includes(`host (pid ${result.hostPid}) has exited`)),
+      result.pluginErr,
+    ).toBe(true);
   });
 });
 
@@ -438,28 +447,40 @@ describe('a Go host (go-plugin v1.8) and a Node plugin behind a wrapper that doe
   const v18 = goV18();
   const H18 = () => (v18 as { host: string }).host;
 
-  itWithPeers(v18, 'the go-plugin v1.8 peers', 'the host logs the refusal at error level; the orphaned plugin exits in time', async () => {
-    const sh = wrapper('kv', KV_PLUGIN);
-    const t0 = Date.now();
-    const r = await runProgram(H18(), ['-calls', '1', sh], { ...process.env, SERVE_OPTS: JSON.stringify({ hostConnectTimeoutMs: 3000 }) }, 30_000);
-    const grandchild = Number(r.stderr.match(/PLUGIN_PID (\d+)/)?.[1]);
-    if (grandchild) leftovers.push(grandchild);
-    expect(r.code, r.stderr).toBe(1);
-    // go-plugin parsed the plugin's hclog JSON line and logged it at error level.
-    expect(r.stderr).toMatch(/\[ERROR\] kv-host\.kv: plugsock: refused a connection to the plugin socket from pid \d+ \(uid \d+\): .*host: 'ancestors'/);
-    expect(grandchild).toBeGreaterThan(0);
-    // The host exited without killing it (os.Exit); the plugin still ends within its limit.
-    expect(await waitGone(grandchild, Math.max(0, 3000 - (Date.now() - t0)) + 5000)).toBe(true);
-  }, 40_000);
+  itWithPeers(
+    v18,
+    'the go-plugin v1.8 peers',
+    'the host logs the refusal at error level; the orphaned plugin exits in time',
+    async () => {
+      const sh = wrapper('kv', KV_PLUGIN);
+      const t0 = Date.now();
+      const r = await runProgram(H18(), ['-calls', '1', sh], { ...process.env, SERVE_OPTS: JSON.stringify({ hostConnectTimeoutMs: 3000 }) }, 30_000);
+      const grandchild = Number(r.stderr.match(/PLUGIN_PID (\d+)/)?.[1]);
+      if (grandchild) leftovers.push(grandchild);
+      expect(r.code, r.stderr).toBe(1);
+      // go-plugin parsed the plugin's hclog JSON line and logged it at error level.
+      expect(r.stderr).toMatch(/\[ERROR\] kv-host\.kv: plugsock: refused a connection to the plugin socket from pid \d+ \(uid \d+\): .*host: 'ancestors'/);
+      expect(grandchild).toBeGreaterThan(0);
+      // The host exited without killing it (os.Exit); the plugin still ends within its limit.
+      expect(await waitGone(grandchild, Math.max(0, 3000 - (Date.now() - t0)) + 5000)).toBe(true);
+    },
+    40_000,
+  );
 
-  itWithPeers(v18, 'the go-plugin v1.8 peers', "host: 'ancestors' serves it", async () => {
-    const sh = wrapper('kv', KV_PLUGIN);
-    const r = await runProgram(H18(), ['-calls', '3', sh], { ...process.env, SERVE_OPTS: JSON.stringify({ host: 'ancestors' }) }, 30_000);
-    const grandchild = Number(r.stderr.match(/PLUGIN_PID (\d+)/)?.[1]);
-    if (grandchild) leftovers.push(grandchild);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^OK /m);
-    expect(r.stderr).not.toMatch(/refused a connection/);
-    expect(await waitGone(grandchild, 5000)).toBe(true);
-  }, 40_000);
+  itWithPeers(
+    v18,
+    'the go-plugin v1.8 peers',
+    "host: 'ancestors' serves it",
+    async () => {
+      const sh = wrapper('kv', KV_PLUGIN);
+      const r = await runProgram(H18(), ['-calls', '3', sh], { ...process.env, SERVE_OPTS: JSON.stringify({ host: 'ancestors' }) }, 30_000);
+      const grandchild = Number(r.stderr.match(/PLUGIN_PID (\d+)/)?.[1]);
+      if (grandchild) leftovers.push(grandchild);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^OK /m);
+      expect(r.stderr).not.toMatch(/refused a connection/);
+      expect(await waitGone(grandchild, 5000)).toBe(true);
+    },
+    40_000,
+  );
 });

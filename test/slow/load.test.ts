@@ -39,14 +39,27 @@ const variants: Variant[] = [
 
 async function runLoad(v: Variant) {
   const path = join(dir, `load-${v.name.replace(/\W+/g, '-')}.sock`);
-  const server = startFixture(join(__dirname, 'fixtures', 'load-server.js'), { path, native: v.native, policy: v.policy, fdPassing: v.fdPassing }, { execArgv: ['--expose-gc'] });
+  const server = startFixture(
+    join(__dirname, 'fixtures', 'load-server.js'),
+    { path, native: v.native, policy: v.policy, fdPassing: v.fdPassing },
+    { execArgv: ['--expose-gc'] },
+  );
   try {
     const ready = await server.next('READY');
     const endpoint = ready.split(' ')[0];
     const base = JSON.parse(ready.slice(endpoint.length + 1));
     const per = CONNS / CLIENT_PROCS;
     const clients = Array.from({ length: CLIENT_PROCS }, (_, id) =>
-      startFixture(join(__dirname, 'fixtures', 'load-client.js'), { endpoint, conns: per, rounds: ROUNDS, size: SIZE, native: v.native, policy: v.policy, fdPassing: v.fdPassing, id }),
+      startFixture(join(__dirname, 'fixtures', 'load-client.js'), {
+        endpoint,
+        conns: per,
+        rounds: ROUNDS,
+        size: SIZE,
+        native: v.native,
+        policy: v.policy,
+        fdPassing: v.fdPassing,
+        id,
+      }),
     );
     const connected = await Promise.all(clients.map((c) => c.next('CONNECTED', 120_000)));
     expect(connected.map(Number)).toEqual(clients.map(() => per));
@@ -98,7 +111,12 @@ async function runLoad(v: Variant) {
     expect(stats.accepted).toBe(CONNS);
     expect(roundTrips).toBe(CONNS * ROUNDS);
     if (v.fdPassing) expect(figures.fds).toEqual({ sent: CONNS * Math.ceil(ROUNDS / 10), receivedAndClosedByServer: CONNS * Math.ceil(ROUNDS / 10) });
-    expect({ sent, received, in: stats.bytesIn, out: stats.bytesOut }).toEqual({ sent: expectedBytes, received: expectedBytes, in: expectedBytes, out: expectedBytes });
+    expect({ sent, received, in: stats.bytesIn, out: stats.bytesOut }).toEqual({
+      sent: expectedBytes,
+      received: expectedBytes,
+      in: expectedBytes,
+      out: expectedBytes,
+    });
     return figures;
   } finally {
     server.send('CLOSE');
@@ -107,43 +125,51 @@ async function runLoad(v: Variant) {
 }
 
 describe('load', () => {
-  it.each(variants)(`1,000 concurrent connections from ${CLIENT_PROCS} processes x ${ROUNDS} ping-pongs: $name`, async (v) => {
-    await runLoad(v);
-  }, SOAK ? 1_200_000 : 120_000);
+  it.each(variants)(
+    `1,000 concurrent connections from ${CLIENT_PROCS} processes x ${ROUNDS} ping-pongs: $name`,
+    async (v) => {
+      await runLoad(v);
+    },
+    SOAK ? 1_200_000 : 120_000,
+  );
 
-  it(`${CYCLES} sequential connect/close cycles leave fd and socket-file counts unchanged`, async () => {
-    const server = new UnixSocketTransport({ path: join(dir, 'cycles.sock'), native: 'require' });
-    let accepted = 0;
-    server.on('connection', (s) => {
-      accepted++;
-      s.on('error', () => {});
-      s.destroy();
-    });
-    await server.listen();
-    const client = new UnixSocketTransport({ native: 'require' });
-    const warm = async () => {
-      const s = await client.connect(server.path);
-      s.on('error', () => {});
-      s.destroy();
-      await once(s, 'close');
-    };
-    for (let i = 0; i < 50; i++) await warm();
-    const fdsBefore = openFdCount();
-    const filesBefore = socketFilesUnder(dir);
-    const start = Date.now();
-    for (let i = 0; i < CYCLES; i++) await warm();
-    const ms = Date.now() - start;
-    // Server-side closes settle a turn later.
-    for (let i = 0; i < 200 && (server.connectionCount > 0 || accepted < CYCLES + 50); i++) await new Promise((r) => setTimeout(r, 10));
-    const fdsAfter = openFdCount();
-    report('sequential connect/close', { cycles: CYCLES, ms, cyclesPerSec: Math.round(CYCLES / (ms / 1000)), fdsBefore, fdsAfter, accepted });
-    expect(fdsAfter).toBe(fdsBefore);
-    expect(socketFilesUnder(dir)).toEqual(filesBefore);
-    expect(server.connectionCount).toBe(0);
-    expect(client.connectionCount).toBe(0);
-    expect(accepted).toBe(CYCLES + 50);
-    await server.close();
-    await client.close();
-    expect(socketFilesUnder(dir)).toEqual([]);
-  }, SOAK ? 1_200_000 : 120_000);
+  it(
+    `${CYCLES} sequential connect/close cycles leave fd and socket-file counts unchanged`,
+    async () => {
+      const server = new UnixSocketTransport({ path: join(dir, 'cycles.sock'), native: 'require' });
+      let accepted = 0;
+      server.on('connection', (s) => {
+        accepted++;
+        s.on('error', () => {});
+        s.destroy();
+      });
+      await server.listen();
+      const client = new UnixSocketTransport({ native: 'require' });
+      const warm = async () => {
+        const s = await client.connect(server.path);
+        s.on('error', () => {});
+        s.destroy();
+        await once(s, 'close');
+      };
+      for (let i = 0; i < 50; i++) await warm();
+      const fdsBefore = openFdCount();
+      const filesBefore = socketFilesUnder(dir);
+      const start = Date.now();
+      for (let i = 0; i < CYCLES; i++) await warm();
+      const ms = Date.now() - start;
+      // Server-side closes settle a turn later.
+      for (let i = 0; i < 200 && (server.connectionCount > 0 || accepted < CYCLES + 50); i++) await new Promise((r) => setTimeout(r, 10));
+      const fdsAfter = openFdCount();
+      report('sequential connect/close', { cycles: CYCLES, ms, cyclesPerSec: Math.round(CYCLES / (ms / 1000)), fdsBefore, fdsAfter, accepted });
+      expect(fdsAfter).toBe(fdsBefore);
+      expect(socketFilesUnder(dir)).toEqual(filesBefore);
+      expect(server.connectionCount).toBe(0);
+      expect(client.connectionCount).toBe(0);
+      expect(accepted).toBe(CYCLES + 50);
+      await server.close();
+      await client.close();
+      expect(socketFilesUnder(dir)).toEqual([]);
+    },
+    SOAK ? 1_200_000 : 120_000,
+  );
 });

@@ -40,6 +40,9 @@ import (
 
 func fail(format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, "kv-host: FAIL: "+format+"\n", args...)
+	// go-plugin forwards the plugin's stderr lines from a goroutine: give the ones that explain
+	// the failure a moment to be logged before os.Exit drops them.
+	time.Sleep(300 * time.Millisecond)
 	os.Exit(1)
 }
 
