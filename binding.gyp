@@ -15,6 +15,7 @@
         "native/dir_fd.cc",
         "native/peercred_linux.cc",
         "native/peercred_darwin.cc",
+        "native/connection_setup.cc",
         "native/scm_rights.cc",
         "native/fd_channel.cc",
         "native/fd_channel_write.cc",

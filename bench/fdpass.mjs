@@ -3,9 +3,12 @@
 //     message, receiver closes each), compiled here with cc;
 //  2. fds/s of plugsock: two Node processes, FdStream.sendFds() -> 'fds' listener that closes;
 //  3. throughput of an FdStream (fdPassing connection) beside plain net, same two processes.
-// Each figure is the best of --runs runs (default 3): on a shared machine the spread between runs
-// is wide, and the best run is the one least disturbed by other load, for C and Node alike.
-// Prints a table, then JSON on the last line. Usage: node bench/fdpass.mjs [--fds N] [--mb N] [--runs N]
+// Each figure is measured in --reps interleaved repetitions (default 5, --quick 2; --runs is an
+// alias): C and plugsock (then net and the fdPassing stream) alternate, the order swapped every
+// repetition, so rep i of each is a pair. Cells are medians; the ratio is the median of the
+// per-repetition ratios with a bootstrap 95 % interval (lib/stats.mjs ratioFields).
+// Prints a table, then JSON on the last line.
+// Usage: node bench/fdpass.mjs [--quick] [--reps N] [--fds N] [--mb N]
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fmtNum, ratioFields, summarize } from './lib/stats.mjs';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -90,32 +94,37 @@ async function main() {
   const quick = process.argv.includes('--quick');
   const fdCount = arg('--fds', quick ? 20_000 : 200_000);
   const mb = arg('--mb', quick ? 128 : 1024);
-  const runs = arg('--runs', arg('--reps', quick ? 1 : 3));
+  const reps = arg('--reps', arg('--runs', quick ? 2 : 5));
+  const log = (...a) => console.error('[fdpass]', ...a);
 
   const exe = path.join(os.tmpdir(), `plugsock-fdpass-${process.pid}`);
   execFileSync('cc', ['-O2', '-o', exe, path.join(here, 'fdpass.c')]);
   const passed = fs.openSync('/dev/null', 'r');
-  // C and plugsock runs alternate, so a burst of outside load hits both alike.
-  let cFdsPerSec = 0;
-  let plugsockFdsPerSec = 0;
-  for (let i = 0; i < runs; i++) {
-    cFdsPerSec = Math.max(
-      cFdsPerSec,
+  // C and plugsock runs alternate, first one then the other, swapping the order every
+  // repetition, so a burst of outside load hits both alike; rep i of each is a pair.
+  const measureFds = {
+    c: () =>
       Number(
         execFileSync(exe, [String(fdCount)])
           .toString()
           .trim(),
       ),
-    );
-    const secs = await run('fdstream', 'fds', fdCount, async (stream) => {
-      // Like the C sender, which blocks only while the socket is full: go on at once while
-      // sends complete on the spot, wait for the one that had to queue.
-      for (let k = 0; k < fdCount; k++) {
-        const sent = stream.sendFds([passed]);
-        if (stream.writableLength > 0) await sent;
-      }
-    });
-    plugsockFdsPerSec = Math.max(plugsockFdsPerSec, fdCount / secs);
+    plugsock: async () => {
+      const secs = await run('fdstream', 'fds', fdCount, async (stream) => {
+        // Like the C sender, which blocks only while the socket is full: go on at once while
+        // sends complete on the spot, wait for the one that had to queue.
+        for (let k = 0; k < fdCount; k++) {
+          const sent = stream.sendFds([passed]);
+          if (stream.writableLength > 0) await sent;
+        }
+      });
+      return fdCount / secs;
+    },
+  };
+  const fdsPerSec = { c: [], plugsock: [] };
+  for (let i = 0; i < reps; i++) {
+    for (const who of i % 2 ? ['plugsock', 'c'] : ['c', 'plugsock']) fdsPerSec[who][i] = await measureFds[who]();
+    log(`fds/s rep ${i + 1}/${reps}: C ${fmtNum(fdsPerSec.c[i])}, plugsock ${fmtNum(fdsPerSec.plugsock[i])}`);
   }
   fs.closeSync(passed);
   fs.rmSync(exe, { force: true });
@@ -127,55 +136,52 @@ async function main() {
       if (!stream.write(chunk)) await new Promise((r) => stream.once('drain', r));
     }
   };
-  let netMBps = 0;
-  let fdStreamMBps = 0;
-  for (let i = 0; i < runs; i++) {
-    netMBps = Math.max(netMBps, mb / (await run('net', 'net', bytes, pump)));
-    fdStreamMBps = Math.max(fdStreamMBps, mb / (await run('fdstream', 'fdstream', bytes, pump)));
+  const MBps = { net: [], fdstream: [] };
+  for (let i = 0; i < reps; i++) {
+    for (const kind of i % 2 ? ['fdstream', 'net'] : ['net', 'fdstream']) MBps[kind][i] = mb / (await run(kind, kind, bytes, pump));
+    log(`MB/s rep ${i + 1}/${reps}: net ${fmtNum(MBps.net[i])}, fdPassing stream ${fmtNum(MBps.fdstream[i])}`);
   }
 
-  const result = {
-    node: process.version,
-    cpus: os.cpus().length,
-    fds: fdCount,
-    runs,
-    cFdsPerSec: Math.round(cFdsPerSec),
-    plugsockFdsPerSec: Math.round(plugsockFdsPerSec),
-    fdsRatio: +(plugsockFdsPerSec / cFdsPerSec).toFixed(3),
-    megabytes: mb,
-    netMBps: Math.round(netMBps),
-    fdStreamMBps: Math.round(fdStreamMBps),
-    throughputRatio: +(fdStreamMBps / netMBps).toFixed(3),
+  const fdsRow = {
+    name: 'fds passed/s (1 fd + 1 byte per message, receiver closes each)',
+    unit: 'fds/s',
+    better: 'higher',
+    target: 0.5,
+    native: summarize(fdsPerSec.plugsock),
+    fallback: 'n/a (needs the addon)',
+    net: summarize(fdsPerSec.c),
+    ref: 'C sendmsg/recvmsg',
+    ...ratioFields(fdsPerSec.plugsock, fdsPerSec.c, { target: 0.5 }),
   };
-  console.log(`fd passing (1 fd + 1 byte per message, receiver closes each), ${fdCount} fds, best of ${runs}`);
-  console.log(`  C reference        ${result.cFdsPerSec.toLocaleString()} fds/s`);
-  console.log(`  plugsock FdStream  ${result.plugsockFdsPerSec.toLocaleString()} fds/s  (${result.fdsRatio}x C; target >= 0.5x)`);
+  const streamRow = {
+    name: `fdPassing stream throughput (${mb} MB, 64 KiB writes)`,
+    unit: 'MB/s',
+    better: 'higher',
+    target: 0.8,
+    native: summarize(MBps.fdstream),
+    fallback: 'n/a (needs the addon)',
+    net: summarize(MBps.net),
+    ...ratioFields(MBps.fdstream, MBps.net, { target: 0.8 }),
+  };
+  const ci = (r) => (r.ratioCI ? ` [${r.ratioCI.map((x) => x.toFixed(2)).join(', ')}]` : '');
+  const spr = (c) => (c.spread ? ` ±${Math.round(c.spread * 100)}%` : '');
+  console.log(`fd passing (1 fd + 1 byte per message, receiver closes each), ${fdCount} fds, median of ${reps} interleaved repetitions`);
+  console.log(`  C reference        ${fmtNum(fdsRow.net.median)} fds/s${spr(fdsRow.net)}`);
+  console.log(`  plugsock FdStream  ${fmtNum(fdsRow.native.median)} fds/s${spr(fdsRow.native)}  (${fdsRow.ratio.toFixed(2)}x C${ci(fdsRow)}; target >= 0.5x)`);
   console.log(`stream throughput, ${mb} MB in 64 KiB writes`);
-  console.log(`  plain net          ${result.netMBps} MB/s`);
-  console.log(`  fdPassing stream   ${result.fdStreamMBps} MB/s  (${result.throughputRatio}x net; target >= 0.8x)`);
+  console.log(`  plain net          ${fmtNum(streamRow.net.median)} MB/s${spr(streamRow.net)}`);
+  console.log(
+    `  fdPassing stream   ${fmtNum(streamRow.native.median)} MB/s${spr(streamRow.native)}  (${streamRow.ratio.toFixed(2)}x net${ci(streamRow)}; target >= 0.8x)`,
+  );
   // The last line is what bench/run.mjs reads (row format: bench/README.md).
   console.log(
     JSON.stringify({
-      rows: [
-        {
-          name: 'fds passed/s (1 fd + 1 byte per message, receiver closes each)',
-          unit: 'fds/s',
-          native: result.plugsockFdsPerSec,
-          fallback: 'n/a (needs the addon)',
-          net: result.cFdsPerSec,
-          ref: 'C sendmsg/recvmsg',
-          target: 0.5,
-        },
-        {
-          name: `fdPassing stream throughput (${mb} MB, 64 KiB writes)`,
-          unit: 'MB/s',
-          native: result.fdStreamMBps,
-          fallback: 'n/a (needs the addon)',
-          net: result.netMBps,
-          target: 0.8,
-        },
+      rows: [fdsRow, streamRow],
+      params: { fds: fdCount, megabytes: mb, reps, node: process.version, cpus: os.cpus().length },
+      notes: [
+        `fdpass: ${reps} interleaved repetitions (order swapped every repetition), ${fdCount} fds and ${mb} MB per repetition; ` +
+          'cells are medians, ratio = median of per-repetition ratios, interval = bootstrap 95 % over the repetitions.',
       ],
-      notes: [`fdpass: best of ${runs} runs, ${fdCount} fds; ${JSON.stringify(result)}`],
     }),
   );
 }

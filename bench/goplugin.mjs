@@ -17,7 +17,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmtNum, summarize } from './lib/stats.mjs';
+import { fmtNum, ratioFields, summarize } from './lib/stats.mjs';
 
 const require = createRequire(import.meta.url);
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -215,6 +215,10 @@ for (const [h, p] of pairs) {
     ...(r.error ? { note: r.error } : {}),
   });
 }
+// Ratios with bootstrap 95 % intervals (lib/stats.mjs): paired per repetition when both lists
+// have every repetition (rep i of each ran in the same rotation), else resampled independently.
+const complete = (...lists) => lists.every((l) => l.length === REPS);
+const startupRatio = (a, b, target) => ratioFields(a, b, { target, better: 'lower', paired: complete(a, b) });
 const nn = med(results.get('node>node').startup);
 const gg = med(results.get('go>go').startup);
 const pp = med(results.get('pyvider>pyvider').startup);
@@ -226,8 +230,8 @@ rows.push({
   native: nn,
   net: gg ?? 'n/a',
   ref: 'go>go',
-  ratio: nn && gg ? nn / gg : null,
   target: 2,
+  ...startupRatio(results.get('node>node').startup, results.get('go>go').startup, 2),
 });
 rows.push({
   name: 'start-up Node pair vs pyvider pair (goal < 1x)',
@@ -237,8 +241,8 @@ rows.push({
   native: nn,
   net: pp ?? 'n/a',
   ref: 'pyvider>pyvider',
-  ratio: nn && pp ? nn / pp : null,
   target: 1,
+  ...startupRatio(results.get('node>node').startup, results.get('pyvider>pyvider').startup, 1),
 });
 const floorBare = med(floors.bare);
 const floorPlugsock = med(floors.plugsock);
@@ -273,7 +277,13 @@ if (nn && gg) {
     native: nn - floorModules,
     net: gg,
     ref: 'go>go',
-    ratio: (nn - floorModules) / gg,
+    // Per repetition: (node>node - its floor) / go>go, when all three have every repetition.
+    ...(complete(results.get('node>node').startup, floors.modules, results.get('go>go').startup)
+      ? startupRatio(
+          results.get('node>node').startup.map((x, i) => x - floors.modules[i]),
+          results.get('go>go').startup,
+        )
+      : { ratio: (nn - floorModules) / gg }),
   });
   notes.push(
     `goplugin: a bare node -e takes ${fmtNum(floorBare)} ms to its first output, ${(floorBare / gg).toFixed(1)}x the whole Go pair (${fmtNum(gg)} ms); ` +
@@ -291,7 +301,8 @@ rows.push({
   native: { median: cpsOurs, spread: summarize(channelCmp.plugsock).spread },
   net: { median: cpsTheirs, spread: summarize(channelCmp.grpcjs).spread },
   ref: 'grpc-js unix:',
-  ratio: cpsOurs / cpsTheirs,
+  // channelCmp's lists alternate in the same loop: entry i of each is a pair.
+  ...ratioFields(channelCmp.plugsock, channelCmp.grpcjs),
 });
 notes.push(
   `goplugin: ${REPS} repetitions per pair (median), ${CALLS} sequential unary Get calls per repetition; no TLS; start-up = from spawn (startPlugin / NewClient / plugin_client.start) to the first successful call, measured inside the host (host process start-up itself excluded).`,

@@ -18,10 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char* what) {
-  fprintf(stderr, "stream.c: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
+#define BENCH_PROG "stream.c"
+#include "die.h"
 
 static long minflt(void) {
   struct rusage ru;

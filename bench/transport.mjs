@@ -3,15 +3,16 @@
 // `net`, server and client in separate processes, runs interleaved, medians of the repetitions.
 // Progress goes to stderr; the last line of stdout is the JSON { rows, notes } that run.mjs reads.
 //
-//   node bench/transport.mjs [--quick] [--reps N] [--only stream,pingpong,connections,policy,listen]
+//   node bench/transport.mjs [--quick] [--reps N] [--only stream,pingpong,connections,pertransport,policy,scale,listen]
+//   (pertransport4, the per-transport loop with 4 in flight, runs only when --only names it)
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { interleave, runPair, runSolo, startPair } from './lib/proc.mjs';
-import { fmtNum, pairedRatio, summarize } from './lib/stats.mjs';
+import { interleave, nofileLimits, runPair, runSolo, startPair, startWorker } from './lib/proc.mjs';
+import { fmtNum, ratioFields, summarize } from './lib/stats.mjs';
 
 const require = createRequire(import.meta.url);
 const plugsock = require('../dist/index.js');
@@ -41,23 +42,21 @@ const caps = plugsock.capabilities();
 const nativeOk = caps.native !== false;
 
 /**
- * The C reference pair (bench/stream.c): the same transfer with read()/write() and one reused
- * buffer on each side, so the machine's ceiling is measured in the same run. Null when no C
- * compiler is installed.
+ * Compiles bench/<name>.c into the run's directory; null, with a note saying `without` and why,
+ * when there is no working C compiler. stream.c is the C reference pair (the same transfer with
+ * read()/write() and one reused buffer on each side: the machine's ceiling, in the same run);
+ * idle.c is the scale bench's client.
  */
-function buildStreamC() {
-  const exe = join(dir, 'stream-c');
+function buildC(name, without) {
+  const exe = join(dir, `${name}-c`);
   try {
-    execFileSync('cc', ['-O2', '-o', exe, join(dirname(fileURLToPath(import.meta.url)), 'stream.c')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('cc', ['-O2', '-o', exe, join(dirname(fileURLToPath(import.meta.url)), `${name}.c`)], { stdio: ['ignore', 'ignore', 'pipe'] });
     return exe;
   } catch (err) {
-    notes.push(
-      `stream: no C reference (cc failed: ${
-        String(err.stderr ?? err.message)
-          .trim()
-          .split('\n')[0]
-      })`,
-    );
+    const why = String(err.stderr ?? err.message)
+      .trim()
+      .split('\n')[0];
+    notes.push(without.replace('%s', `cc failed: ${why}`));
     return null;
   }
 }
@@ -159,33 +158,160 @@ async function alternate(variants, makePair, bench) {
 
 const values = (list, key = 'value') => list.map((r) => (r ? r[key] : NaN));
 
-/** A table row: cells are summaries of the per-rep values; ratio is native/net, paired per rep. */
+/**
+ * A table row: cells are summaries of the per-rep values; ratio is native/net, paired per rep:
+ * ratio (median of the per-rep ratios), ratioCI [lo, hi] (bootstrap 95 %), ratioN, metMedian,
+ * metInterval, met (= metMedian), and `aa` where an A/A control shares this row's reference.
+ */
 function row(name, unit, cells, { ratioOf = ['native', 'net'], target = null, better = 'higher', key = 'value', note, na = {} } = {}) {
   const out = { name, unit, better, target };
   for (const col of ['native', 'fallback', 'net']) {
     out[col] = na[col] ?? (cells[col] ? summarize(values(cells[col], key)) : null);
   }
   const [a, b] = ratioOf;
-  out.ratio = cells[a] && cells[b] ? pairedRatio(values(cells[a], key), values(cells[b], key)) : null;
-  out.met = target === null || out.ratio === null ? null : better === 'higher' ? out.ratio >= target : out.ratio <= target;
+  const fields = cells[a] && cells[b] ? ratioFields(values(cells[a], key), values(cells[b], key), { target, better }) : null;
+  Object.assign(out, fields ?? { ratio: null, ratioCI: null, ratioN: 0, metMedian: null, metInterval: null, met: null });
   if (note) out.note = note;
   rows.push(out);
+  if (cells[b]) linkAA(out, cells[b], key);
   return out;
 }
 
 /**
  * The A/A control: a second plain-net column measured exactly like the others. Its ratio to the
- * net column is what the noise alone does to a ratio in this run; read the rows above with it.
+ * net column is what the noise alone does to a ratio in this run; read the rows above with it
+ * (linkAA gives them its interval).
  */
 const AA = 'net-aa';
 const implOf = (variant) => (variant === AA ? 'net' : variant);
 function aaRow(results, unit) {
-  row(
+  return row(
     '  A/A control: plain net vs plain net (noise of the ratio above)',
     unit,
     { native: results[AA], net: results.net },
     { note: 'both columns plain net; native column = a second net server/client pair' },
   );
+}
+
+/**
+ * Links rows to their A/A control: a row named "A/A control ..." is the control of every row
+ * (made before or after it) that divides by the very same reference measurements with the same
+ * key; those rows get `aa: { name, ratio, ratioCI }`, the control's median ratio and interval.
+ */
+const refOf = new WeakMap(); // row -> { list, key }: its reference column's results and key
+const aaOf = new WeakMap(); // reference result list -> Map(key -> its A/A row)
+const isAARow = (r) => /^\s*A\/A control/.test(r.name);
+const aaRef = (aa) => ({ name: aa.name.trim(), ratio: aa.ratio, ratioCI: aa.ratioCI });
+function linkAA(out, list, key) {
+  if (!aaOf.has(list)) aaOf.set(list, new Map());
+  if (isAARow(out)) {
+    aaOf.get(list).set(key, out);
+    for (const r of rows) if (!isAARow(r) && refOf.get(r)?.list === list && refOf.get(r).key === key) r.aa = aaRef(out);
+  } else {
+    refOf.set(out, { list, key });
+    const aa = aaOf.get(list).get(key);
+    if (aa) out.aa = aaRef(aa);
+  }
+}
+
+/**
+ * The quick start's and every go-plugin host's pattern: per connection a new transport,
+ * connect, the server's first byte (it writes one to every connection), close the transport;
+ * net: net.connect, first byte, destroy. `concurrency` such loops in flight, long-lived pairs,
+ * alternated windows (as connections/s).
+ */
+async function perTransport(concurrency) {
+  const { results, errors } = await alternate(
+    ['native', 'fallback', 'net', AA],
+    (impl) =>
+      startPair(
+        { impl: implOf(impl), kind: 'first-byte', path: pathOf(`${impl}-fb`) },
+        { impl: implOf(impl), kind: 'first-byte', path: pathOf(`${impl}-fb`), concurrency },
+      ),
+    `pertransport x${concurrency}`,
+  );
+  notes.push(...errors.map((e) => `pertransport (${concurrency} in flight): ${e}`));
+  row(
+    concurrency === 1 ? 'one transport per connection (new transport, connect, first byte, close)' : `one transport per connection, ${concurrency} in flight`,
+    'conn/s',
+    results,
+    {
+      target: 0.9,
+      note: `client: new UnixSocketTransport({ native }), await connect(path), first byte, await close(); net: net.connect({ path }), first byte, destroy(); server writes 1 byte per connection; ${concurrency} in flight`,
+    },
+  );
+  aaRow(results, 'conn/s');
+}
+
+/** The scale bench: connections per burst, connects in flight (Node client), and the backlog of every server. */
+const SCALE_CONNS = 10_000;
+const SCALE_INFLIGHT = 256;
+const SCALE_BACKLOG = 4096;
+
+/**
+ * The C client (bench/idle.c) of one scale measurement: resolves `held` once its `conns`
+ * connections are all open (they stay open until `stop()` closes its stdin).
+ */
+function startIdleC(exe, path, conns, nofile) {
+  const argv = [exe, path, String(conns)];
+  const child = nofile
+    ? spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', ...argv], { stdio: ['pipe', 'pipe', 'inherit'] })
+    : spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal ?? code));
+    child.once('error', (err) => child.pid === undefined && resolve(err.message));
+  });
+  const held = new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(JSON.parse(out));
+    });
+    exited.then((how) => reject(new Error(`the C client exited (${how}) before its connections were open`)));
+  });
+  held.catch(() => {});
+  return {
+    held,
+    async stop() {
+      if (child.pid === undefined) return;
+      child.stdin.end();
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(kill);
+    },
+  };
+}
+
+/**
+ * One scale measurement: a fresh server (--expose-gc, its memory measured after GC before and
+ * after the burst) and a fresh client that opens `conns` connections and holds them: the C
+ * client (`cExe`), else a plain-net worker; both under prlimit --nofile=<nofile> when set.
+ */
+async function runIdle(variant, conns, nofile, cExe) {
+  const path = pathOf(`${variant}-idle`);
+  const server = startWorker(
+    { role: 'server', impl: implOf(variant), kind: 'idle', path, conns, backlog: SCALE_BACKLOG },
+    { nofile, execArgv: ['--expose-gc'], timeoutMs: 60_000 },
+  );
+  let client = null;
+  try {
+    await server.ready;
+    const serverResult = server.nextResult();
+    if (cExe) {
+      client = startIdleC(cExe, path, conns, nofile);
+      const [s, c] = await Promise.all([serverResult, client.held]);
+      return { ...s, clientSeconds: c.seconds, retries: 0 };
+    }
+    client = startWorker({ role: 'client', impl: 'net', kind: 'idle', path, conns, inflight: SCALE_INFLIGHT }, { nofile, timeoutMs: 60_000 });
+    await client.ready;
+    const clientResult = client.nextResult();
+    client.send({ type: 'go' });
+    const [s, c] = await Promise.all([serverResult, clientResult]);
+    return { ...s, clientSeconds: c.seconds, retries: c.retries };
+  } finally {
+    await Promise.allSettled([client?.stop(), server.stop()]);
+  }
 }
 
 function viaOf(list) {
@@ -196,7 +322,7 @@ const benches = {
   async stream() {
     // Server writes cfg.bytes in 64 KiB writes; the client reads (so the onread variants,
     // which Node only offers on the connecting side, measure the very same direction).
-    const cExe = buildStreamC();
+    const cExe = buildC('stream', 'stream: no C reference (%s)');
     // 'native+bulk' is the bulk profile: the onread reader, and a writer whose transport has
     // sendBufferSize (fallback cannot: it needs the addon). 'c+sndbuf': the C pair likewise.
     // 'cw>…': a Node reader behind the C writer (the read path alone).
@@ -313,6 +439,14 @@ const benches = {
     aaRow(results, 'conn/s');
   },
 
+  pertransport: () => perTransport(1),
+
+  async pertransport4() {
+    // Opt-in (--only pertransport4): the same with 4 loops in flight, ~18 s more.
+    if (only?.includes('pertransport4')) await perTransport(4);
+    else log('pertransport4: skipped (opt-in: --only pertransport4)');
+  },
+
   async policy() {
     // Native with peer: { uids: [getuid()] } on the server and on the client, against plain net
     // without any check. Fallback cannot have a policy (fail closed): verify that it refuses.
@@ -336,6 +470,78 @@ const benches = {
     );
     notes.push(...errors.map((e) => `policy: ${e}`));
     row('connections/s, native with uids policy vs net without', 'conn/s', results, { target: 0.8, na: { fallback: fallbackCell } });
+  },
+
+  async scale() {
+    // A burst of SCALE_CONNS connections held open and idle, a fresh server per repetition. The
+    // client is the same for every column (only the server differs): bench/idle.c, blocking
+    // connects that wait in the kernel while the backlog is full, so the server sets the pace.
+    const conns = quick ? 1000 : SCALE_CONNS;
+    const title = `scale: accept rate of a ${conns.toLocaleString('en-US')}-connection burst (first to last accepted)`;
+    const lim = nofileLimits();
+    const need = conns + 100;
+    const nofile = lim.prlimit && lim.hard >= need ? Math.min(lim.hard, conns + 1000) : 0;
+    const limits = `RLIMIT_NOFILE here: soft ${lim.soft}, hard ${lim.hard}`;
+    if (!nofile && !(lim.soft >= need)) {
+      const why = `n/a (needs ~${need} fds per process; ${limits}${lim.prlimit ? '' : ', no prlimit'})`;
+      row(title, 'conn/s', {}, { na: { native: why, fallback: why, net: why } });
+      notes.push(`scale: skipped, ${why}`);
+      return;
+    }
+    const cExe = buildC('idle', 'scale: no C client (%s), the client is plain net (and may set the pace)');
+    const client = cExe
+      ? 'client bench/idle.c (one blocking connect() after the other) for every column'
+      : `client plain net for every column, ${SCALE_INFLIGHT} connects in flight, EAGAIN retried after 1 ms`;
+    const variants = ['native', 'fallback', 'net', AA];
+    const { results, errors } = await interleave(variants, P.reps, (v) => runIdle(v, conns, nofile, cExe), {
+      log: (v, rep, res, err) =>
+        log(
+          `scale ${v} #${rep + 1}: ${
+            err
+              ? `FAILED ${err.message.split('\n')[0]}`
+              : `${fmtNum(res.value)} conn/s, ${fmtNum(res.rssPerConn)} B RSS/conn, ${fmtNum(res.cpuUsPerConn)} us CPU/conn, client ${fmtNum(res.clientSeconds)} s${cExe ? '' : `, ${res.retries} EAGAIN retries`}`
+          }`,
+        ),
+    });
+    notes.push(...errors.map((e) => `scale: ${e}`));
+    row(title, 'conn/s', results, {
+      target: 0.9,
+      note: `server counts 'connection' events (plugsock: after its peer read), rate = (n - 1) / (last - first); ${client}`,
+    });
+    aaRow(results, 'conn/s');
+    row(`  server RSS per idle connection (${conns.toLocaleString('en-US')} open, after GC)`, 'B/conn', results, {
+      key: 'rssPerConn',
+      better: 'lower',
+      target: 1.1,
+      note: '(server RSS with all open - RSS before the burst) / connections, both after gc(); plugsock server without a peer policy',
+    });
+    row(
+      '  A/A control: plain net vs plain net (noise of the ratio above)',
+      'B/conn',
+      { native: results[AA], net: results.net },
+      {
+        key: 'rssPerConn',
+        better: 'lower',
+        note: 'both columns plain net; native column = a second net server',
+      },
+    );
+    row('  server CPU per accepted connection (during the burst)', 'us', results, { key: 'cpuUsPerConn', better: 'lower' });
+    const med = (v, key) => fmtNum(summarize(values(results[v] ?? [], key)).median);
+    let somaxconn = 'unknown';
+    try {
+      somaxconn = readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim();
+    } catch {
+      // not Linux
+    }
+    notes.push(
+      `scale: heapUsed + external per connection (after GC): native ${med('native', 'heapExtPerConn')} B, fallback ${med('fallback', 'heapExtPerConn')} B, net ${med('net', 'heapExtPerConn')} B; ` +
+        `V8 heapTotal (committed) per connection: native ${med('native', 'heapTotalPerConn')} B, fallback ${med('fallback', 'heapTotalPerConn')} B, net ${med('net', 'heapTotalPerConn')} B; ` +
+        `client's time to open them all (medians): native ${med('native', 'clientSeconds')} s, fallback ${med('fallback', 'clientSeconds')} s, net ${med('net', 'clientSeconds')} s` +
+        (cExe ? '' : `; EAGAIN retries (backlog full): native ${med('native', 'retries')}, net ${med('net', 'retries')}`),
+      `scale: listen backlog ${SCALE_BACKLOG} for every server (plugsock's backlog option, net's listen({ backlog })); net.core.somaxconn = ${somaxconn} (the kernel caps the backlog there); ` +
+        `${limits}; ${nofile ? `server and client started with prlimit --nofile=${nofile}:${nofile}` : 'server and client inherit the soft limit (no prlimit)'}, each checks its limit >= ${need} and fails with a message below; ` +
+        `${P.reps} interleaved repetitions, fresh server and client processes each`,
+    );
   },
 
   async listen() {

@@ -42,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sourceHash", Napi::String::New(env, PLUGSOCK_STR(PLUGSOCK_SOURCE_HASH)));
   plugsock::InitSocket(env, exports);
   plugsock::InitPeercred(env, exports);
+  plugsock::InitConnectionSetUp(env, exports);
   plugsock::InitFdChannel(env, exports);
   plugsock::InitFdUtils(env, exports);
   plugsock::InitClaim(env, exports);

@@ -7,10 +7,11 @@
 #include <napi.h>
 
 namespace plugsock {
-void InitSocket(Napi::Env env, Napi::Object exports);     // socket.cc
-void InitPeercred(Napi::Env env, Napi::Object exports);   // peercred_linux.cc / peercred_darwin.cc
-void InitFdChannel(Napi::Env env, Napi::Object exports);  // fd_channel.cc
-void InitFdUtils(Napi::Env env, Napi::Object exports);    // fd_utils.cc
-void InitClaim(Napi::Env env, Napi::Object exports);      // claim.cc (Linux; elsewhere empty)
-void InitDirFd(Napi::Env env, Napi::Object exports);      // dir_fd.cc (Linux; elsewhere empty)
+void InitSocket(Napi::Env env, Napi::Object exports);    // socket.cc
+void InitPeercred(Napi::Env env, Napi::Object exports);  // peercred_linux.cc / peercred_darwin.cc
+void InitConnectionSetUp(Napi::Env env, Napi::Object exports);  // connection_setup.cc (Linux)
+void InitFdChannel(Napi::Env env, Napi::Object exports);        // fd_channel.cc
+void InitFdUtils(Napi::Env env, Napi::Object exports);          // fd_utils.cc
+void InitClaim(Napi::Env env, Napi::Object exports);            // claim.cc (Linux; elsewhere empty)
+void InitDirFd(Napi::Env env, Napi::Object exports);  // dir_fd.cc (Linux; elsewhere empty)
 }  // namespace plugsock

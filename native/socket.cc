@@ -120,14 +120,43 @@ Napi::Value SocketIsHungUp(const Napi::CallbackInfo& info) {
 #endif
 }
 
-// socketProbePassRights() -> boolean: whether this kernel has SO_PASSRIGHTS (asked once, on a
-// throwaway socket).
+// socketProbePassRights() -> 0, 1 or 2 (asked once, on throwaway sockets): 0 where the kernel
+// has no SO_PASSRIGHTS; 1 where it has; 2 where, besides, a connection accepted from a listener
+// takes the listener's setting (Linux 6.16+ copies it at connect()), so a listener set once
+// spares each accepted connection its own setsockopt. Measured, not assumed from the version:
+// the listener is autobound (an abstract name the kernel picks: nothing on any filesystem).
 Napi::Value SocketProbePassRights(const Napi::CallbackInfo& info) {
-  Fd fd(NewStreamSocket());
-  if (!fd) return ThrowErrno(info.Env(), errno, "socket");
+  Napi::Env env = info.Env();
+  Fd probe(NewStreamSocket());
+  if (!probe) return ThrowErrno(env, errno, "socket");
   int on = 1;
-  return Napi::Boolean::New(info.Env(),
-                            ::setsockopt(fd.get(), SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) == 0);
+  if (::setsockopt(probe.get(), SOL_SOCKET, SO_PASSRIGHTS, &on, sizeof on) != 0) {
+    return Napi::Number::New(env, 0);
+  }
+#ifdef __linux__
+  int off = 0;
+  sa_family_t family = AF_UNIX;
+  sockaddr_un addr{};
+  socklen_t len = sizeof addr;
+  Fd client(NewStreamSocket());
+  if (!client || ::setsockopt(probe.get(), SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof off) != 0 ||
+      ::bind(probe.get(), reinterpret_cast<sockaddr*>(&family), sizeof family) != 0 ||
+      ::listen(probe.get(), 1) != 0 ||
+      ::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      ::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    return Napi::Number::New(env, 1);
+  }
+  Fd accepted(::accept4(probe.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  int inherited = -1;
+  socklen_t size = sizeof inherited;
+  if (!accepted ||
+      ::getsockopt(accepted.get(), SOL_SOCKET, SO_PASSRIGHTS, &inherited, &size) != 0) {
+    return Napi::Number::New(env, 1);
+  }
+  return Napi::Number::New(env, inherited == 0 ? 2 : 1);
+#else
+  return Napi::Number::New(env, 1);
+#endif
 }
 
 }  // namespace

@@ -20,8 +20,11 @@ export interface Binding {
   socketSetSendBufferSize(fd: number, size: number): number;
   /** SO_PASSRIGHTS (Linux 6.16+): false where the kernel (or the platform) has no such option. */
   socketSetPassRights(fd: number, on: boolean): boolean;
-  /** Whether this kernel has SO_PASSRIGHTS. */
-  socketProbePassRights(): boolean;
+  /**
+   * 0: this kernel has no SO_PASSRIGHTS; 1: it has; 2: besides, accepted connections take the
+   * listener's setting. (An addon built before this answered a boolean.)
+   */
+  socketProbePassRights(): number | boolean;
   /** Whether the peer of a connected socket has hung up (POLLRDHUP), without reading; always false on macOS. */
   socketIsHungUp(fd: number): boolean;
 
@@ -29,6 +32,13 @@ export interface Binding {
   peerCred(fd: number): { pid: number; uid: number; gid: number; groups: number[] | null };
   /** Linux fast path: pid, uid, gid into `out` (an Int32Array of length 3). */
   peerCredInto?(fd: number, out: Int32Array): void;
+  // native/connection_setup.cc (Linux only)
+  /**
+   * What a connection gets as it is accepted or opened, in one call: pid, uid, gid into `out`
+   * (an Int32Array of length 3; null: not read); SO_SNDBUF unless `sendBufferSize` is 0; SO_PASSRIGHTS set to
+   * `passRights` unless it is -1 (or the kernel has no such option).
+   */
+  connectionSetUp?(fd: number, out: Int32Array | null, sendBufferSize: number, passRights: number): void;
   /** Linux: SO_PEERGROUPS, null when the kernel lacks it. */
   peerGroups?(fd: number): number[] | null;
   /** SO_PEERPIDFD, owned by the caller; -1 where the kernel (or the platform) has none. */
@@ -145,20 +155,34 @@ export function addon(): Binding | null {
   return loadAddon().binding;
 }
 
-let passRightsOff: boolean | undefined;
+let passRights: number | undefined;
+
+/** socketProbePassRights()'s answer, asked once: 0 (no SO_PASSRIGHTS, or no addon), 1 or 2. */
+function passRightsSupport(): number {
+  if (passRights === undefined) {
+    const binding = addon();
+    try {
+      const answer = binding?.socketProbePassRights();
+      passRights = answer === true ? 1 : typeof answer === 'number' ? answer : 0;
+    } catch {
+      passRights = 0;
+    }
+  }
+  return passRights;
+}
 
 /**
  * Whether connections that are not fdPassing refuse passed fds here (SO_PASSRIGHTS off: Linux
  * 6.16+ with the addon), so a peer cannot park descriptors in them. Asked once.
  */
 export function refusesPassedFds(): boolean {
-  if (passRightsOff === undefined) {
-    const binding = addon();
-    try {
-      passRightsOff = binding?.socketProbePassRights() === true;
-    } catch {
-      passRightsOff = false;
-    }
-  }
-  return passRightsOff;
+  return passRightsSupport() >= 1;
+}
+
+/**
+ * Whether a connection accepted here takes its listener's SO_PASSRIGHTS (Linux 6.16+), so a
+ * listener set once sets every connection it accepts. Asked once, by trying it.
+ */
+export function acceptInheritsPassRights(): boolean {
+  return passRightsSupport() === 2;
 }

@@ -3,6 +3,7 @@
  * that runs before a connection is handed to the user.
  */
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { Binding } from './addon';
 import { ErrorCodes, TransportError } from './errors';
 import { checkOptionKeys, optionKeys } from './options';
@@ -59,38 +60,110 @@ export const PEER_POLICY_KEYS = optionKeys<PeerPolicy>({ uids: true, gids: true,
 
 const scratch = new Int32Array(3);
 
-/** Credentials bound to one open socket fd; groups and the pidfd are fetched lazily. */
+/**
+ * What a lazily read Peer asks to know whether its fd is still the connection's: a net.Socket
+ * drops its `_handle` in destroy(), in the same tick as it closes the fd. (Its `'close'`
+ * event, and so `release()`, comes a tick later, when the fd number may already be another
+ * connection's.)
+ */
+export type PeerHolder = Socket;
+
+/**
+ * Credentials bound to one open socket fd. pid, uid and gid are read when the Peer is made
+ * (`read`: as the addon has just read them), or, for a connection without a peer policy, on
+ * first access (`holder`): a connection nobody asks about costs no system call. Groups and the
+ * pidfd are always fetched on first access.
+ */
 export class Peer implements PeerCredentials {
-  readonly pid: number;
-  readonly uid: number;
-  readonly gid: number;
+  #pid = 0;
+  #uid = 0;
+  #gid = 0;
+  /** The net.Socket whose fd this is (its open state is checked before each read), or null. */
+  #holder: PeerHolder | null;
+  /** pid, uid and gid are still to be read (on first access). */
+  #unread = false;
   #groups: readonly number[] | null | undefined;
   #pidfd: number | null | undefined;
   #fd: number;
   #binding: Binding;
   #open = true;
 
-  constructor(binding: Binding, fd: number) {
-    if (binding.peerCredInto) {
-      // One getsockopt into a reused array: accepting a connection allocates nothing here.
-      binding.peerCredInto(fd, scratch);
-      this.pid = scratch[0];
-      this.uid = scratch[1] >>> 0;
-      this.gid = scratch[2] >>> 0;
-    } else {
-      const cred = binding.peerCred(fd);
-      this.pid = cred.pid;
-      this.uid = cred.uid;
-      this.gid = cred.gid;
-      this.#groups = cred.groups === null ? null : Object.freeze([...cred.groups]);
-    }
+  /**
+   * `read`: pid, uid and gid as the addon has just read them (connectionSetUp); else, with a
+   * `holder`, read on first access; else read here. `holder`: the net.Socket that owns `fd`,
+   * asked before every later read whether `fd` is still its own.
+   */
+  constructor(binding: Binding, fd: number, read?: Int32Array | null, holder?: PeerHolder) {
     this.#binding = binding;
     this.#fd = fd;
+    this.#holder = holder ?? null;
+    if (read) this.#take(read);
+    else if (holder) this.#unread = true;
+    else this.#readNow();
+  }
+
+  /** The pid of the process on the other end (at connect()/listen() time). */
+  get pid(): number {
+    if (this.#unread) this.#readLate();
+    return this.#pid;
+  }
+
+  get uid(): number {
+    if (this.#unread) this.#readLate();
+    return this.#uid;
+  }
+
+  get gid(): number {
+    if (this.#unread) this.#readLate();
+    return this.#gid;
+  }
+
+  #take(read: Int32Array): void {
+    this.#pid = read[0];
+    this.#uid = read[1] >>> 0;
+    this.#gid = read[2] >>> 0;
+  }
+
+  #readNow(): void {
+    const binding = this.#binding;
+    if (binding.peerCredInto) {
+      // One getsockopt into a reused array: reading a connection allocates nothing here.
+      binding.peerCredInto(this.#fd, scratch);
+      this.#take(scratch);
+    } else {
+      const cred = binding.peerCred(this.#fd);
+      this.#pid = cred.pid;
+      this.#uid = cred.uid;
+      this.#gid = cred.gid;
+      this.#groups = cred.groups === null ? null : Object.freeze([...cred.groups]);
+    }
+  }
+
+  /** First access of a lazily read Peer: read now, if the fd still is the connection's. */
+  #readLate(): void {
+    if (!this.#isOpen()) {
+      throw new TransportError(
+        ErrorCodes.TRANSPORT,
+        "The connection closed before its peer's credentials were read: read socket.peer while the connection is open " +
+          "(in the 'connection' handler, or before destroy()), or give the transport a peer policy, which reads them at once.",
+      );
+    }
+    this.#readNow();
+    this.#unread = false;
+  }
+
+  /** Whether #fd is still the connection's own (see PeerHolder). */
+  #isOpen(): boolean {
+    if (!this.#open) return false;
+    const holder = this.#holder;
+    if (holder === null) return true;
+    const handle = (holder as unknown as { _handle?: unknown })._handle;
+    return handle !== null && handle !== undefined;
   }
 
   get groups(): readonly number[] | null {
     if (this.#groups === undefined) {
-      if (!this.#open || !this.#binding.peerGroups) return null;
+      if (!this.#isOpen() || !this.#binding.peerGroups) return null;
       let groups: number[] | null;
       try {
         groups = this.#binding.peerGroups(this.#fd);
@@ -104,7 +177,7 @@ export class Peer implements PeerCredentials {
 
   get pidfd(): number | null {
     if (this.#pidfd === undefined) {
-      if (!this.#open) return null;
+      if (!this.#isOpen()) return null;
       const fd = this.#binding.peerPidfd(this.#fd);
       this.#pidfd = fd >= 0 ? fd : null;
     }
@@ -124,9 +197,11 @@ export class Peer implements PeerCredentials {
     }
   }
 
-  /** The connection moved to another fd (an fdPassing stream took it over). */
+  /** The connection moved to another fd (an fdPassing stream took it over, and reads it). */
   rebind(fd: number): void {
+    if (this.#unread) this.#readLate();
     this.#fd = fd;
+    this.#holder = null;
   }
 
   /** Called when the socket closes: its fd number may be reused from now on. */

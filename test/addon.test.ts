@@ -20,6 +20,7 @@ type Ok = Extract<ClaimResult, { status: 'ok' }>;
 /** The binding as src/addon.ts declares it; on Linux, where these tests run, every export is there. */
 const addon = require('node-gyp-build')(root) as Required<Binding>;
 const E = os.constants.errno;
+const refusesPassedFds = addon.socketProbePassRights() !== 0;
 
 /** claimCreate flags (native/claim.cc). */
 const SWEEP = 1;
@@ -349,6 +350,88 @@ describe('argument checks', () => {
     expect(caught(() => addon.socketConnect(''))).toBeInstanceOf(TypeError);
     expect(caught(() => addon.socketConnect('/tmp/x\0y'))).toBeInstanceOf(TypeError);
     expect(caught(() => (addon.peerCred as (x: unknown) => void)('3'))).toBeInstanceOf(TypeError);
+  });
+});
+
+describe.runIf(isLinux)('connectionSetUp and the SO_PASSRIGHTS probe', () => {
+  /** A connected pair through a real listener, made by the addon (claimCreate), accepted in this process. */
+  async function pair(): Promise<{ client: number; accepted: net.Socket; close: () => void }> {
+    const dir = scratch.make();
+    const dirFd = addon.dirOpen(dir);
+    const claimed = addon.claimCreate(dirFd, 's', 0o600, 8, -1, 0) as Ok;
+    addon.fdClose(dirFd);
+    const server = net.createServer({ pauseOnConnect: true });
+    await new Promise<void>((r) => server.listen({ fd: claimed.fd }, r));
+    const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+    const client = addon.socketConnect(path.join(dir, 's'));
+    const socket = await accepted;
+    const close = (): void => {
+      addon.fdClose(client);
+      socket.destroy();
+      server.close();
+    };
+    return { client, accepted: socket, close };
+  }
+
+  /** SO_SNDBUF and SO_PASSRIGHTS of `fd` as the kernel reports them (python reads them on a dup). */
+  function options(fd: number): { sndbuf: number; passrights: number } {
+    const r = spawnSync('python3', ['-c', 'import socket;s=socket.socket(fileno=3);print(s.getsockopt(1,7),s.getsockopt(1,83));s.detach()'], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+      encoding: 'utf8',
+    });
+    const [sndbuf, passrights] = r.stdout.trim().split(' ').map(Number);
+    return { sndbuf, passrights };
+  }
+
+  it('reads pid, uid and gid into out, and sets SO_SNDBUF and SO_PASSRIGHTS, in one call', async () => {
+    const { client, accepted, close } = await pair();
+    try {
+      const out = new Int32Array(3).fill(-7);
+      const fd = (accepted as unknown as { _handle: { fd: number } })._handle.fd;
+      addon.connectionSetUp(fd, out, 65536, 0);
+      expect([...out]).toEqual([process.pid, process.getuid!(), process.getgid!()]);
+      const set = options(fd);
+      expect(set.sndbuf).toBe(2 * 65536);
+      if (refusesPassedFds) expect(set.passrights).toBe(0);
+      // null: no credentials asked for; 0 and -1: the options are left alone.
+      const before = options(client);
+      addon.connectionSetUp(client, null, 0, -1);
+      expect(options(client)).toEqual(before);
+    } finally {
+      close();
+    }
+  });
+
+  it('rejects bad arguments with TypeError', () => {
+    expect(caught(() => addon.connectionSetUp(-1, null, 0, -1))).toBeInstanceOf(TypeError);
+    expect(caught(() => addon.connectionSetUp(0, new Int32Array(2), 0, -1))).toBeInstanceOf(TypeError);
+    expect(caught(() => addon.connectionSetUp(0, null, -1, -1))).toBeInstanceOf(TypeError);
+    expect(caught(() => addon.connectionSetUp(0, null, 0, 2))).toBeInstanceOf(TypeError);
+  });
+
+  it("socketProbePassRights says 2 exactly where an accepted connection takes its listener's SO_PASSRIGHTS", async () => {
+    const answer = addon.socketProbePassRights();
+    expect([0, 1, 2]).toContain(answer);
+    if (answer === 0) return;
+    // Check the answer the probe gives against the kernel, on a listener of our own.
+    const dir = scratch.make();
+    const dirFd = addon.dirOpen(dir);
+    const claimed = addon.claimCreate(dirFd, 'l', 0o600, 8, -1, 0) as Ok;
+    addon.fdClose(dirFd);
+    addon.socketSetPassRights(claimed.fd, false);
+    const server = net.createServer({ pauseOnConnect: true });
+    await new Promise<void>((r) => server.listen({ fd: claimed.fd }, r));
+    const got = new Promise<net.Socket>((r) => server.once('connection', r));
+    const c = addon.socketConnect(path.join(dir, 'l'));
+    const s = await got;
+    try {
+      const inherited = options((s as unknown as { _handle: { fd: number } })._handle.fd).passrights === 0;
+      expect(answer === 2).toBe(inherited);
+    } finally {
+      addon.fdClose(c);
+      s.destroy();
+      server.close();
+    }
   });
 });
 

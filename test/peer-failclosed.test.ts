@@ -104,6 +104,48 @@ time.sleep(3)
     expect((await got).length).toBe(1);
   });
 
+  // A listener plugsock made is set once (accepted connections inherit SO_PASSRIGHTS, 6.16+); a
+  // listener handed over keeps the first process's setting, so the successor's connections must
+  // each set their own, whichever way the two differ.
+  for (const [before, after] of [
+    [false, true],
+    [true, false],
+  ] as const) {
+    it(`after a hand-off from ${before ? 'an fdPassing' : 'a plain'} listener to ${after ? 'an fdPassing' : 'a plain'} successor, connections ${after ? 'take' : 'refuse'} passed fds`, async ({
+      skip,
+    }) => {
+      if (!hasPython && cannotRun('python3 is needed for the sending peer')) return skip();
+      if (!kernelHasPassRights && cannotRun(`kernel ${release()} has no SO_PASSRIGHTS (6.16+)`)) return skip();
+      const path = join(dir(), 'h.sock');
+      const control = join(dir(), 'h.ctl');
+      const first = make({ path, fdPassing: before });
+      await first.listen();
+      const handing = first.handOff(control);
+      const successor = await plugsock.UnixSocketTransport.takeOver(control, { native: 'require', fdPassing: after });
+      await handing;
+      try {
+        const fds: number[] = [];
+        successor.on('connection', (s: any) => {
+          s.on('fds', (got: number[]) => {
+            fds.push(...got);
+            plugsock.closeFds(got);
+          });
+          s.on('data', () => {});
+          s.write('g');
+        });
+        const said = (await python(SEND_FD, [path])).trim();
+        expect(said).toBe(after ? 'SENT' : 'REFUSED 1');
+        if (after) {
+          const deadline = Date.now() + 2000;
+          while (fds.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+          expect(fds.length).toBe(1);
+        }
+      } finally {
+        await successor.close();
+      }
+    });
+  }
+
   it('a connection this transport opens (not fdPassing) refuses a passed fd from the server', async ({ skip }) => {
     if (!hasPython && cannotRun('python3 is needed for the sending server')) return skip();
     if (!kernelHasPassRights && cannotRun(`kernel ${release()} has no SO_PASSRIGHTS (6.16+)`)) return skip();

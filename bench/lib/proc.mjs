@@ -1,5 +1,5 @@
 // Child-process orchestration and machine/process introspection for the benchmarks.
-import { fork } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -10,12 +10,21 @@ const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
  * Starts `bench/lib/worker.mjs` with `config` in its own process. Returns a handle whose
  * `ready` resolves with the worker's 'ready' message, `nextResult()` with its next 'result'
  * message (rejecting when it fails or dies first), `send(msg)` and `stop()`.
+ * `execArgv`: extra Node flags (e.g. --expose-gc). `nofile`: the worker runs under
+ * `prlimit --nofile=<nofile>:<nofile> -- node ...` (see nofileLimits()).
  */
-export function startWorker(config, { timeoutMs = 120_000 } = {}) {
-  const child = fork(WORKER, [JSON.stringify(config)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    serialization: 'json',
-  });
+export function startWorker(config, { timeoutMs = 120_000, execArgv = [], nofile = 0 } = {}) {
+  const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
+  const child = nofile
+    ? spawn('prlimit', [`--nofile=${nofile}:${nofile}`, '--', process.execPath, ...process.execArgv, ...execArgv, WORKER, JSON.stringify(config)], {
+        stdio,
+        serialization: 'json',
+      })
+    : fork(WORKER, [JSON.stringify(config)], {
+        stdio,
+        serialization: 'json',
+        ...(execArgv.length ? { execArgv: [...process.execArgv, ...execArgv] } : {}),
+      });
   const label = `${config.role}/${config.impl}${config.kind ? `/${config.kind}` : ''}`;
   let failure = null;
   const results = [];
@@ -49,13 +58,20 @@ export function startWorker(config, { timeoutMs = 120_000 } = {}) {
       else results.push(msg);
     } else if (msg?.type === 'error') failAll(new Error(`worker ${label}: ${msg.message}`));
   });
-  const exited = new Promise((res) =>
+  const exited = new Promise((res) => {
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       failAll(new Error(`worker ${label} exited (${signal ?? code}) before reporting`));
       res({ code, signal });
-    }),
-  );
+    });
+    // Not started at all (prlimit missing, say): there will be no 'exit'.
+    child.once('error', (err) => {
+      if (child.pid !== undefined) return;
+      clearTimeout(timer);
+      failAll(new Error(`worker ${label} could not start: ${err.message}`));
+      res({ code: null, signal: null });
+    });
+  });
   return {
     pid: child.pid,
     ready,
@@ -70,7 +86,7 @@ export function startWorker(config, { timeoutMs = 120_000 } = {}) {
       if (child.connected) child.send(msg);
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
         if (child.connected) child.send({ type: 'stop' });
         const t = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited;
@@ -142,6 +158,30 @@ export function readFaults(pid = process.pid) {
   } catch {
     return null;
   }
+}
+
+/**
+ * RLIMIT_NOFILE of this process (children inherit it), from `ulimit -Sn` / `ulimit -Hn` in a
+ * child shell, and whether `prlimit` (util-linux) is there to start a worker with another one.
+ * Infinity for 'unlimited'; null fields where the shell could not tell.
+ */
+export function nofileLimits() {
+  const read = (flag) => {
+    try {
+      const out = execFileSync('sh', ['-c', `ulimit ${flag}`], { encoding: 'utf8' }).trim();
+      return out === 'unlimited' ? Number.POSITIVE_INFINITY : Number(out) || null;
+    } catch {
+      return null;
+    }
+  };
+  let prlimit = false;
+  try {
+    execFileSync('prlimit', ['--version'], { stdio: 'ignore' });
+    prlimit = true;
+  } catch {
+    // not installed (macOS, say): the workers inherit this process's limit
+  }
+  return { soft: read('-Sn'), hard: read('-Hn'), prlimit };
 }
 
 /**

@@ -9,6 +9,9 @@ export interface MakerConnectOptions {
   onread?: net.OnReadOpts;
 }
 
+/** The options of a connect() that has none: one shared object, not one per connection. */
+export const NO_MAKER_OPTIONS: MakerConnectOptions = Object.freeze({});
+
 export interface SocketMaker {
   readonly kind: 'native' | 'net';
   /**

@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import { ErrorCodes, TransportError, isErrno } from '../errors';
 import { type Peer, type PeerCredentials, checkPeer } from '../peer';
 import { PendingChecks } from '../peer-checks';
-import { type Connections, fdStreamOf, resumeFresh, setUpConnection, socketFd } from './connection';
+import { type Connections, type PassRights, acceptedPassRights, fdStreamOf, resumeFresh, setUpConnection, socketFd } from './connection';
 import type { Resolved, Settings } from './options';
 import type { PeerFdStream, PeerSocket } from './types';
 
@@ -19,6 +19,8 @@ export class Acceptor {
   /** Asynchronous peer checks, made on the first one. */
   #checks: PendingChecks | null = null;
   #stopped = false;
+  /** What each accepted connection sets its SO_PASSRIGHTS to (-1: the listener's carries over). */
+  #passRights: PassRights = -1;
 
   constructor(
     /** The transport: emits `'connection'`, `'peerRejected'` and `'error'`. */
@@ -29,8 +31,13 @@ export class Acceptor {
     private readonly call: Resolved,
   ) {}
 
-  /** Starts accepting on `server`. */
-  serve(server: net.Server): void {
+  /**
+   * Starts accepting on `server`. `made`: this process made the listener (a listener handed
+   * over is shared with the process it came from, and keeps the settings that one gave it).
+   */
+  serve(server: net.Server, made: boolean): void {
+    const { binding } = this.settings;
+    if (binding) this.#passRights = acceptedPassRights(binding, server, this.call.fdPassing, made);
     server.on('connection', (socket: net.Socket) => this.#accept(socket));
     server.on('error', (err) => this.#emitError(err));
   }
@@ -52,12 +59,14 @@ export class Acceptor {
     if (binding) {
       try {
         fd = socketFd(socket);
-        peer = setUpConnection(binding, fd, this.settings.sendBufferSize, this.call.fdPassing);
+        // Without a policy (or takeOver()'s filter) nobody needs the credentials yet.
+        const lazy = this.call.peer || this.call.fdPassing || this.filter ? null : socket;
+        peer = setUpConnection(binding, fd, this.settings.sendBufferSize, this.#passRights, lazy);
       } catch (err) {
         // The peer vanished between accept and the check (ENOTCONN and friends). With a
         // policy that is a rejection; without one the socket is dead anyway.
         socket.destroy();
-        if (isErrno(err, 'fd-limit')) this.#emitError(fdLimitError(this.settings.path, err));
+        if (isErrno(err, 'fd-limit')) this.#emitError(fdLimitError(this.settings.place.path, err));
         if (!this.call.peer) return;
         this.events.emit('peerRejected', null, `credentials unavailable: ${(err as Error).message}`);
         return;

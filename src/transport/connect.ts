@@ -10,9 +10,9 @@ import { ConnectionTimeoutError, NATIVE_OFF, closedError, errnoKind, fileKindOf,
 import { FdStream } from '../fd-stream';
 import { refuseNetTruncation } from '../path';
 import { type Peer, type PeerPolicy, checkPeer, peerRejectedError } from '../peer';
-import type { SocketMaker } from '../sockets/types';
-import { type Connections, fdStreamOf, resumeFresh, setUpConnection, socketFd } from './connection';
-import { type ConnectOptions, type Settings, connectTimeoutOf, onreadOf, resolveOptions } from './options';
+import { NO_MAKER_OPTIONS, type SocketMaker } from '../sockets/types';
+import { type Connections, fdStreamOf, passRightsFor, resumeFresh, setUpConnection, socketFd } from './connection';
+import { type ConnectOptions, NO_CONNECT_OPTIONS, type Settings, connectTimeoutOf, onreadOf, resolveOptions } from './options';
 import type { PeerFdStream, PeerSocket } from './types';
 
 const RETRY_FIRST_MS = 5;
@@ -29,24 +29,54 @@ export class Connector {
     private readonly connections: Connections,
   ) {}
 
-  /** Connects to `path` (normalised) with `options` (keys checked): the body of connect(). */
-  async connect(path: string, options: ConnectOptions): Promise<PeerSocket | PeerFdStream> {
-    const { peer: policy, fdPassing } = resolveOptions(this.settings, options);
-    const timeoutMs = connectTimeoutOf(this.settings, options);
+  /**
+   * Connects to `path` (normalised) with `options` (keys checked): the body of connect().
+   *
+   * Written as one promise chain rather than nested async functions: a connection is short
+   * work (~30 µs with the kernel's part), and every async layer costs it a few per cent. The
+   * first attempt runs at once; only a failure enters the retry loop.
+   */
+  connect(path: string, options: ConnectOptions): Promise<PeerSocket | PeerFdStream> {
+    const given = options !== NO_CONNECT_OPTIONS;
+    const { peer: policy, fdPassing } = given ? resolveOptions(this.settings, options) : this.settings;
+    const timeoutMs = given ? connectTimeoutOf(this.settings, options) : this.settings.connectTimeoutMs;
     if (this.maker.kind === 'net') refuseNetTruncation(path, NATIVE_OFF);
-    const onread = onreadOf(options, fdPassing);
-    // The helpers around #retry are synchronous: an async layer more costs every connection a few %.
-    const connection = fdPassing
-      ? this.#toFdStream(await this.#retry(path, timeoutMs, async () => this.settings.binding!.socketConnect(path)), path)
-      : this.#withPeer(await this.#retry(path, timeoutMs, () => this.maker.connect(path, { onread })), path);
+    let connected: Promise<PeerSocket | PeerFdStream>;
+    if (fdPassing) {
+      const binding = this.settings.binding!;
+      const attempt = async (): Promise<number> => binding.socketConnect(path);
+      connected = this.#retry(path, timeoutMs, attempt).then((fd) => this.#toFdStream(fd, path));
+    } else {
+      const onread = given ? onreadOf(options, false) : undefined;
+      const makerOptions = onread ? { onread } : NO_MAKER_OPTIONS;
+      const attempt = (): Promise<net.Socket> => this.maker.connect(path, makerOptions);
+      connected = attempt().then(
+        (socket) => this.#withPeer(socket, path, policy),
+        (err) => this.#retry(path, timeoutMs, attempt, err).then((socket) => this.#withPeer(socket, path, policy)),
+      );
+    }
+    return connected.then((connection) => this.#admit(connection, policy, path));
+  }
+
+  /** A connection is made: tracked, checked against the client's policy, resumed, handed out. */
+  #admit(connection: PeerSocket | PeerFdStream, policy: PeerPolicy | undefined, path: string): PeerSocket | PeerFdStream | Promise<PeerSocket | PeerFdStream> {
     const peer = connection.peer as Peer | null;
     this.connections.track(connection, peer);
     if (policy && peer) {
-      const reason = await this.#checkServer(policy, peer);
-      if (reason !== null && !this.#stopped) {
-        connection.destroy();
-        throw peerRejectedError(reason, peer, path);
+      const verdict = checkPeer(policy, peer);
+      if (typeof verdict !== 'string' && verdict !== null) {
+        return this.#awaitCheck(verdict).then((reason) => this.#handOut(connection, peer, reason, path));
       }
+      return this.#handOut(connection, peer, verdict, path);
+    }
+    return this.#handOut(connection, peer, null, path);
+  }
+
+  /** The verdict is in (null: admitted): the connection is the caller's, or it is destroyed. */
+  #handOut(connection: PeerSocket | PeerFdStream, peer: Peer | null, reason: string | null, path: string): PeerSocket | PeerFdStream {
+    if (reason !== null && !this.#stopped) {
+      connection.destroy();
+      throw peerRejectedError(reason, peer, path);
     }
     if (this.#stopped) {
       connection.destroy();
@@ -67,13 +97,13 @@ export class Connector {
   }
 
   /** A connected net.Socket (paused where the maker can) with its peer read (null without the addon). */
-  #withPeer(socket: net.Socket, path: string): PeerSocket {
+  #withPeer(socket: net.Socket, path: string, policy: PeerPolicy | undefined): PeerSocket {
     const connection = socket as PeerSocket;
     connection.peer = null;
     const { binding } = this.settings;
     if (!binding) return connection;
     try {
-      connection.peer = setUpConnection(binding, socketFd(socket), this.settings.sendBufferSize, false);
+      connection.peer = setUpConnection(binding, socketFd(socket), this.settings.sendBufferSize, passRightsFor(false), policy ? null : socket);
     } catch (err) {
       socket.destroy();
       throw setUpError(err, path);
@@ -86,7 +116,7 @@ export class Connector {
     const binding = this.settings.binding!;
     let peer: Peer;
     try {
-      peer = setUpConnection(binding, fd, this.settings.sendBufferSize, true);
+      peer = setUpConnection(binding, fd, this.settings.sendBufferSize, passRightsFor(true), null);
     } catch (err) {
       binding.fdClose(fd);
       throw setUpError(err, path);
@@ -99,12 +129,11 @@ export class Connector {
   }
 
   /**
-   * The client's own check of the server: within peerCheckTimeoutMs, and cut short by close()
-   * (which connect() then reports as ERR_TRANSPORT_CLOSED).
+   * The client's own asynchronous check of the server (`verify` returned a promise): within
+   * peerCheckTimeoutMs, and cut short by close() (which connect() then reports as
+   * ERR_TRANSPORT_CLOSED).
    */
-  async #checkServer(policy: PeerPolicy, peer: Peer): Promise<string | null> {
-    const verdict = checkPeer(policy, peer);
-    if (typeof verdict === 'string' || verdict === null) return verdict;
+  async #awaitCheck(verdict: Promise<string | null>): Promise<string | null> {
     const abort = this.#signal;
     const timeoutMs = this.settings.peerCheckTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -124,27 +153,37 @@ export class Connector {
     }
   }
 
-  async #retry<T>(path: string, timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
+  /**
+   * Tries `attempt` until it succeeds, an error that waiting cannot cure comes, the time-out
+   * passes or close() is called. `failed`: the error of an attempt already made (the first,
+   * tried before any of this was needed).
+   */
+  async #retry<T>(path: string, timeoutMs: number, attempt: () => Promise<T>, failed?: unknown): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let delay = RETRY_FIRST_MS;
     let lastSeen = 'missing';
     let lastError: unknown;
+    let tried = failed !== undefined;
     for (;;) {
+      if (tried) {
+        lastError = failed;
+        lastSeen = await classifyConnectError(failed, path);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new ConnectionTimeoutError(path, timeoutMs, lastSeen, lastError);
+        try {
+          await sleep(Math.min(delay, left), undefined, { signal: this.#signal });
+        } catch {
+          throw closedError(path);
+        }
+        if (this.#stopped) throw closedError(path);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+      tried = true;
       try {
         return await attempt();
       } catch (err) {
-        lastError = err;
-        lastSeen = await classifyConnectError(err, path);
+        failed = err;
       }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new ConnectionTimeoutError(path, timeoutMs, lastSeen, lastError);
-      try {
-        await sleep(Math.min(delay, left), undefined, { signal: this.#signal });
-      } catch {
-        throw closedError(path);
-      }
-      if (this.#stopped) throw closedError(path);
-      delay = Math.min(delay * 2, RETRY_MAX_MS);
     }
   }
 }

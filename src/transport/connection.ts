@@ -4,9 +4,9 @@
  */
 import type * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { refusesPassedFds, type Binding } from '../addon';
+import { acceptInheritsPassRights, refusesPassedFds, type Binding } from '../addon';
 import { FdStream } from '../fd-stream';
-import { Peer, type PeerCredentials } from '../peer';
+import { Peer, type PeerCredentials, type PeerHolder } from '../peer';
 import type { PeerFdStream } from './types';
 
 /** Every connection handed out (or being checked), with the peer whose pidfd it owns. */
@@ -41,17 +41,66 @@ export class Connections {
   }
 }
 
+/** What a connection sets its SO_PASSRIGHTS to: -1 leaves it alone, 0 refuses passed fds, 1 takes them. */
+export type PassRights = -1 | 0 | 1;
+
 /**
- * Reads who is on the other end of the connection `fd`, and gives the socket what every
- * connection of the transport gets: its SO_SNDBUF, and, unless it passes fds, SO_PASSRIGHTS off
- * (where the kernel has it), so a peer cannot park descriptors in it. Throws the system error.
+ * A connection this process opens: SO_PASSRIGHTS off (0) unless it passes fds, so a peer
+ * cannot park descriptors in it, where the kernel has the option (a new socket takes fds by
+ * default, so an fdPassing one is left alone).
  */
-export function setUpConnection(binding: Binding, fd: number, sendBufferSize: number | null, fdPassing: boolean): Peer {
-  const peer = new Peer(binding, fd);
+export function passRightsFor(fdPassing: boolean): PassRights {
+  return !fdPassing && refusesPassedFds() ? 0 : -1;
+}
+
+/**
+ * What a connection accepted from `server` must set its SO_PASSRIGHTS to.
+ *
+ * A listener this process `made` is set once, where accepted connections inherit its setting
+ * (Linux 6.16+, probed): one system call per listener instead of one per connection, and each
+ * connection sets nothing (-1). A listener handed over by another process is shared with it,
+ * and that one relies on its own setting of it: it is left alone, and each connection sets
+ * exactly what it needs, either way.
+ */
+export function acceptedPassRights(binding: Binding, server: net.Server, fdPassing: boolean, made: boolean): PassRights {
+  if (!refusesPassedFds()) return -1;
+  if (made && acceptInheritsPassRights()) {
+    try {
+      binding.socketSetPassRights(socketFd(server), fdPassing);
+      return -1;
+    } catch {
+      // Not set on the listener: each connection sets its own.
+    }
+  }
+  return fdPassing ? 1 : 0;
+}
+
+/**
+ * Gives the connection `fd` what every connection of the transport gets: its SO_SNDBUF, and its
+ * SO_PASSRIGHTS (`passRights`, from `passRightsFor` or `acceptedPassRights`), and the Peer that
+ * says who is on the other end. `lazy`: the net.Socket that owns `fd`, when nothing needs the
+ * credentials now (no peer policy): they are read on first access of `socket.peer`'s pid, uid or
+ * gid, while the socket is open, so a connection nobody asks about costs no system call for
+ * them. Else they are read here. One crossing into the addon at most, where it has
+ * connectionSetUp. Throws the system error.
+ */
+export function setUpConnection(binding: Binding, fd: number, sendBufferSize: number | null, passRights: PassRights, lazy: PeerHolder | null): Peer {
+  if (binding.connectionSetUp) {
+    if (lazy === null) {
+      binding.connectionSetUp(fd, credentials, sendBufferSize ?? 0, passRights);
+      return new Peer(binding, fd, credentials);
+    }
+    if (sendBufferSize !== null || passRights !== -1) binding.connectionSetUp(fd, null, sendBufferSize ?? 0, passRights);
+    return new Peer(binding, fd, null, lazy);
+  }
+  const peer = new Peer(binding, fd, null, lazy ?? undefined);
   if (sendBufferSize !== null) binding.socketSetSendBufferSize(fd, sendBufferSize);
-  if (!fdPassing && refusesPassedFds()) binding.socketSetPassRights(fd, false);
+  if (passRights !== -1) binding.socketSetPassRights(fd, passRights === 1);
   return peer;
 }
+
+/** connectionSetUp's output: pid, uid, gid, read at once by the Peer made from it. */
+const credentials = new Int32Array(3);
 
 /** An FdStream that owns `fd` from here on; when it cannot be made, `fd` is closed. */
 export function fdStreamOf(binding: Binding, fd: number, peer: Peer, allowHalfOpen: boolean): PeerFdStream {
@@ -63,7 +112,7 @@ export function fdStreamOf(binding: Binding, fd: number, peer: Peer, allowHalfOp
   }
 }
 
-export function socketFd(socket: net.Socket): number {
+export function socketFd(socket: net.Socket | net.Server): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
     throw Object.assign(new Error('socket has no file descriptor (already closed)'), { code: 'EBADF' });

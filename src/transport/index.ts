@@ -30,6 +30,7 @@ import {
   type TransportFigures,
   type UnixSocketTransportOptions,
   CONNECT_OPTION_KEYS,
+  NO_CONNECT_OPTIONS,
   checkHandOffOptions,
   checkListenOptions,
   checkTakeOverOptions,
@@ -65,7 +66,7 @@ type Listening = Extract<State, { is: 'listening' }>;
 
 const ignore = (): void => {};
 
-/** The class's own readonly fields (`path`, `mode`, …) are its figures (options.ts); its events: */
+/** The class's own readonly fields (`mode`, …; `path` is a getter) are its figures (options.ts); its events: */
 export interface UnixSocketTransport extends TransportFigures {
   /** A `PeerSocket`; a `PeerFdStream` when the listener has `fdPassing`. */
   on(event: 'connection', listener: (socket: PeerSocket) => void): this;
@@ -111,7 +112,7 @@ export class UnixSocketTransport extends EventEmitter {
   constructor(options: UnixSocketTransportOptions = {}) {
     super();
     const { figures, settings } = settingsOf(options);
-    Object.assign(this, figures); // path, mode, …: the fields the interface above declares
+    Object.assign(this, figures); // mode, …: the fields the interface above declares
     this.#settings = settings;
     const { binding, allowHalfOpen } = settings;
     this.#maker = binding ? new NativeSocketMaker(binding, allowHalfOpen) : new NetSocketMaker(allowHalfOpen);
@@ -121,6 +122,14 @@ export class UnixSocketTransport extends EventEmitter {
   /** Read through a getter so checks after an await see the current state. */
   get #closed(): boolean {
     return this.#state.is === 'closed';
+  }
+
+  /**
+   * The normalised absolute socket path: the constructor's `path`, or a fresh private path under
+   * `os.tmpdir()` (generated on first use; `listen()` creates its directory).
+   */
+  get path(): string {
+    return this.#settings.place.path;
   }
 
   /** `"unix:" + path` once listening (or after a successful connect), else null. */
@@ -170,7 +179,8 @@ export class UnixSocketTransport extends EventEmitter {
   }
 
   async #listen(call: Resolved): Promise<string> {
-    const { path, mode, backlog, group, generatedDir, allowHalfOpen, binding } = this.#settings;
+    const { place, mode, backlog, group, allowHalfOpen, binding } = this.#settings;
+    const { path, generatedDir } = place;
     if (this.#maker.kind === 'net') refuseNetTruncation(path, NATIVE_OFF);
     const request = { path, mode, backlog, gid: group, generatedDir, allowHalfOpen };
     const claim = await claimSocket(request, binding, this.#maker instanceof NativeSocketMaker ? this.#maker : null);
@@ -180,17 +190,17 @@ export class UnixSocketTransport extends EventEmitter {
       claim.release();
       throw closedError(path);
     }
-    this.#serve(claim, call);
+    this.#serve(claim, call, true);
     return this.#endpoint!;
   }
 
-  /** Starts accepting on a claimed listener. */
-  #serve(claim: Claim, call: Resolved): void {
+  /** Starts accepting on a claimed listener (`made` here, or handed over by another process). */
+  #serve(claim: Claim, call: Resolved, made: boolean): void {
     const acceptor = new Acceptor(this, this.#settings, this.#connections, call);
     this.#state = { is: 'listening', claim, acceptor };
     this.#endpoint = toEndpoint(this.path);
     exitCleanup.add(this, () => claim.release());
-    acceptor.serve(claim.server);
+    acceptor.serve(claim.server, made);
   }
 
   /**
@@ -282,7 +292,7 @@ export class UnixSocketTransport extends EventEmitter {
       throw new TransportError(ErrorCodes.INVALID_STATE, 'Only a fresh transport can adopt a listener.', { path: this.path });
     }
     const server = await this.#maker.adopt(fd);
-    this.#serve(borrowedClaim(server), this.#settings);
+    this.#serve(borrowedClaim(server), this.#settings, false);
   }
 
   /** The file at our path is proved to be the adopted socket's, (dev, ino): close() removes it if it still is. */
@@ -303,13 +313,22 @@ export class UnixSocketTransport extends EventEmitter {
    */
   connect(endpoint: string | undefined, options: ConnectOptions & { fdPassing: true }): Promise<PeerFdStream>;
   connect(endpoint?: string, options?: ConnectOptions): Promise<PeerSocket>;
-  async connect(endpoint?: string, options: ConnectOptions = {}): Promise<PeerSocket | PeerFdStream> {
-    checkOptionKeys(options, CONNECT_OPTION_KEYS, '');
-    if (this.#closed) throw closedError(this.path);
-    const path = endpoint === undefined ? this.path : normalizeUnixPath(endpoint);
-    const connection = await this.#connector.connect(path, options);
-    this.#endpoint ??= toEndpoint(path);
-    return connection;
+  connect(endpoint?: string, options: ConnectOptions = NO_CONNECT_OPTIONS): Promise<PeerSocket | PeerFdStream> {
+    let path: string;
+    let connecting: Promise<PeerSocket | PeerFdStream>;
+    try {
+      if (options !== NO_CONNECT_OPTIONS) checkOptionKeys(options, CONNECT_OPTION_KEYS, '');
+      if (this.#closed) throw closedError(this.path);
+      path = endpoint === undefined ? this.path : normalizeUnixPath(endpoint);
+      connecting = this.#connector.connect(path, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#endpoint !== null) return connecting;
+    return connecting.then((connection) => {
+      this.#endpoint ??= toEndpoint(path);
+      return connection;
+    });
   }
 
   /**

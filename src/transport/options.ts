@@ -110,6 +110,12 @@ export interface ConnectOptions {
   onread?: net.OnReadOpts;
 }
 
+/**
+ * The options of a `connect()` called without any: shared, so that connect() knows at a glance
+ * that there is nothing to check or resolve (the transport's own settings apply).
+ */
+export const NO_CONNECT_OPTIONS: ConnectOptions = Object.freeze({});
+
 /** Every key of `ConnectOptions` (a missing one does not compile); others are errors. */
 export const CONNECT_OPTION_KEYS = optionKeys<ConnectOptions>({ peer: true, timeoutMs: true, fdPassing: true, onread: true });
 /** The keys of `ConnectOptions.onread`, as Node's `net.OnReadOpts` has them. */
@@ -156,8 +162,6 @@ export interface Resolved {
  * interface, index.ts): checked, with the defaults filled in.
  */
 export interface TransportFigures {
-  /** The normalised absolute socket path. */
-  readonly path: string;
   /** Exact mode of the socket file. */
   readonly mode: number;
   readonly connectTimeoutMs: number;
@@ -173,11 +177,44 @@ export interface TransportFigures {
 
 /** The constructor's options, checked, with the defaults filled in: its figures and the rest. */
 export interface Settings extends TransportFigures, Resolved {
-  /** The private directory of a generated path, made by listen() and removed on close. */
-  readonly generatedDir: string | null;
+  /** The socket's path, and the private directory of a generated one. */
+  readonly place: SocketPlace;
   readonly allowHalfOpen: boolean;
   /** The addon, or null: it did not load, or `native: 'off'`. */
   readonly binding: Binding | null;
+}
+
+/**
+ * Where the socket is: the path given, or a generated one (a socket in a private directory
+ * under os.tmpdir()), made on first use and the same from then on. Lazily, because reading the
+ * environment for the temp dir and drawing random bytes cost a transport ~8 µs, and a transport
+ * that only connects to an endpoint it is given never needs them.
+ */
+export class SocketPlace {
+  #path: string | null;
+  #generatedDir: string | null = null;
+
+  constructor(path: string | null) {
+    this.#path = path;
+  }
+
+  /** The normalised absolute socket path. */
+  get path(): string {
+    return this.#path ?? this.#generate();
+  }
+
+  /** The private directory of a generated path (made by listen(), removed on close), else null. */
+  get generatedDir(): string | null {
+    if (this.#path === null) this.#generate();
+    return this.#generatedDir;
+  }
+
+  #generate(): string {
+    const { dir, path } = generatedPath();
+    this.#generatedDir = dir;
+    this.#path = path;
+    return path;
+  }
 }
 
 /** nativeRequired()'s options for an option this transport cannot honour without the addon. */
@@ -185,13 +222,14 @@ const DROP_THE_OPTION = { unused: NATIVE_OFF, instead: 'drop the option' };
 
 /**
  * The policy and `fdPassing` of `override` (a call's options) where it gives them, else of
- * `base`; `peer: null` removes the base's policy. Both are checked, and so is that the addon
- * is there for them.
+ * `base`; `peer: null` removes the base's policy. What `override` gives is checked, and so is
+ * that the addon is there for what results.
  */
 export function resolveOptions(base: Resolved & { readonly binding: Binding | null }, override: ListenOptions): Resolved {
   const peer = override.peer === undefined ? base.peer : (override.peer ?? undefined);
   const fdPassing = override.fdPassing ?? base.fdPassing;
-  validatePolicy(peer);
+  // The base's policy was checked when the base was made (the constructor's options).
+  if (override.peer !== undefined) validatePolicy(peer);
   if (typeof fdPassing !== 'boolean') throw invalid('fdPassing must be a boolean.');
   if (peer && !base.binding) throw nativeRequired('a peer policy', DROP_THE_OPTION);
   if (fdPassing && !base.binding) throw nativeRequired('fdPassing', DROP_THE_OPTION);
@@ -235,11 +273,11 @@ export function settingsOf(options: UnixSocketTransportOptions): { figures: Tran
   if (!Number.isFinite(peerCheckTimeoutMs) || peerCheckTimeoutMs <= 0) {
     throw invalid(`peerCheckTimeoutMs must be a positive number, got ${String(options.peerCheckTimeoutMs)}.`);
   }
-  const { path, dir } = options.path === undefined ? generatedPath() : { path: normalizeUnixPath(options.path), dir: null };
-  const figures: TransportFigures = { path, mode, connectTimeoutMs, backlog, sendBufferSize, group, maxPendingPeerChecks, peerCheckTimeoutMs };
+  const place = new SocketPlace(options.path === undefined ? null : normalizeUnixPath(options.path));
+  const figures: TransportFigures = { mode, connectTimeoutMs, backlog, sendBufferSize, group, maxPendingPeerChecks, peerCheckTimeoutMs };
   // Spelt out: `{ ...figures, … }` makes every constructor ~4 µs slower (V8 copies it the slow way).
   const settings: Settings = {
-    path,
+    place,
     mode,
     connectTimeoutMs,
     backlog,
@@ -247,7 +285,6 @@ export function settingsOf(options: UnixSocketTransportOptions): { figures: Tran
     group,
     maxPendingPeerChecks,
     peerCheckTimeoutMs,
-    generatedDir: dir,
     allowHalfOpen: options.allowHalfOpen === true,
     binding,
     peer,
