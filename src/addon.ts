@@ -79,8 +79,12 @@ export type ClaimResult =
  * and does its every read (recvmsg) and write (sendmsg); src/fd-stream.ts wraps it.
  */
 export interface FdChannelHandle {
-  /** One sendmsg: bytes sent, or -1 when the socket is full (nothing sent, fds included). */
-  write(data: Uint8Array | Uint8Array[], fds?: number[] | null): number;
+  /**
+   * One sendmsg of `data` with `fds` (separate arguments, at most 253): bytes sent, or -1 when
+   * the socket is full (nothing sent, fds included). `id` is this channel's `id`: the addon finds
+   * the channel from it (EBADF for any other number), cheaper than from `this`.
+   */
+  write(id: number, data: Uint8Array | Uint8Array[], ...fds: number[]): number;
   setWantWritable(want: boolean): void;
   readStart(): void;
   readStop(): void;
@@ -90,11 +94,13 @@ export interface FdChannelHandle {
   unref(): void;
   /** -1 once closed. */
   readonly fd: number;
+  /** What write() takes: unique among this thread's channels while this one lives. */
+  readonly id: number;
 }
 
 /** What FdChannel reports (numbers, not names: cheaper to make per event in N-API); native/fd_channel.h keeps the same numbers. */
 export const enum ChannelEvent {
-  /** One or more messages read in one go, packed in one Buffer. */
+  /** One or more messages read in one go: one Buffer and one Int32Array for the batch. */
   Data = 0,
   End = 1,
   Error = 2,
@@ -104,14 +110,14 @@ export const enum ChannelEvent {
 export type FdChannelEvent =
   | [
       type: ChannelEvent.Data,
-      /** The bytes of every message of the batch, back to back. */
+      /** The bytes of every message of the batch, back to back from offset 0 (it may be longer). */
       bytes: Buffer,
-      /** Bytes of each message, as recvmsg returned them. */
-      lengths: number[],
-      /** fds that came with message i at index i (holes where none came), or null. */
-      fdLists: Array<number[] | undefined> | null,
-      /** At index i: MSG_CTRUNC hit message i and this many of its fds arrived (closed). */
-      dropped: Array<number | undefined> | null,
+      /**
+       * [n, (length, fds) x n, the fds...]: message i's byte length, and its fd count, or
+       * -1 - received when MSG_CTRUNC hit it (those received were closed by the addon). The
+       * channel's own array, rewritten by the next batch.
+       */
+      meta: Int32Array,
     ]
   | [type: ChannelEvent.End]
   | [type: ChannelEvent.Error, error: Error]

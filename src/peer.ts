@@ -75,18 +75,17 @@ export type PeerHolder = Socket;
  * pidfd are always fetched on first access.
  */
 export class Peer implements PeerCredentials {
+  /** -1 until read (a pid is never negative): then pid, uid and gid are read on first access. */
   #pid = 0;
   #uid = 0;
   #gid = 0;
   /** The net.Socket whose fd this is (its open state is checked before each read), or null. */
   #holder: PeerHolder | null;
-  /** pid, uid and gid are still to be read (on first access). */
-  #unread = false;
   #groups: readonly number[] | null | undefined;
   #pidfd: number | null | undefined;
+  /** The connection's fd; -1 once it has closed (release()). */
   #fd: number;
   #binding: Binding;
-  #open = true;
 
   /**
    * `read`: pid, uid and gid as the addon has just read them (connectionSetUp); else, with a
@@ -98,23 +97,23 @@ export class Peer implements PeerCredentials {
     this.#fd = fd;
     this.#holder = holder ?? null;
     if (read) this.#take(read);
-    else if (holder) this.#unread = true;
+    else if (holder) this.#pid = -1;
     else this.#readNow();
   }
 
   /** The pid of the process on the other end (at connect()/listen() time). */
   get pid(): number {
-    if (this.#unread) this.#readLate();
+    if (this.#pid === -1) this.#readLate();
     return this.#pid;
   }
 
   get uid(): number {
-    if (this.#unread) this.#readLate();
+    if (this.#pid === -1) this.#readLate();
     return this.#uid;
   }
 
   get gid(): number {
-    if (this.#unread) this.#readLate();
+    if (this.#pid === -1) this.#readLate();
     return this.#gid;
   }
 
@@ -149,12 +148,11 @@ export class Peer implements PeerCredentials {
       );
     }
     this.#readNow();
-    this.#unread = false;
   }
 
   /** Whether #fd is still the connection's own (see PeerHolder). */
   #isOpen(): boolean {
-    if (!this.#open) return false;
+    if (this.#fd === -1) return false;
     const holder = this.#holder;
     if (holder === null) return true;
     const handle = (holder as unknown as { _handle?: unknown })._handle;
@@ -199,14 +197,14 @@ export class Peer implements PeerCredentials {
 
   /** The connection moved to another fd (an fdPassing stream took it over, and reads it). */
   rebind(fd: number): void {
-    if (this.#unread) this.#readLate();
+    if (this.#pid === -1) this.#readLate();
     this.#fd = fd;
     this.#holder = null;
   }
 
   /** Called when the socket closes: its fd number may be reused from now on. */
   release(): void {
-    this.#open = false;
+    this.#fd = -1;
     if (typeof this.#pidfd === 'number') this.#binding.fdClose(this.#pidfd);
     this.#pidfd = null;
   }

@@ -208,6 +208,150 @@ describe('FdStream across processes', () => {
   });
 });
 
+describe('FdStream batches (many messages per read wake-up)', () => {
+  it('a listener that throws mid-batch: the rest of the batch still arrives, every error is reported, no fd stays open', async () => {
+    const total = 100;
+    const { stream, result } = await startPeer('throwing', ['5,7,60']);
+    const fd = openSync('/dev/null', 'r');
+    await nextData(stream, 'ready');
+    const labels = Array.from({ length: total }, (_, i) => `m${String(i).padStart(3, '0')}`);
+    await Promise.all(labels.map((label) => stream.sendFds([fd], Buffer.from(label))));
+    stream.end();
+    const r = await result;
+    closeSync(fd);
+    await settle(stream);
+    expect(r.text).toBe(labels.join(''));
+    expect({ chunks: r.labels, fdsEvents: r.fdsEvents }).toEqual({ chunks: total, fdsEvents: total });
+    expect(r.errors).toEqual(['listener threw at 5', 'listener threw at 7', 'listener threw at 60']);
+    expect(r.after).toBe(r.before);
+  });
+
+  it('thousands of messages waiting at once: every fd comes right before the chunk its bytes end, and one wake-up delivers at most 1,024', async () => {
+    const [a, b, stop] = await pair();
+    // Room for the whole burst in the socket, so that b finds it all waiting.
+    binding.socketSetSendBufferSize(a.fd, 4 * 1024 * 1024);
+    const total = 3000;
+    let expected = '';
+    let fdMessages = 0;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+      const label = `<${i}>`;
+      expected += label;
+      if (i % 5 === 4) {
+        a.write(label); // plain bytes between fd messages: they join the next fd message's chunk
+        continue;
+      }
+      const memfd = memfdCreate(label);
+      writeSync(memfd, label);
+      fdMessages++;
+      sends.push(a.sendFds([memfd], Buffer.from(label)).finally(() => closeSync(memfd)));
+    }
+    await Promise.all(sends);
+    // Loop iterations, counted by a chain of immediates (the check phase follows every poll).
+    let iteration = 0;
+    let counting = true;
+    const tick = () => {
+      iteration++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const fdsPerIteration = new Map<number, number>();
+    let pending: number[] | null = null;
+    let text = '';
+    const mispaired: string[] = [];
+    b.on('fds', (fds) => {
+      if (pending !== null || fds.length !== 1) mispaired.push(`fds ${fds.length} with ${pending} pending`);
+      pending = fds;
+      fdsPerIteration.set(iteration, (fdsPerIteration.get(iteration) ?? 0) + 1);
+    });
+    b.on('data', (d: Buffer) => {
+      const chunk = d.toString();
+      text += chunk;
+      if (pending === null) return;
+      const buf = Buffer.alloc(16);
+      const label = buf.toString('utf8', 0, readSync(pending[0], buf, 0, 16, 0));
+      closeSync(pending[0]);
+      pending = null;
+      if (!chunk.endsWith(label)) mispaired.push(`fd of ${label} before chunk ${chunk}`);
+    });
+    a.end();
+    await new Promise((r) => b.on('end', r));
+    counting = false;
+    expect(mispaired).toEqual([]);
+    expect(text).toBe(expected);
+    expect([...fdsPerIteration.values()].reduce((x, y) => x + y, 0)).toBe(fdMessages);
+    expect(Math.max(...fdsPerIteration.values())).toBeLessThanOrEqual(1024);
+    // Several wake-ups were needed: the bound held with more than a wake-up's worth waiting.
+    expect(fdsPerIteration.size).toBeGreaterThan(1);
+    await settle(a, b);
+    await stop();
+  });
+
+  it('chunks handed out are never written to again: 16 MB kept until the end match what was sent', async () => {
+    const [a, b, stop] = await pair();
+    const pattern = Buffer.alloc(16 * 1024 * 1024);
+    for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 7 + (i >> 12)) & 255;
+    const fd = openSync('/dev/null', 'r');
+    const chunks: Buffer[] = [];
+    b.on('data', (d: Buffer) => chunks.push(d));
+    b.on('fds', (fds) => {
+      for (const f of fds) closeSync(f);
+    });
+    // Large writes (read straight into Buffers that are handed over) and small fd messages
+    // (which end a read early: small batches are copied out of a Buffer that is read into again).
+    let off = 0;
+    for (let k = 0; off < pattern.length; k++) {
+      const part = pattern.subarray(off, Math.min(off + (k % 2 ? 300 : 150_000), pattern.length));
+      off += part.length;
+      if (k % 2) await a.sendFds([fd], part);
+      else if (!a.write(part)) await new Promise((r) => a.once('drain', r));
+    }
+    a.end();
+    await new Promise((r) => b.on('end', r));
+    expect(Buffer.concat(chunks).equals(pattern)).toBe(true);
+    closeSync(fd);
+    await settle(a, b);
+    await stop();
+  });
+
+  it('a writer that met a full socket leaves no writable poll armed once it is done (the loop goes idle)', async () => {
+    const [a, b, stop] = await pair();
+    b.on('data', () => {});
+    a.on('data', () => {}); // a reads too: its poll stays armed, for reading
+    for (let i = 0; i < 40; i++) if (!a.write(Buffer.alloc(256 * 1024))) await new Promise((r) => a.once('drain', r));
+    await new Promise((r) => setTimeout(r, 100));
+    const before = process.cpuUsage();
+    await new Promise((r) => setTimeout(r, 300));
+    const used = process.cpuUsage(before);
+    // A poll left armed for writing on a writable socket would report it on every iteration.
+    expect((used.user + used.system) / 1000).toBeLessThan(100);
+    await settle(a, b);
+    await stop();
+  });
+
+  it("FdChannel write() finds its channel by id: any other number, or a closed channel's id, is EBADF", async () => {
+    const sockPath = join(dir(), 'ids.sock');
+    let resolveAccepted!: (fd: number) => void;
+    const accepted = new Promise<number>((r) => (resolveAccepted = r));
+    const server: net.Server = await common.fdServer(sockPath, resolveAccepted);
+    const ch = new binding.FdChannel(common.connectFd(sockPath), () => {});
+    const peer = new binding.FdChannel(await accepted, () => {});
+    const data = Buffer.from('x');
+    expect(ch.write(ch.id, data)).toBe(1);
+    expect(peer.write(peer.id, data)).toBe(1);
+    expect(ch.id).not.toBe(peer.id);
+    // The next generation of ch's slot, and numbers that are no id at all.
+    for (const bad of [ch.id + 2 ** 22, -1, 0.5, 2 ** 60, Number.NaN, '1' as unknown as number]) {
+      expect(() => ch.write(bad, data)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'sendmsg' }));
+    }
+    peer.close();
+    expect(() => peer.write(peer.id, data)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    ch.close();
+    expect(() => ch.write(ch.id, data)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+});
+
 describe('FdStream in one process', () => {
   it('a sendFds that meets a full socket (EAGAIN) is retried whole: its fd arrives once, with its bytes, in order', async () => {
     const [a, b, stop] = await pair();

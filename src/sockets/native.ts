@@ -22,7 +22,9 @@ export class NativeSocketMaker implements SocketMaker {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ fd, backlog }, () => {
+        // The backlog as listen()'s second argument: net ignores `backlog` in an { fd } options
+        // object and listens again with 511, which would undo the claim's own listen(backlog).
+        server.listen({ fd }, backlog, () => {
           server.off('error', reject);
           resolve();
         });

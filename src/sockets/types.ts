@@ -21,5 +21,5 @@ export interface SocketMaker {
    */
   connect(path: string, options?: MakerConnectOptions): Promise<net.Socket>;
   /** Serves on a listening fd that came from elsewhere (a hand-off). */
-  adopt(fd: number): Promise<net.Server>;
+  adopt(fd: number, backlog?: number): Promise<net.Server>;
 }

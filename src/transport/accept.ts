@@ -125,8 +125,7 @@ export class Acceptor {
       this.events.emit('connection', stream);
       return;
     }
-    (socket as PeerSocket).peer = peer;
-    resumeFresh(socket);
+    resumeFresh(socket); // socket.peer was set when it was tracked
     this.events.emit('connection', socket as PeerSocket);
   }
 

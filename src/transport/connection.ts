@@ -9,37 +9,40 @@ import { FdStream } from '../fd-stream';
 import { Peer, type PeerCredentials, type PeerHolder } from '../peer';
 import type { PeerFdStream } from './types';
 
-/** Every connection handed out (or being checked), with the peer whose pidfd it owns. */
+/** Every connection handed out (or being checked); each owns the pidfd of its `peer`, if opened. */
 export class Connections {
-  readonly #peers = new Map<Duplex, Peer | null>();
+  readonly #open = new Set<Tracked>();
 
   // One shared listener ('close' is emitted once): no closure or once-wrapper per connection.
-  readonly #untrack = ((peers) =>
-    function untrack(this: Duplex): void {
-      const peer = peers.get(this);
-      if (peer === undefined) return;
-      peers.delete(this);
-      peer?.release();
-    })(this.#peers);
+  readonly #untrack = ((open) =>
+    function untrack(this: Tracked): void {
+      if (!open.delete(this)) return;
+      this.peer?.release();
+    })(this.#open);
 
   get size(): number {
-    return this.#peers.size;
+    return this.#open.size;
   }
 
+  /** `connection.peer` is set (a Peer, or null without the addon) before or as it is tracked. */
   track(connection: Duplex, peer: Peer | null): void {
-    this.#peers.set(connection, peer);
+    (connection as Tracked).peer = peer;
+    this.#open.add(connection as Tracked);
     connection.on('close', this.#untrack);
   }
 
   /** Another object owns the connection's fd and peer now (an FdStream): forget it, peer kept. */
   forget(connection: Duplex): void {
-    this.#peers.delete(connection);
+    this.#open.delete(connection as Tracked);
   }
 
   destroyAll(): void {
-    for (const connection of this.#peers.keys()) connection.destroy();
+    for (const connection of this.#open) connection.destroy();
   }
 }
+
+/** A tracked connection: a Duplex with the Peer it owns. */
+type Tracked = Duplex & { peer: Peer | null };
 
 /** What a connection sets its SO_PASSRIGHTS to: -1 leaves it alone, 0 refuses passed fds, 1 takes them. */
 export type PassRights = -1 | 0 | 1;

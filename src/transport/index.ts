@@ -291,7 +291,7 @@ export class UnixSocketTransport extends EventEmitter {
       this.#settings.binding?.fdClose(fd);
       throw new TransportError(ErrorCodes.INVALID_STATE, 'Only a fresh transport can adopt a listener.', { path: this.path });
     }
-    const server = await this.#maker.adopt(fd);
+    const server = await this.#maker.adopt(fd, this.#settings.backlog);
     this.#serve(borrowedClaim(server), this.#settings, false);
   }
 
