@@ -40,18 +40,28 @@ int PrepareSocket(int fd, const char** syscall) {
 }  // namespace
 
 Napi::Function FdChannel::Define(Napi::Env env) {
-  return DefineClass(env, "FdChannel",
-                     {
-                         InstanceMethod<&FdChannel::Write>("write"),
-                         InstanceMethod<&FdChannel::SetWantWritable>("setWantWritable"),
-                         InstanceMethod<&FdChannel::ReadStart>("readStart"),
-                         InstanceMethod<&FdChannel::ReadStop>("readStop"),
-                         InstanceMethod<&FdChannel::Shutdown>("shutdown"),
-                         InstanceMethod<&FdChannel::Close>("close"),
-                         InstanceMethod<&FdChannel::RefLoop>("ref"),
-                         InstanceMethod<&FdChannel::UnrefLoop>("unref"),
-                         InstanceAccessor<&FdChannel::GetFd>("fd"),
-                     });
+  auto* table = new ChannelTable();
+  napi_add_env_cleanup_hook(
+      env, [](void* arg) { static_cast<ChannelTable*>(arg)->Release(); }, table);
+  Napi::Function ctor =
+      DefineClass(env, "FdChannel",
+                  {
+                      InstanceMethod<&FdChannel::SetWantWritable>("setWantWritable"),
+                      InstanceMethod<&FdChannel::ReadStart>("readStart"),
+                      InstanceMethod<&FdChannel::ReadStop>("readStop"),
+                      InstanceMethod<&FdChannel::Shutdown>("shutdown"),
+                      InstanceMethod<&FdChannel::Close>("close"),
+                      InstanceMethod<&FdChannel::RefLoop>("ref"),
+                      InstanceMethod<&FdChannel::UnrefLoop>("unref"),
+                      InstanceAccessor<&FdChannel::GetFd>("fd"),
+                      InstanceAccessor<&FdChannel::GetId>("id"),
+                  },
+                  table);
+  // Not an InstanceMethod: those napi_unwrap `this` first, which is what the id spares.
+  ctor.Get("prototype")
+      .As<Napi::Object>()
+      .Set("write", Napi::Function::New<FdChannel::Write>(env, "write", table));
+  return ctor;
 }
 
 FdChannel::FdChannel(const Napi::CallbackInfo& info)
@@ -79,12 +89,21 @@ FdChannel::FdChannel(const Napi::CallbackInfo& info)
     Napi::Error::New(env, "FdChannel: no event loop").ThrowAsJavaScriptException();
     return;
   }
+  auto* table = static_cast<ChannelTable*>(info.Data());
+  double id = table->Add(this);
+  if (id < 0) {
+    ThrowErrno(env, ENFILE, "FdChannel");
+    return;
+  }
   auto poll = std::make_unique<PollHandle>();
   int rc = uv_poll_init(loop, &poll->handle, fd);
   if (rc != 0) {
+    table->Remove(id);
     ThrowErrno(env, -rc, "uv_poll_init");
     return;
   }
+  table_ = table;
+  id_ = id;
   poll->owner = this;
   poll_ = poll.release();
   // Ownership is taken only once nothing can fail, so a failed constructor leaves the
@@ -94,6 +113,11 @@ FdChannel::FdChannel(const Napi::CallbackInfo& info)
   // strong reference from here would make that cycle uncollectable. SetStrong() pins both
   // while the poll is armed.
   on_event_ = Napi::Weak(info[1].As<Napi::Function>());
+}
+
+FdChannel::~FdChannel() {
+  CloseNow();
+  if (table_ != nullptr) table_->Remove(id_);
 }
 
 // One-shot: reports 'writable' once, then disarms, so a full socket never spins the loop.
@@ -137,20 +161,36 @@ Napi::Value FdChannel::GetFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd_.get());
 }
 
+Napi::Value FdChannel::GetId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), id_);
+}
+
 // While the poll is armed the JS object must stay alive (like a net.Socket with an active
 // handle): its callback is what the poll reports to.
-Napi::Value FdChannel::UpdatePoll(Napi::Env env) {
+//
+// uv_poll_start costs two epoll_ctl calls whatever changed (libuv removes the fd, then adds it
+// back), so the poll is restarted only when the events it needs change. UV_WRITABLE, once
+// armed, stays armed while the channel reads anyway (`lazy`): a writer that meets a full socket
+// again and again (streaming) then arms it once, and when it is no longer wanted the next
+// writable report drops it (HandlePoll), one wake-up instead of two restarts per full socket.
+Napi::Value FdChannel::UpdatePoll(Napi::Env env, bool lazy) {
+  int events = (reading_ ? UV_READABLE | UV_DISCONNECT : 0) | (want_writable_ ? UV_WRITABLE : 0);
   if (!poll_) {
-    if (want_writable_ || reading_) return ThrowErrno(env, EBADF, "uv_poll_start");
+    armed_ = 0;
+    if (events != 0) return ThrowErrno(env, EBADF, "uv_poll_start");
     return env.Undefined();
   }
-  int events = (reading_ ? UV_READABLE | UV_DISCONNECT : 0) | (want_writable_ ? UV_WRITABLE : 0);
+  if (lazy && events != 0 && (armed_ | UV_WRITABLE) == (events | UV_WRITABLE)) events |= armed_;
+  if (events == armed_) return env.Undefined();
   int rc = events ? uv_poll_start(&poll_->handle, events, OnPoll) : uv_poll_stop(&poll_->handle);
   if (rc != 0) {
     reading_ = want_writable_ = false;
+    armed_ = 0;
+    uv_poll_stop(&poll_->handle);
     SetStrong(false);
     return ThrowErrno(env, -rc, "uv_poll_start");
   }
+  armed_ = events;
   SetStrong(events != 0);
   return env.Undefined();
 }
@@ -171,6 +211,7 @@ void FdChannel::SetStrong(bool strong) {
 // from epoll), so the peer sees EOF now; the handle memory goes when libuv is done with it.
 void FdChannel::CloseNow() {
   reading_ = want_writable_ = false;
+  armed_ = 0;
   if (poll_) {
     poll_->owner = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_->handle), [](uv_handle_t* h) {
@@ -201,9 +242,11 @@ void FdChannel::HandlePoll(int status, int events) {
     Emit(kError, {ErrnoError(env, -status, "uv_poll").Value()});
   } else {
     if ((events & UV_WRITABLE) && want_writable_) {
-      want_writable_ = false;
-      UpdatePoll(env);
+      want_writable_ = false;  // one-shot; UV_WRITABLE stays armed until a report nobody wants
+      UpdatePoll(env, true);
       Emit(kWritable, {});
+    } else if (events & UV_WRITABLE) {
+      UpdatePoll(env, false);  // armed lazily and no longer wanted: drop it now
     }
     if ((events & (UV_READABLE | UV_DISCONNECT)) && reading_) ReadBatch(env);
   }

@@ -13,19 +13,43 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
-#include <memory>
 #include <vector>
 
 #include "fd.h"
 
 namespace plugsock {
 
+class FdChannel;
+
+// The channels of one environment (worker threads have their own) by id, so that write() finds
+// its channel from a number: napi_unwrap (a private-symbol lookup) was a third of the cost of a
+// one-fd write. An id is a slot and that slot's generation, so a stale id matches nothing.
+// Counted references: the environment's (until its cleanup hook) and one per channel, so
+// whichever goes last frees it (fd_channel_write.cc).
+struct ChannelTable {
+  struct Slot {
+    FdChannel* channel = nullptr;
+    uint32_t generation = 0;
+  };
+  std::vector<Slot> slots;
+  std::vector<uint32_t> free_slots;
+  int refs = 1;
+
+  double Add(FdChannel* channel);
+  void Remove(double id);
+  FdChannel* Find(napi_env env, napi_value id) const;
+  void Release() {
+    if (--refs == 0) delete this;
+  }
+};
+
 class FdChannel : public Napi::ObjectWrap<FdChannel> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit FdChannel(const Napi::CallbackInfo& info);
-  ~FdChannel() override { CloseNow(); }
+  ~FdChannel() override;
 
  private:
   struct PollHandle {
@@ -33,14 +57,16 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
     FdChannel* owner = nullptr;  // nulled when the channel closes; the handle outlives it
   };
 
-  // onEvent(type, ...): 0 data (buffer, lengths[], fdLists[]|null, droppedCounts[]|null),
-  // 1 end, 2 error (err), 3 writable. Keep in step with FdChannelEvent in src/addon.ts.
+  // onEvent(type, ...): 0 data (bytes: Buffer, meta: Int32Array; fd_channel_read.cc), 1 end,
+  // 2 error (err), 3 writable. Keep in step with FdChannelEvent in src/addon.ts.
   enum Event { kData = 0, kEnd = 1, kError = 2, kWritable = 3 };
   static constexpr int kStopAgain = -1;
   static constexpr int kStopEof = -2;
 
-  // The JS methods (fd_channel.cc; write in fd_channel_write.cc).
-  Napi::Value Write(const Napi::CallbackInfo& info);
+  // The JS methods (fd_channel.cc; write in fd_channel_write.cc, a plain function on the
+  // prototype whose data is the ChannelTable: write(id, data, ...fds)).
+  static Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value GetId(const Napi::CallbackInfo& info);
   Napi::Value SetWantWritable(const Napi::CallbackInfo& info);
   Napi::Value ReadStart(const Napi::CallbackInfo& info);
   Napi::Value ReadStop(const Napi::CallbackInfo& info);
@@ -51,7 +77,7 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
   Napi::Value GetFd(const Napi::CallbackInfo& info);
 
   // The poll and the channel's lifetime (fd_channel.cc).
-  Napi::Value UpdatePoll(Napi::Env env);
+  Napi::Value UpdatePoll(Napi::Env env, bool lazy = true);
   void SetStrong(bool strong);
   void CloseNow();
   static void OnPoll(uv_poll_t* handle, int status, int events);
@@ -61,23 +87,28 @@ class FdChannel : public Napi::ObjectWrap<FdChannel> {
 
   // The read path (fd_channel_read.cc).
   void ReadBatch(Napi::Env env);
+  bool NewChunk(Napi::Env env);
+  int32_t* MetaArray(Napi::Env env, napi_value* value);
   int FillBatch();
   void EmitBatch(Napi::Env env);
   bool EndBatch(Napi::Env env, int stop);
 
   Fd fd_;
+  ChannelTable* table_ = nullptr;  // where this channel is registered (held: one reference)
+  double id_ = -1;
   PollHandle* poll_ = nullptr;
   Napi::FunctionReference on_event_;
   Napi::AsyncContext async_;
-  std::unique_ptr<char[]> read_buf_;
+  // The Buffer the next batch is read into, not yet seen by JS, and its memory.
+  Napi::Reference<Napi::Value> chunk_;
+  char* chunk_data_ = nullptr;
+  Napi::Reference<Napi::Value> meta_;  // Int32Array: each batch's lengths and fds, for JS
   // Per-batch scratch, kept to avoid reallocating each time.
-  size_t used_ = 0;  // bytes of read_buf_ filled
-  std::vector<size_t> lens_;
-  std::vector<int> fd_counts_;
-  std::vector<int> dropped_;
-  std::vector<Fd> fds_;
-  bool any_fds_ = false;
-  bool any_dropped_ = false;
+  size_t used_ = 0;              // bytes of chunk_ filled
+  std::vector<int32_t> lens_;    // bytes of each message
+  std::vector<int32_t> counts_;  // fds of each message, or -1 - received after MSG_CTRUNC
+  std::vector<Fd> fds_;          // the batch's fds, owned here until JS gets them
+  int armed_ = 0;                // the events the poll is started with (0: stopped)
   bool reading_ = false;
   bool want_writable_ = false;
   bool eof_ = false;
