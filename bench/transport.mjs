@@ -435,7 +435,7 @@ const benches = {
       'connections',
     );
     notes.push(...errors.map((e) => `connections: ${e}`));
-    row(`connections/s (connect+accept+close, ${P.concurrency} in flight)`, 'conn/s', results, { target: 0.85 });
+    row(`connections/s (connect+accept+close, ${P.concurrency} in flight)`, 'conn/s', results, { target: 0.95 });
     aaRow(results, 'conn/s');
   },
 
@@ -469,7 +469,7 @@ const benches = {
       'policy',
     );
     notes.push(...errors.map((e) => `policy: ${e}`));
-    row('connections/s, native with uids policy vs net without', 'conn/s', results, { target: 0.8, na: { fallback: fallbackCell } });
+    row('connections/s, native with uids policy vs net without', 'conn/s', results, { target: 0.9, na: { fallback: fallbackCell } });
   },
 
   async scale() {
