@@ -32,6 +32,20 @@ async function pair(): Promise<[FdStream, FdStream, () => Promise<void>]> {
 
 /** Destroys the streams and waits until each has closed its socket, so no close lands in a
  * later test (whose fd count it would skew). */
+/** a ends; resolves once b has read to the end. */
+async function endTo(a: FdStream, b: FdStream): Promise<void> {
+  const ended = new Promise((r) => b.once('end', r));
+  a.end();
+  await ended;
+}
+
+/** The end of a two-stream test: our fd closed, both streams closed, the pair's transports stopped. */
+async function finish(fd: number, a: FdStream, b: FdStream, stop: () => Promise<void>): Promise<void> {
+  closeSync(fd);
+  await settle(a, b);
+  await stop();
+}
+
 async function settle(...streams: FdStream[]): Promise<void> {
   await Promise.all(
     streams.map((s) => {
@@ -306,12 +320,9 @@ describe('FdStream batches (many messages per read wake-up)', () => {
       if (k % 2) await a.sendFds([fd], part);
       else if (!a.write(part)) await new Promise((r) => a.once('drain', r));
     }
-    a.end();
-    await new Promise((r) => b.on('end', r));
+    await endTo(a, b);
     expect(Buffer.concat(chunks).equals(pattern)).toBe(true);
-    closeSync(fd);
-    await settle(a, b);
-    await stop();
+    await finish(fd, a, b, stop);
   });
 
   it('a writer that met a full socket leaves no writable poll armed once it is done (the loop goes idle)', async () => {
@@ -432,13 +443,10 @@ describe('FdStream in one process', () => {
     b.on('data', (d) => chunks.push(d));
     for (let i = 0; i < 50; i++) await a.sendFds(Array(253).fill(fd), Buffer.from('x'));
     await expect(a.sendFds(Array(254).fill(fd))).rejects.toMatchObject({ code: 'ERR_TOO_MANY_FDS' });
-    a.end();
-    await new Promise((r) => b.on('end', r));
+    await endTo(a, b);
     expect(Buffer.concat(chunks).toString()).toBe('x'.repeat(50));
     expect(common.countFds()).toBe(before);
-    closeSync(fd);
-    await settle(a, b);
-    await stop();
+    await finish(fd, a, b, stop);
   });
 
   it('half-closes on end(): the peer reads EOF and can still answer', async () => {

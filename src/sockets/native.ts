@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import type { Binding } from '../addon';
 import { fitsSunPath } from '../path';
 import { netConnect } from './net';
-import type { MakerConnectOptions, SocketMaker } from './types';
+import { type MakerConnectOptions, NO_MAKER_OPTIONS, type SocketMaker } from './types';
 
 export class NativeSocketMaker implements SocketMaker {
   readonly kind = 'native' as const;
@@ -37,15 +37,26 @@ export class NativeSocketMaker implements SocketMaker {
     return server;
   }
 
-  async connect(path: string, options: MakerConnectOptions = {}): Promise<net.Socket> {
+  connect(path: string, options: MakerConnectOptions = NO_MAKER_OPTIONS): Promise<net.Socket> {
     // A path that fits in sun_path is connected by libuv itself: the same syscalls, and none of
     // the probing that adopting a foreign fd costs (new net.Socket({ fd }) stats and inspects
     // it). Only longer paths, which Node would truncate, need the addon's O_PATH connect.
+    // Not an async function: the short path, every connection's, gets no promise layer more.
     if (fitsSunPath(path)) return netConnect(path, this.allowHalfOpen, options.onread, true);
-    const fd = this.binding.socketConnect(path);
+    let fd: number;
+    try {
+      fd = this.binding.socketConnect(path);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // pauseOnCreate (honoured by net.Socket, absent from its typings): nothing is read before
     // the transport has checked the peer.
     const socketOptions = { fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen, onread: options.onread, pauseOnCreate: true };
-    return new net.Socket(socketOptions as net.SocketConstructorOpts);
+    try {
+      return Promise.resolve(new net.Socket(socketOptions as net.SocketConstructorOpts));
+    } catch (err) {
+      this.binding.fdClose(fd); // net never took it over
+      return Promise.reject(err);
+    }
   }
 }
