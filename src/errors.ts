@@ -4,6 +4,7 @@
  */
 import { DISABLED_BY_ENV, loadAddon } from './addon';
 import type { GoPluginErrorCode } from './goplugin/errors';
+import type { TerraformErrorCode } from './terraform/errors';
 
 /** Every code plugsock itself produces. System errors from the kernel keep their own codes. */
 export const ErrorCodes = {
@@ -47,7 +48,7 @@ export const ErrorCodes = {
  * Every `code` a TransportError can have: the transport's `ErrorCodes` and the go-plugin layer's
  * `GoPluginErrorCodes` (plugsock/goplugin). Nothing else: a misspelt code does not compile.
  */
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | GoPluginErrorCode;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes] | GoPluginErrorCode | TerraformErrorCode;
 
 export interface TransportErrorOptions {
   cause?: unknown;

@@ -172,6 +172,8 @@ const ALLOWED = [
   /^prebuilds\/[a-z0-9]+-[a-z0-9]+\/[^/]+\.node$/,
   /^native\/[^/]+\.(cc|h)$/,
   /^scripts\/source-hash\.js$/,
+  /^scripts\/tfplugin-protos\.mjs$/,
+  /^generated\/tfplugin[56]\.json$/,
   /^src\/.+\.ts$/,
 ];
 const REQUIRED = [
@@ -186,6 +188,10 @@ const REQUIRED = [
   'prebuilds/linux-arm64/plugsock.node',
   // binding.gyp runs `node scripts/source-hash.js`: a build from source needs it.
   'scripts/source-hash.js',
+  // plugsock/terraform reads Terraform's protocol descriptors from generated/ (made at pack time).
+  'generated/tfplugin5.json',
+  'generated/tfplugin6.json',
+  'dist/terraform/index.js',
 ];
 
 describe('npm pack', () => {

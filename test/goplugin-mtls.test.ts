@@ -11,15 +11,22 @@ import { goplugin, root } from './kit';
 const gp = goplugin;
 
 describe('generateAutoMtlsCert', () => {
+  it("makes go-plugin's own P-521 certificate on request, and refuses other curves", () => {
+    const p521 = new X509Certificate(gp.generateAutoMtlsCert({ curve: 'P-521' }).certPem);
+    expect(p521.publicKey.asymmetricKeyDetails?.namedCurve).toBe('secp521r1');
+    expect(p521.verify(p521.publicKey)).toBe(true);
+    expect(() => gp.generateAutoMtlsCert({ curve: 'P-384' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+  });
+
   const c = gp.generateAutoMtlsCert();
   const x = new X509Certificate(c.certPem);
 
-  it('is a self-signed P-521 CA for localhost, valid from 30 s ago for 30 years', () => {
+  it('is a self-signed P-256 CA for localhost, valid from 30 s ago for 30 years', () => {
     expect(x.subject).toBe('O=plugsock\nCN=localhost');
     expect(x.issuer).toBe(x.subject);
     expect(x.ca).toBe(true);
     expect(x.subjectAltName).toBe('DNS:localhost');
-    expect(x.publicKey.asymmetricKeyDetails?.namedCurve).toBe('secp521r1');
+    expect(x.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
     expect(x.verify(x.publicKey)).toBe(true);
     expect(x.checkPrivateKey(createPrivateKey(c.keyPem))).toBe(true);
     const from = Date.parse(x.validFrom);

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
 import type { PeerPolicy } from '../peer';
 import { UnixSocketTransport } from '../transport';
-import { VerifiedUnixCredentials, type MutualTlsOptions } from './channel';
+import { VerifiedUnixCredentials, messageSizeOptions, type MutualTlsOptions } from './channel';
 import { GoPluginErrorCodes } from './errors';
 import type { PluginMtls } from './mtls';
 import type { ConnInfo } from './proto';
@@ -102,7 +102,7 @@ export class Broker {
     const mtls = this.mtls;
     const tlsOptions: MutualTlsOptions | null = mtls ? { serverCertPem: mtls.hostCertPem, certPem: mtls.certPem, keyPem: mtls.keyPem } : null;
     const creds = new VerifiedUnixCredentials(() => this.#connector.connect(info.address, { peer: this.peer }), tlsOptions);
-    const ch = new grpc.Channel(`unix:${info.address}`, creds, { 'grpc.max_receive_message_length': -1, ...o.channelOptions });
+    const ch = new grpc.Channel(`unix:${info.address}`, creds, { ...messageSizeOptions(), ...o.channelOptions });
     this.#channels.add(ch);
     return ch;
   }

@@ -31,6 +31,8 @@ export const GoPluginErrorCodes = {
   HOST_GONE: 'ERR_PLUGIN_HOST_GONE',
   /** Plugin side: no admitted host connected within hostConnectTimeoutMs. */
   HOST_TIMEOUT: 'ERR_PLUGIN_HOST_TIMEOUT',
+  /** Plugin side: the onShutdown hook threw or did not finish within shutdownTimeoutMs. */
+  SHUTDOWN_HOOK: 'ERR_PLUGIN_SHUTDOWN_HOOK',
 } as const;
 
 /** One of the go-plugin layer's codes. */

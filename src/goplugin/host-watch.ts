@@ -10,6 +10,7 @@ import type { PeerCredentials, PeerPolicy } from '../peer';
 import type { PeerSocket } from '../transport';
 import { GoPluginErrorCodes, type GoPluginErrorCode } from './errors';
 import { PinnedHost, type HostPolicy } from './host-pin';
+import { formatLogLine, type PluginLogger } from './log';
 import { isAncestorOf } from './proc';
 
 /** Refused connections logged one by one before the rest are only counted. */
@@ -17,8 +18,8 @@ const MAX_REFUSAL_LINES = 20;
 /** How often the plugin looks whether its host still runs. */
 const HOST_CHECK_INTERVAL_MS = 1000;
 
-/** Writes one line to the host's log (see `stderrLog`). */
-export type HostLog = (message: string, fields?: Record<string, string | number>) => void;
+/** Debug mode's default policy: the user the plugin runs as (the socket's owner). */
+const SAME_USER: PeerPolicy = Object.freeze({ sameUser: true });
 
 /** What the watch stops when the host fails it. */
 export interface Stoppable {
@@ -31,6 +32,8 @@ export interface HostWatchOptions {
   host?: HostPolicy;
   peer?: PeerPolicy | null;
   hostConnectTimeoutMs?: number;
+  /** Debug mode: no parent to pin; by default only this process's user may connect. */
+  debug?: boolean;
 }
 
 export class HostWatch {
@@ -48,20 +51,23 @@ export class HostWatch {
     this.#pinned = pinned;
     this.#connectTimeoutMs = connectTimeoutMs;
     this.peer =
-      peer === undefined
-        ? {
-            verify: (cred) => {
-              const why = pinned!.rejection(cred.pid);
-              if (why !== null) this.#refusals.set(cred, why);
-              return why === null;
-            },
-          }
-        : peer;
+      peer !== undefined
+        ? peer
+        : pinned
+          ? {
+              verify: (cred) => {
+                const why = pinned.rejection(cred.pid);
+                if (why !== null) this.#refusals.set(cred, why);
+                return why === null;
+              },
+            }
+          : SAME_USER;
   }
 
   /**
    * Checks servePlugin's `host`, `peer` and `hostConnectTimeoutMs` and pins the host. The default
-   * policy (the host, pinned) is a security boundary: it fails closed without the addon.
+   * policy (the host, pinned; in debug mode the plugin's own user) is a security boundary: it
+   * fails closed without the addon.
    */
   static resolve(options: HostWatchOptions): HostWatch {
     if (options.host !== undefined && options.peer !== undefined) {
@@ -70,11 +76,18 @@ export class HostWatch {
         'servePlugin: `host` chooses the default peer policy and `peer` replaces it; give one of them (put extra checks in peer.verify).',
       );
     }
+    if (options.debug && options.host !== undefined) {
+      throw new TransportError(
+        ErrorCodes.INVALID_OPTION,
+        'servePlugin: in debug mode no host launched the plugin, so there is no `host` to pin; restrict who may connect with `peer` (default: your own user).',
+      );
+    }
     const hostPolicy = options.host ?? 'parent';
     if (hostPolicy !== 'parent' && hostPolicy !== 'ancestors') {
       throw new TransportError(ErrorCodes.INVALID_OPTION, `servePlugin: host must be 'parent' or 'ancestors', got ${JSON.stringify(hostPolicy)}.`);
     }
-    const timeoutMs = options.hostConnectTimeoutMs ?? 60000;
+    // Debug mode waits for hosts as long as it runs (go-plugin's test mode has no limit either).
+    const timeoutMs = options.hostConnectTimeoutMs ?? (options.debug ? 0 : 60000);
     if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) {
       throw new TransportError(
         ErrorCodes.INVALID_OPTION,
@@ -82,8 +95,8 @@ export class HostWatch {
       );
     }
     // Pinned now, before the socket exists: a connection from a pinned pid can only be that process.
-    const pinned = options.peer === undefined ? PinnedHost.pin(hostPolicy) : null;
-    if (options.peer === undefined && !pinned) {
+    const pinned = options.peer === undefined && !options.debug ? PinnedHost.pin(hostPolicy) : null;
+    if (options.peer === undefined && !options.debug && !pinned) {
       throw new TransportError(
         ErrorCodes.INVALID_OPTION,
         hostPolicy === 'ancestors'
@@ -93,9 +106,11 @@ export class HostWatch {
     }
     const watch = new HostWatch(pinned, options.peer, timeoutMs);
     if (watch.peer && !capabilities().native) {
+      const which =
+        options.peer !== undefined ? 'peer policy' : options.debug ? 'default same-user peer policy (debug mode)' : 'default parent-only peer policy';
       // Thrown even with ownProcess: the caller decides; uncaught, the process dies with this
       // message on stderr before any handshake, which a host reports with the stderr tail.
-      throw nativeRequired(`servePlugin refuses to serve: its ${options.peer === undefined ? 'default parent-only peer policy' : 'peer policy'}`, {
+      throw nativeRequired(`servePlugin refuses to serve: its ${which}`, {
         instead: 'pass `peer: null` to serve without peer checks (any process the socket mode lets in may connect)',
       });
     }
@@ -114,10 +129,10 @@ export class HostWatch {
    * A refused connection is said at once, in go-plugin's log format, so the host logs it; a
    * flood of them is cut after a few lines.
    */
-  refused(cred: PeerCredentials | null, reason: string, socketPath: string, log: HostLog): void {
+  refused(cred: PeerCredentials | null, reason: string, socketPath: string, log: PluginLogger): void {
     this.#refusedCount++;
     if (this.#refusedCount > MAX_REFUSAL_LINES) {
-      if (this.#refusedCount === MAX_REFUSAL_LINES + 1) log('plugsock: further refused connections to the plugin socket are not logged');
+      if (this.#refusedCount === MAX_REFUSAL_LINES + 1) log.error('plugsock: further refused connections to the plugin socket are not logged');
       return;
     }
     const why = (cred && this.#refusals.get(cred)) ?? reason;
@@ -130,17 +145,17 @@ export class HostWatch {
     }
     const who = cred ? `pid ${cred.pid} (uid ${cred.uid})` : 'a process that is already gone';
     // No final full stop: go-plugin's host prints the fields after the message (`msg: k=v`).
-    log(`plugsock: refused a connection to the plugin socket from ${who}: ${why}${hint}`, {
+    log.error(`plugsock: refused a connection to the plugin socket from ${who}: ${why}${hint}`, {
       ...(cred ? { peer_pid: cred.pid, peer_uid: cred.uid } : {}),
       socket: socketPath,
     });
   }
 
   /** After the handshake: the host has hostConnectTimeoutMs to connect; the plugin stops when its host is gone. */
-  start(log: HostLog, plugin: Stoppable): void {
+  start(log: PluginLogger, plugin: Stoppable): void {
     const stopOnOwn = (code: GoPluginErrorCode, message: string) => {
       if (plugin.stopping) return;
-      log(message);
+      log.error(message);
       plugin.fail(new TransportError(code, message));
     };
     if (this.#connectTimeoutMs > 0 && !this.#connected) {
@@ -174,26 +189,9 @@ export class HostWatch {
 }
 
 /**
- * A HostLog to the stderr pipe as it is now, which go-plugin hosts log, even once captureStderr
- * routes process.stderr into GRPCStdio (no host reads that before it connects).
- */
-export function stderrLog(): HostLog {
-  const stderrWrite = process.stderr.write;
-  return (message, fields = {}) => {
-    try {
-      stderrWrite.call(process.stderr, goPluginLogLine('error', message, fields));
-    } catch {
-      /* stderr closed: nothing to tell */
-    }
-  };
-}
-
-/**
- * One line in hclog's JSON format, which go-plugin hosts parse from a plugin's stderr and log
- * at the line's level (`@timestamp` must have 6 fractional digits, or go-plugin logs the raw
- * line at debug level). Extra fields become key/value pairs in the host's log.
+ * One hclog JSON line with `@module` plugsock (kept for callers of the earlier API; new code uses
+ * createPluginLogger / formatLogLine from ./log, with microsecond timestamps like this).
  */
 export function goPluginLogLine(level: 'error' | 'warn' | 'info', message: string, fields: Record<string, string | number> = {}): string {
-  const timestamp = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-  return `${JSON.stringify({ '@level': level, '@message': message, '@module': 'plugsock', '@timestamp': timestamp, ...fields })}\n`;
+  return formatLogLine(level, message, fields, 'plugsock');
 }

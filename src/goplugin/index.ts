@@ -1,6 +1,7 @@
 /**
- * HashiCorp go-plugin compatibility: launch go-plugin plugins from Node (`startPlugin`) and
- * serve Node plugins to go-plugin hosts (`servePlugin`). See docs/go-plugin.md.
+ * HashiCorp go-plugin compatibility: launch go-plugin plugins from Node (`startPlugin`), attach
+ * to running ones (`attachPlugin`), and serve Node plugins to go-plugin hosts (`servePlugin`,
+ * with hclog logging: `createPluginLogger`). See docs/go-plugin.md.
  */
 export { GoPluginErrorCodes } from './errors';
 export { CORE_PROTOCOL_VERSION, CERT_MIN_LENGTH, buildHandshakeLine, parseHandshakeLine } from './handshake';
@@ -19,10 +20,17 @@ export {
 export type { PluginEnv, HostEnvOptions } from './env';
 export { parseGoBool } from './strconv';
 export { servePlugin } from './serve';
-export type { ServePluginOptions, ServedPlugin, RegisterServices } from './serve';
+export type { ServePluginOptions, ServedPlugin, RegisterServices, ShutdownReason } from './serve';
+export { attachPlugin } from './attach';
+export type { AttachPluginOptions } from './attach';
+export { reattachEnv, parseReattachEnv, checkReattachConfig } from './reattach';
+export type { ReattachConfig } from './reattach';
+export { createPluginLogger, formatLogLine, goTimestamp, levelFromString, LOG_LEVELS, MAX_LOG_LINE_BYTES } from './log';
+export type { PluginLogger, PluginLoggerOptions, LogLevel, LogFields } from './log';
+export { DEFAULT_MAX_MESSAGE_BYTES } from './channel';
 export type { PluginBroker } from './broker';
 export { generateAutoMtlsCert, toHandshakeField, parseHandshakeCert, parseClientCertPem } from './mtls';
-export type { AutoMtlsCert } from './mtls';
+export type { AutoMtlsCert, AutoMtlsCurve } from './mtls';
 export { VerifiedUnixCredentials, wrapMutualTls } from './channel';
 export type { MutualTlsOptions } from './channel';
 export { startPlugin } from './launch';

@@ -50,7 +50,11 @@ export interface StartPluginOptions {
   onStderr?: (chunk: Buffer) => void;
   /** Receives stdout after the handshake line (go-plugin hosts drain and discard it). */
   onStdout?: (chunk: Buffer) => void;
-  /** Extra grpc-js channel options. */
+  /**
+   * Extra grpc-js channel options. The largest message received and sent defaults to 256 MiB
+   * each way (`grpc.max_receive_message_length`, `grpc.max_send_message_length`, as Terraform's
+   * provider client; grpc-js alone receives 4 MiB); set them here to change that.
+   */
   channelOptions?: grpc.ChannelOptions;
   /**
    * go-plugin AutoMTLS, as Terraform uses it (default false, as go-plugin): generate a
@@ -113,21 +117,25 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
       mtlsCert,
       onStdout: options.onStdout,
     });
-    const connection = await PluginConnection.open(child, handshake.address, {
+    const server = { pid: child.pid!, isOwn: (pid: number) => child.isOwn(pid), pinServer: (pid: number) => child.pinServer(pid) };
+    const connection = await PluginConnection.open(server, handshake.address, {
       what,
+      source: `the handshake of ${what}`,
       verifyPeer,
       tls,
       channelOptions: options.channelOptions,
     });
     // In the caller's socketDir, what kill() may remove: the socket the child is seen to serve.
     sockets.confirm(handshake.address, child.isOwn);
+    const graceMs = options.killGraceMs ?? 2000;
     return pluginProcess({
       what,
-      child,
-      sockets,
+      pid: child.pid!,
       handshake,
       connection,
-      killGraceMs: options.killGraceMs ?? 2000,
+      exited: child.exited,
+      stderrTail: () => child.stderr.text(),
+      end: (shutdown) => endLaunched(child, sockets, connection, shutdown, graceMs),
       onStdio: options.onStdio,
     });
   } catch (err) {
@@ -135,11 +143,37 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   }
 }
 
+/**
+ * kill() of a launched plugin: Shutdown RPC, `graceMs` for it to exit, then SIGKILL to its
+ * group; then whatever is left of it (a wrapper's children, a server that left the group), the
+ * channel, and what it left in the socket directory.
+ */
+async function endLaunched(
+  child: PluginChild,
+  sockets: PluginSocketDir,
+  connection: PluginConnection,
+  shutdown: (timeoutMs: number) => Promise<void>,
+  graceMs: number,
+): Promise<void> {
+  if (child.running) {
+    await shutdown(graceMs);
+    const r = await Promise.race([child.exited, new Promise<null>((res) => setTimeout(() => res(null), graceMs))]);
+    if (!r) {
+      child.killAll();
+      await child.exited;
+    }
+  }
+  await child.end();
+  await connection.close();
+  // A plugin killed (or crashed) leaves its socket behind; the directory decides what goes.
+  sockets.release();
+}
+
 /** Whether to verify the plugin's socket's peer: by default when the addon can. */
-function peerCheck(verifyPeer: boolean | undefined): boolean {
+export function peerCheck(verifyPeer: boolean | undefined, caller = 'startPlugin', source = 'the handshake'): boolean {
   const native = capabilities().native;
   if ((verifyPeer ?? native) && !native) {
-    throw nativeRequired('startPlugin: verifyPeer', { instead: 'pass verifyPeer: false to trust whichever process serves the socket in the handshake' });
+    throw nativeRequired(`${caller}: verifyPeer`, { instead: `pass verifyPeer: false to trust whichever process serves the socket in ${source}` });
   }
   return verifyPeer ?? native;
 }

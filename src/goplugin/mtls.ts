@@ -10,11 +10,17 @@
  * field as unpadded standard base64 (`base64.RawStdEncoding`), serves TLS >= 1.2 requiring a
  * client certificate signed by (= equal to) the host's, and the host trusts only the plugin's.
  *
+ * plugsock does the same with one difference: its key is ECDSA P-256 (signed with SHA-256)
+ * unless asked for P-521. Either side only pins the other's exact certificate, so the curve is
+ * free; P-256 costs a fraction of P-521 to generate and in every TLS handshake (it is paid at
+ * each plugin start: Terraform starts a provider 3-5 times per command), and BoringSSL-based
+ * peers (Python gRPC) accept it, which they refuse for P-521.
+ *
  * node:crypto can sign but not build X.509, so this module encodes the certificate's DER
  * itself (a fixed, small structure) and signs it with node:crypto: no dependency.
  */
 import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { TransportError } from '../errors';
+import { ErrorCodes, TransportError } from '../errors';
 import { GoPluginErrorCodes } from './errors';
 
 export interface AutoMtlsCert {
@@ -82,6 +88,7 @@ function time(d: Date): Buffer {
 }
 
 const OID = {
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
   ecdsaWithSHA512: '1.2.840.10045.4.3.4',
   organization: '2.5.4.10',
   commonName: '2.5.4.3',
@@ -95,15 +102,23 @@ const OID = {
 
 const ext = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [bool(true)] : []), octets(value));
 
+/** The key's curve: P-256 (default) or go-plugin's own P-521. */
+export type AutoMtlsCurve = 'P-256' | 'P-521';
+
 /**
- * Generates a certificate like go-plugin's `generateCert()`. `organization` defaults to
- * "plugsock" (go-plugin writes "HashiCorp"; nothing checks it).
+ * Generates a certificate like go-plugin's `generateCert()`, on `curve` (default P-256, see
+ * above). `organization` defaults to "plugsock" (go-plugin writes "HashiCorp"; nothing checks it).
  */
-export function generateAutoMtlsCert(options: { organization?: string; commonName?: string } = {}): AutoMtlsCert {
+export function generateAutoMtlsCert(options: { organization?: string; commonName?: string; curve?: AutoMtlsCurve } = {}): AutoMtlsCert {
   const host = options.commonName ?? 'localhost';
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const curve = options.curve ?? 'P-256';
+  if (curve !== 'P-256' && curve !== 'P-521') {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `curve must be 'P-256' or 'P-521', got ${JSON.stringify(curve)}.`);
+  }
+  const hash = curve === 'P-256' ? 'sha256' : 'sha512';
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const algorithm = seq(oid(OID.ecdsaWithSHA512));
+  const algorithm = seq(oid(curve === 'P-256' ? OID.ecdsaWithSHA256 : OID.ecdsaWithSHA512));
   const name = seq(set(seq(oid(OID.organization), utf8(options.organization ?? 'plugsock'))), set(seq(oid(OID.commonName), utf8(host))));
   const now = Date.now();
   const serial = randomBytes(16);
@@ -125,7 +140,7 @@ export function generateAutoMtlsCert(options: { organization?: string; commonNam
     spki,
     explicit(3, extensions),
   );
-  const signature = sign('sha512', tbs, privateKey); // DER ECDSA-Sig-Value
+  const signature = sign(hash, tbs, privateKey); // DER ECDSA-Sig-Value
   const certDer = seq(tbs, algorithm, bitString(signature));
   const certPem = toPem('CERTIFICATE', certDer);
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;

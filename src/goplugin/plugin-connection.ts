@@ -1,20 +1,31 @@
 /**
  * Host side: the connection to the plugin's socket. Every connection (the probe at start and
- * each one grpc-js makes) must be served by the plugin or one of its descendants, and with
- * AutoMTLS talk TLS pinned to the plugin's certificate; all clients share one channel.
+ * each one grpc-js makes) must be served by the plugin (a launched plugin: it or one of its
+ * descendants; an attached one: exactly its pid), and with AutoMTLS talk TLS pinned to the
+ * plugin's certificate; all clients share one channel.
  */
 import type { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import type { PeerCredentials } from '../peer';
 import { UnixSocketTransport } from '../transport';
-import { VerifiedUnixCredentials, wrapMutualTls, type MutualTlsOptions } from './channel';
-import type { PluginChild } from './child-process';
+import { VerifiedUnixCredentials, messageSizeOptions, wrapMutualTls, type MutualTlsOptions } from './channel';
 import { GoPluginErrorCodes } from './errors';
+
+/** The process that must serve the socket (a launched child, or the pid of a reattach config). */
+export interface ServerPeer {
+  readonly pid: number;
+  /** Whether a connection whose SO_PEERCRED pid is `pid` is served by the plugin. */
+  isOwn(pid: number): boolean;
+  /** Told the pid seen serving the socket at start (a launched plugin ends it in kill()). */
+  pinServer?(pid: number): void;
+}
 
 export interface PluginConnectionOptions {
   /** What the messages call the plugin: `plugin <command>`. */
   what: string;
+  /** Where the address came from, for the messages: `the handshake of plugin <command>`. */
+  source: string;
   /** Whether to check the peer of every connection (SO_PEERCRED). */
   verifyPeer: boolean;
   tls: MutualTlsOptions | null;
@@ -39,20 +50,17 @@ export class PluginConnection {
     this.credentials = new VerifiedUnixCredentials(connectVerified, o.tls);
     this.target = `unix:${address}`;
     this.tls = o.tls !== null;
-    this.channel = new grpc.Channel(this.target, this.credentials, {
-      'grpc.max_receive_message_length': -1,
-      ...o.channelOptions,
-    });
+    this.channel = new grpc.Channel(this.target, this.credentials, { ...messageSizeOptions(), ...o.channelOptions });
   }
 
   /**
    * Probes the plugin's socket at `address` (peer check, AutoMTLS handshake) and pins the
    * process that serves it on `child`. Throws a TransportError naming the plugin.
    */
-  static async open(child: PluginChild, address: string, o: PluginConnectionOptions): Promise<PluginConnection> {
-    const childPid = child.pid!;
+  static async open(child: ServerPeer, address: string, o: PluginConnectionOptions): Promise<PluginConnection> {
+    const childPid = child.pid;
     // Peer verification: every connection (this probe and each grpc-js makes) must be served by
-    // the child or one of its descendants.
+    // the plugin.
     const connector = new UnixSocketTransport({ connectTimeoutMs: 5000 });
     const peerPolicy = o.verifyPeer ? { verify: (cred: PeerCredentials) => child.isOwn(cred.pid) } : null;
     const connectVerified = async (): Promise<Socket> => {
@@ -62,8 +70,7 @@ export class PluginConnection {
         if (err instanceof TransportError && err.code === ErrorCodes.PEER_REJECTED) {
           throw new TransportError(
             GoPluginErrorCodes.PEER_MISMATCH,
-            `The socket ${address} named in the handshake of ${o.what} (pid ${childPid}) is served by another process ` +
-              `(${err.message}); refusing to talk to it.`,
+            `The socket ${address} named in ${o.source} (pid ${childPid}) is served by another process ` + `(${err.message}); refusing to talk to it.`,
             { cause: err },
           );
         }
@@ -93,12 +100,12 @@ export class PluginConnection {
 }
 
 /** One verified connection, and with AutoMTLS one TLS handshake, to see that both work. */
-async function probe(child: PluginChild, connectVerified: () => Promise<Socket>, address: string, tls: MutualTlsOptions | null): Promise<void> {
+async function probe(child: ServerPeer, connectVerified: () => Promise<Socket>, address: string, tls: MutualTlsOptions | null): Promise<void> {
   const socket = await connectVerified();
   // Pin the process that serves the socket (verified: the child or a descendant), so kill()
   // ends it even if it left the child's process group.
   const servedBy = (socket as Socket & { peer?: PeerCredentials | null }).peer;
-  if (servedBy) child.pinServer(servedBy.pid);
+  if (servedBy) child.pinServer?.(servedBy.pid);
   if (!tls) {
     socket.destroy();
     return;

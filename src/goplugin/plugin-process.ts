@@ -1,16 +1,16 @@
 /**
- * Host side: the handle startPlugin returns for a started plugin: clients on the verified
- * channel, go-plugin's Ping and stdio stream, and kill() (Shutdown RPC, then SIGKILL to what is
- * left, then the leftovers in the socket directory).
+ * Host side: the handle startPlugin (and attachPlugin) returns: clients on the verified channel,
+ * go-plugin's Ping and stdio stream, and kill(), whose meaning the caller gives (startPlugin:
+ * Shutdown RPC, then SIGKILL to what is left, then the leftovers in the socket directory;
+ * attachPlugin: see attach.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
-import type { PluginChild } from './child-process';
+import type { ChildExit } from './child-process';
 import { GoPluginErrorCodes } from './errors';
 import type { Handshake } from './handshake';
 import type { PluginConnection } from './plugin-connection';
 import { HEALTH_SERVICE_NAME, goPluginServices } from './proto';
-import type { PluginSocketDir } from './socket-dir';
 import { receiveStdio } from './stdio';
 
 export interface PluginProcess {
@@ -25,17 +25,28 @@ export interface PluginProcess {
   readonly credentials: grpc.ChannelCredentials;
   /** The shared channel. */
   readonly channel: grpc.Channel;
-  /** Builds a client of a service on the shared channel. */
+  /**
+   * Builds a client of a service on the shared channel. Closing any such client (`close()`)
+   * closes that channel: every client of this plugin (and ping, streamStdio) then fails with
+   * "Channel has been shut down", and a new client cannot call either. kill() still ends the
+   * plugin (it sends Shutdown on a channel of its own); leave clients open and call kill().
+   */
   client<T extends grpc.Client = grpc.Client>(ctor: grpc.ServiceClientConstructor | (new (...a: any[]) => T)): T;
   /** Health check of service "plugin" (what go-plugin's Ping does). */
   ping(timeoutMs?: number): Promise<void>;
   /** Opens the plugin's GRPCStdio stream (only once per plugin); rejects when it lacks the service. */
   streamStdio(onData: (channel: 'stdout' | 'stderr', data: Buffer) => void): Promise<void>;
-  /** The last bytes of the plugin's stderr. */
+  /** The last bytes of the plugin's stderr ('' for an attached plugin: its stderr is not ours). */
   stderrTail(): string;
-  /** Settles when the process exited. */
+  /**
+   * Settles when the process exited. For an attached plugin (attachPlugin) the exit status is
+   * not ours to read: `{ code: null, signal: null }` once the process is seen gone.
+   */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Graceful Shutdown RPC, then SIGKILL after the grace period; removes what is left. Idempotent. */
+  /**
+   * startPlugin: graceful Shutdown RPC, then SIGKILL after the grace period; removes what is
+   * left. attachPlugin: never a signal (see AttachPluginOptions.shutdown). Idempotent.
+   */
   kill(): Promise<void>;
   /** Whether the connection uses AutoMTLS. */
   readonly tls: boolean;
@@ -44,24 +55,29 @@ export interface PluginProcess {
 export interface PluginProcessParts {
   /** What the messages call the plugin: `plugin <command>`. */
   what: string;
-  child: PluginChild;
-  sockets: PluginSocketDir;
+  pid: number;
   handshake: Handshake;
   connection: PluginConnection;
-  /** How long kill() waits after the Shutdown RPC before SIGKILL. */
-  killGraceMs: number;
+  exited: Promise<ChildExit>;
+  stderrTail(): string;
+  /**
+   * What kill() does, once; `shutdown(timeoutMs)` sends the Shutdown RPC and resolves when it
+   * answered or failed or the time is up.
+   */
+  end(shutdown: (timeoutMs: number) => Promise<void>): Promise<void>;
   /** Opens the stdio stream at once, as go-plugin's host does (see StartPluginOptions.onStdio). */
   onStdio?: (channel: 'stdout' | 'stderr', data: Buffer) => void;
 }
 
-/** The handle of a plugin whose start is complete. */
+/** The handle of a plugin whose start (or attach) is complete. */
 export function pluginProcess(p: PluginProcessParts): PluginProcess {
-  const { what, child, connection } = p;
+  const { what, connection } = p;
   const services = goPluginServices();
   const makeClient = <T extends grpc.Client>(ctor: any): T => connection.client<T>(ctor);
   let killing: Promise<void> | null = null;
+  const shutdown = (timeoutMs: number) => callShutdown(connection, services.controller, timeoutMs);
   const plugin: PluginProcess = {
-    pid: child.pid!,
+    pid: p.pid,
     handshake: p.handshake,
     appVersion: p.handshake.appVersion,
     address: p.handshake.address,
@@ -71,9 +87,9 @@ export function pluginProcess(p: PluginProcessParts): PluginProcess {
     client: makeClient,
     ping: (timeoutMs = 5000) => ping(makeClient(services.health), what, timeoutMs),
     streamStdio: (onData) => receiveStdio(makeClient(services.stdio), what, onData),
-    stderrTail: () => child.stderr.text(),
-    exited: child.exited,
-    kill: () => (killing ??= kill(p, () => makeClient(services.controller))),
+    stderrTail: p.stderrTail,
+    exited: p.exited,
+    kill: () => (killing ??= p.end(shutdown)),
     tls: connection.tls,
   };
   if (p.onStdio) {
@@ -89,31 +105,41 @@ export function pluginProcess(p: PluginProcessParts): PluginProcess {
 
 /** go-plugin's Ping: the health of service "plugin". */
 function ping(health: grpc.Client, what: string, timeoutMs: number): Promise<void> {
+  const failed = (err: Error) => new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `Health check of ${what} failed: ${err.message}`, { cause: err });
   return new Promise<void>((resolve, reject) => {
-    (health as any).Check({ service: HEALTH_SERVICE_NAME }, { deadline: Date.now() + timeoutMs }, (err: Error | null, res: any) => {
-      if (err) reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `Health check of ${what} failed: ${err.message}`, { cause: err }));
-      else if (res?.status !== 'SERVING') reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `${what} reports ${res?.status} for service "plugin".`));
-      else resolve();
-    });
+    try {
+      (health as any).Check({ service: HEALTH_SERVICE_NAME }, { deadline: Date.now() + timeoutMs }, (err: Error | null, res: any) => {
+        if (err) reject(failed(err));
+        else if (res?.status !== 'SERVING') reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `${what} reports ${res?.status} for service "plugin".`));
+        else resolve();
+      });
+    } catch (err) {
+      // A closed shared channel (a caller closed a client) throws instead of failing the call.
+      reject(failed(err as Error));
+    }
   });
 }
 
-async function kill(p: PluginProcessParts, controllerClient: () => grpc.Client): Promise<void> {
-  const { child, killGraceMs: graceMs } = p;
-  if (child.running) {
-    const controller = controllerClient();
-    await new Promise<void>((resolve) => {
-      (controller as any).Shutdown({}, { deadline: Date.now() + graceMs }, () => resolve());
-    });
-    const r = await Promise.race([child.exited, new Promise<null>((res) => setTimeout(() => res(null), graceMs))]);
-    if (!r) {
-      child.killAll();
-      await child.exited;
+/**
+ * go-plugin's GRPCController.Shutdown; the answer does not matter (go-plugin ignores it too).
+ * Never rejects, so kill() always goes on to end the process. A caller that closed a client has
+ * closed the shared channel (grpc-js then throws on every call): Shutdown goes on a channel of
+ * its own, closed after it, so the plugin still stops gracefully (its onShutdown hook runs).
+ */
+function callShutdown(connection: PluginConnection, ctor: grpc.ServiceClientConstructor, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let controller: grpc.Client | null = null;
+    const shared = connection.channel.getConnectivityState(false) !== grpc.connectivityState.SHUTDOWN;
+    try {
+      controller = shared ? connection.client(ctor) : new ctor(connection.target, connection.credentials);
+      (controller as any).Shutdown({}, { deadline: Date.now() + timeoutMs }, () => {
+        if (!shared) controller!.close();
+        resolve();
+      });
+    } catch {
+      // No call could start: the grace period and the kill that follow end the plugin.
+      if (!shared) controller?.close();
+      resolve();
     }
-  }
-  // Whatever is left of the plugin (a wrapper's children, a server that left the group).
-  await child.end();
-  await p.connection.close();
-  // A plugin killed (or crashed) leaves its socket behind; the directory decides what goes.
-  p.sockets.release();
+  });
 }

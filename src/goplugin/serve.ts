@@ -1,42 +1,72 @@
 /**
  * Plugin side: serve a go-plugin compatible gRPC plugin from Node over UnixSocketTransport.
  */
-import { randomInt } from 'node:crypto';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
 import type { PeerPolicy } from '../peer';
-import { UnixSocketTransport, type PeerSocket } from '../transport';
+import type { UnixSocketTransport, PeerSocket } from '../transport';
 import { Broker, type PluginBroker } from './broker';
-import { MAGIC_COOKIE_MESSAGE, checkMagicCookie, negotiateVersion, readPluginEnv, resolveGroup, type PluginEnv } from './env';
-import { GoPluginErrorCodes } from './errors';
-import { buildHandshakeLine } from './handshake';
+import { messageSizeOptions } from './channel';
 import type { HostPolicy } from './host-pin';
-import { HostWatch, stderrLog } from './host-watch';
-import { pluginMtls, type PluginMtls } from './mtls';
+import { HostWatch } from './host-watch';
+import { createPluginLogger, formatLogLine } from './log';
+import { pluginMtls } from './mtls';
 import type { ConnInfo } from './proto';
-import { ServeLifetime, cannotServe } from './serve-lifetime';
+import type { ReattachConfig } from './reattach';
+import { ServeLifetime, cannotServe, type ShutdownReason } from './serve-lifetime';
+import { listener, negotiate, printHandshake, serverCredentials, shutdownOptions, type NegotiateOptions, type RegisterServices } from './serve-setup';
 import { addGoPluginServices } from './services';
 import { StdioPump } from './stdio';
 
-/** Registers the plugin's own services on the gRPC server for the negotiated version. */
-export type RegisterServices = (server: grpc.Server, appVersion: number, context: { broker: PluginBroker }) => void | Promise<void>;
+export type { RegisterServices } from './serve-setup';
+export type { ShutdownReason } from './serve-lifetime';
 
-export interface ServePluginOptions {
-  /** The host's magic cookie (go-plugin `HandshakeConfig.MagicCookieKey`/`Value`). */
+export interface ServePluginOptions extends NegotiateOptions {
+  /** The host's magic cookie (go-plugin `HandshakeConfig.MagicCookieKey`/`Value`); not checked in debug mode. */
   magicCookieKey: string;
   magicCookieValue: string;
   /**
    * The app protocol versions this plugin speaks, each with its services:
    * `{ 1: (server) => server.addService(...) }`. Alternatively `protocolVersion` + `register`.
+   * The version served is the highest one the host lists in PLUGIN_PROTOCOL_VERSIONS; without
+   * that variable (a plugin started by hand, in debug mode) the lowest, as go-plugin does.
    */
   versions?: Record<number, RegisterServices>;
   protocolVersion?: number;
   register?: RegisterServices;
   /**
-   * Who may connect. Default: the host, as `host` says (the parent process, pinned at start).
-   * A policy given here replaces that (and cannot be combined with `host`); `null`: anyone the
+   * Debug mode (go-plugin's `ServeConfig.Test`, terraform-plugin-go's `WithDebug`): for a plugin
+   * started by hand (in a debugger), to which hosts attach with its `reattachConfig` (Terraform:
+   * TF_REATTACH_PROVIDERS, see `reattachEnv`; Node: `attachPlugin`). Then: the magic cookie is
+   * not checked; no handshake line is printed and stdout is not captured (unless
+   * `captureStdout: true`); no parent is pinned and no host watched: by default only processes
+   * of the plugin's own user may connect (`peer: { sameUser: true }`; `peer` replaces it, `host`
+   * is an error); hosts may come and go, and the plugin keeps serving across their sessions: a
+   * host's Shutdown RPC is answered but ignored (go-plugin hosts never send it to a `Test`
+   * reattach config); AutoMTLS is off (a reattach config carries no certificate); no time limit
+   * for a host to connect unless `hostConnectTimeoutMs` is given. It ends on SIGINT (Ctrl-C) or
+   * SIGTERM (cleanly: socket removed, `onShutdown` run, then the signal re-raised) or
+   * `served.shutdown()`.
+   */
+  debug?: boolean;
+  /**
+   * Runs once the plugin has stopped serving (after the host's Shutdown RPC, SIGTERM, the host
+   * gone, or `served.shutdown()`; the reason is passed), before the process exits (with
+   * `ownProcess`) or `closed` settles. Awaited for at most `shutdownTimeoutMs`: a hook that
+   * throws or takes longer is logged as an error line and the plugin stops anyway, with exit
+   * status 1 (a signal is still re-raised), or `closed` rejecting with ERR_PLUGIN_SHUTDOWN_HOOK.
+   */
+  onShutdown?: (reason: ShutdownReason) => void | Promise<void>;
+  /**
+   * Time limit of `onShutdown`, in ms (1..2147483647). Default 1500: go-plugin hosts, Terraform
+   * among them, SIGKILL the plugin 2 s after their Shutdown RPC, so a longer hook would be cut
+   * without a word; within the default the plugin says what happened and exits itself.
+   */
+  shutdownTimeoutMs?: number;
+  /**
+   * Who may connect. Default: the host, as `host` says (the parent process, pinned at start);
+   * in debug mode, processes of the plugin's own user (`{ sameUser: true }`). A policy given here replaces that (and cannot be combined with `host`); `null`: anyone the
    * socket's mode lets in. Needs the native addon: without it servePlugin rejects with
    * ERR_NATIVE_REQUIRED (before printing a handshake) unless you pass `peer: null` explicitly.
    */
@@ -68,20 +98,25 @@ export interface ServePluginOptions {
   handshakeOut?: { write(s: string): unknown };
   /**
    * Route what the process writes to stdout/stderr after the handshake into the
-   * `plugin.GRPCStdio` stream, as go-plugin does. Default: stdout true, stderr false (stderr
-   * stays the pipe the host logs, which older hosts rely on).
+   * `plugin.GRPCStdio` stream, as go-plugin does. Default: stdout true (false in debug mode),
+   * stderr false (stderr stays the pipe the host logs, which older hosts rely on).
    */
   captureStdout?: boolean;
   captureStderr?: boolean;
   /**
    * Behave like go-plugin's `Serve()` owning the process (default true): a wrong cookie
    * prints go-plugin's explanation on stderr and exits 1; SIGINT is ignored (the host handles
-   * Ctrl-C); SIGTERM cleans up and re-raises; after Shutdown the process exits 0; when the host
-   * is gone or never connects (see `host`, `hostConnectTimeoutMs`) it cleans up and exits 1.
+   * Ctrl-C; in debug mode SIGINT ends it like SIGTERM); SIGTERM cleans up and re-raises; after
+   * Shutdown the process exits 0 (1 when `onShutdown` failed); when the host is gone or never
+   * connects (see `host`, `hostConnectTimeoutMs`) it cleans up and exits 1.
    * With false, errors are thrown and `closed` settles instead (rejecting in the last case).
    */
   ownProcess?: boolean;
-  /** Options for the grpc-js server. */
+  /**
+   * Options for the grpc-js server. The largest message received and sent defaults to 256 MiB
+   * each way (`grpc.max_receive_message_length`, `grpc.max_send_message_length`; as Terraform
+   * and terraform-plugin-go; grpc-js alone receives 4 MiB); set them here to change that.
+   */
   serverOptions?: grpc.ServerOptions;
   /**
    * go-plugin AutoMTLS (default true): when the host sets PLUGIN_CLIENT_CERT, generate a
@@ -109,6 +144,9 @@ export const SERVE_PLUGIN_OPTION_KEYS = optionKeys<ServePluginOptions>({
   autoMTLS: true,
   host: true,
   hostConnectTimeoutMs: true,
+  debug: true,
+  onShutdown: true,
+  shutdownTimeoutMs: true,
 });
 
 export interface ServedPlugin {
@@ -116,7 +154,7 @@ export interface ServedPlugin {
   readonly appVersion: number;
   /** Absolute socket path. */
   readonly address: string;
-  /** The handshake line printed (without newline). */
+  /** The handshake line (without newline), as printed; in debug mode it is not printed. */
   readonly handshakeLine: string;
   readonly server: grpc.Server;
   readonly transport: UnixSocketTransport;
@@ -127,9 +165,17 @@ export interface ServedPlugin {
   /** Whether the plugin serves AutoMTLS (the host sent PLUGIN_CLIENT_CERT). */
   readonly tls: boolean;
   /**
-   * Resolves when the plugin stopped serving (Shutdown RPC, shutdown() or SIGTERM). Rejects
-   * with ERR_PLUGIN_HOST_GONE when it stopped because its host exited, ERR_PLUGIN_HOST_TIMEOUT
-   * when no admitted host connected in time (only seen with `ownProcess: false`).
+   * How a host reaches this plugin without launching it (go-plugin's ReattachConfig, JSON-ready):
+   * `{ Protocol: 'grpc', ProtocolVersion, Pid, Test, Addr: { Network: 'unix', String } }`.
+   * `Test` is true in debug mode. Outside debug mode the default peer policy admits only the
+   * host that launched the plugin, so other hosts cannot attach.
+   */
+  readonly reattachConfig: ReattachConfig;
+  /**
+   * Resolves when the plugin stopped serving (Shutdown RPC, shutdown() or SIGTERM) and its
+   * onShutdown hook ran. Rejects with ERR_PLUGIN_HOST_GONE when it stopped because its host
+   * exited, ERR_PLUGIN_HOST_TIMEOUT when no admitted host connected in time,
+   * ERR_PLUGIN_SHUTDOWN_HOOK when the hook failed (only seen with `ownProcess: false`).
    */
   readonly closed: Promise<void>;
   /** Stops serving, closes the transport (removes the socket and its directory). Idempotent. */
@@ -144,47 +190,41 @@ export interface ServedPlugin {
 export async function servePlugin(options: ServePluginOptions): Promise<ServedPlugin> {
   checkOptionKeys(options, SERVE_PLUGIN_OPTION_KEYS, '');
   const ownProcess = options.ownProcess ?? true;
-  const { env, appVersion, register } = negotiate(options, ownProcess);
-  const host = HostWatch.resolve(options);
+  const debug = options.debug ?? false;
+  if (typeof debug !== 'boolean') throw new TransportError(ErrorCodes.INVALID_OPTION, `servePlugin: debug must be a boolean, got ${typeof debug}.`);
+  // plugsock's own lines, in hclog JSON on the stderr pipe, which go-plugin hosts log.
+  const log = createPluginLogger({ name: 'plugsock' });
+  const shutdownTimeoutMs = shutdownOptions(options);
+  const { env, appVersion, register } = negotiate(options, ownProcess, debug, log);
+  const host = HostWatch.resolve({ ...options, debug });
   const transport = listener(env, options.mode, host.peer);
-  const mtls = env.clientCert && (options.autoMTLS ?? true) ? pluginMtls(env.clientCert) : null;
+  const mtls = env.clientCert && !debug && (options.autoMTLS ?? true) ? pluginMtls(env.clientCert) : null;
   const credentials = serverCredentials(mtls);
 
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': -1, ...options.serverOptions });
-  const life = new ServeLifetime(ownProcess);
+  const server = new grpc.Server({ ...messageSizeOptions(), ...options.serverOptions });
+  const life = new ServeLifetime({ ownProcess, debug, onShutdown: options.onShutdown, shutdownTimeoutMs, log });
   const stdio = new StdioPump();
   const broker = new Broker(host.peer, mtls);
   const services = addGoPluginServices(server, {
     stdio,
     broker,
     stopping: () => life.stopping,
-    shutdown: () => void life.shutdown(),
+    shutdown: debug
+      ? () => log.info('plugsock: debug mode: the host asked the plugin to shut down; it keeps serving (stop it with Ctrl-C or SIGTERM)')
+      : () => void life.shutdown('rpc'),
   });
   await register(server, appVersion, { broker: broker.pluginBroker });
 
   const injector = server.createConnectionInjector(credentials);
-  // The host's lines go to the real stderr pipe, which go-plugin hosts log, even when
-  // captureStderr routes process.stderr into GRPCStdio (no host reads that before it connects).
-  const log = stderrLog();
   transport.on('connection', (socket: PeerSocket) => {
     host.connected(socket);
     injector.injectConnection(socket);
   });
   transport.on('peerRejected', (cred, reason) => host.refused(cred, reason, transport.path, log));
-  transport.on('error', (err) => process.stderr.write(`plugsock: accept failed: ${err.message}\n`));
-  try {
-    await transport.listen();
-  } catch (err) {
-    await transport.close().catch(() => {});
-    // go-plugin logs "plugin init error" and exits without a handshake line.
-    cannotServe(ownProcess, `plugin init error: ${(err as Error).message}\n`, err);
-  }
-
-  const handshakeLine = printHandshake(options.handshakeOut ?? process.stdout, appVersion, transport.path, mtls, env);
-  host.start(log, life);
-  // After the handshake: route stdio into the GRPCStdio stream.
-  if (options.captureStdout ?? true) stdio.capture(process.stdout, 'STDOUT');
-  if (options.captureStderr ?? false) stdio.capture(process.stderr, 'STDERR');
+  transport.on('error', (err) => log.error('plugsock: accept failed', { error: err }));
+  await listen(transport, ownProcess);
+  // Signals are handled from before the handshake: a host may signal the plugin as soon as it
+  // has read the line, which can be before this process runs its next statement.
   life.start(async () => {
     host.stop();
     services.end();
@@ -194,6 +234,12 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     injector.destroy();
     await transport.close();
   });
+
+  const handshakeLine = printHandshake(debug ? null : (options.handshakeOut ?? process.stdout), appVersion, transport.path, mtls, env);
+  host.start(log, life);
+  // After the handshake: route stdio into the GRPCStdio stream (in debug mode the terminal keeps it).
+  if (options.captureStdout ?? !debug) stdio.capture(process.stdout, 'STDOUT');
+  if (options.captureStderr ?? false) stdio.capture(process.stderr, 'STDERR');
   return {
     appVersion,
     address: transport.path,
@@ -203,71 +249,24 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     brokerInfo: broker.info,
     broker: broker.pluginBroker,
     tls: mtls !== null,
+    reattachConfig: {
+      Protocol: 'grpc',
+      ProtocolVersion: appVersion,
+      Pid: process.pid,
+      Test: debug,
+      Addr: { Network: 'unix', String: transport.path },
+    },
     closed: life.closed,
-    shutdown: life.shutdown,
+    shutdown: () => life.shutdown('api'),
   };
 }
 
-/**
- * The magic cookie (with ownProcess, a wrong one prints go-plugin's explanation and exits 1),
- * the plugin's versions, the go-plugin environment and the version agreed with the host.
- */
-function negotiate(options: ServePluginOptions, ownProcess: boolean): { env: PluginEnv; appVersion: number; register: RegisterServices } {
-  if (!options.magicCookieKey || !options.magicCookieValue) {
-    const msg =
-      'Misconfigured ServeConfig given to serve this plugin: no magic cookie\n' +
-      'key or value was set. Please notify the plugin author and report\n' +
-      'this as a bug.\n';
-    cannotServe(ownProcess, msg, new TransportError(ErrorCodes.INVALID_OPTION, msg.replace(/\n/g, ' ').trim()));
+/** Listens; a failure is go-plugin's "plugin init error": logged, and no handshake line. */
+async function listen(transport: UnixSocketTransport, ownProcess: boolean): Promise<void> {
+  try {
+    await transport.listen();
+  } catch (err) {
+    await transport.close().catch(() => {});
+    cannotServe(ownProcess, formatLogLine('error', 'plugin init error', { error: err }), err);
   }
-  const processEnv = options.env ?? process.env;
-  if (!checkMagicCookie(processEnv, options.magicCookieKey, options.magicCookieValue)) {
-    cannotServe(ownProcess, MAGIC_COOKIE_MESSAGE, new TransportError(GoPluginErrorCodes.BAD_COOKIE, MAGIC_COOKIE_MESSAGE.replace(/\n/g, ' ').trim()));
-  }
-  const versions = new Map<number, RegisterServices>();
-  for (const [k, fn] of Object.entries(options.versions ?? {})) versions.set(Number(k), fn);
-  if (options.register) versions.set(options.protocolVersion ?? 1, options.register);
-  if (versions.size === 0) {
-    throw new TransportError(ErrorCodes.INVALID_OPTION, 'servePlugin needs `versions` or `register` (with `protocolVersion`).');
-  }
-  const env = readPluginEnv(processEnv);
-  for (const bad of env.invalidVersions) {
-    process.stderr.write(`server sent invalid plugin version ${JSON.stringify(bad)}\n`);
-  }
-  const appVersion = negotiateVersion([...versions.keys()], env.hostVersions);
-  return { env, appVersion, register: versions.get(appVersion)! };
-}
-
-/** The plugin's socket: in PLUGIN_UNIX_SOCKET_DIR when set, with PLUGIN_UNIX_SOCKET_GROUP's group. */
-function listener(env: PluginEnv, mode: number | undefined, peer: PeerPolicy | null): UnixSocketTransport {
-  const gid = env.unixSocketGroup ? resolveGroup(env.unixSocketGroup) : null;
-  const path = env.unixSocketDir ? join(env.unixSocketDir, `plugin${randomInt(1e9, 1e10)}`) : undefined;
-  // The group is given to the socket inside the claim's private stage, before it is published.
-  return new UnixSocketTransport({
-    ...(path ? { path } : {}),
-    mode: mode ?? (gid !== null ? 0o660 : 0o600),
-    ...(gid !== null ? { group: gid } : {}),
-    ...(peer ? { peer } : {}),
-  });
-}
-
-/** Prints the handshake line; a 7th field (no multiplexing) only when the host set PLUGIN_MULTIPLEX_GRPC. */
-function printHandshake(out: { write(s: string): unknown }, appVersion: number, address: string, mtls: PluginMtls | null, env: PluginEnv): string {
-  const line = buildHandshakeLine({
-    appVersion,
-    network: 'unix',
-    address,
-    protocol: 'grpc',
-    serverCert: mtls?.handshakeField ?? null,
-    ...(env.multiplexSet ? { multiplex: false } : {}),
-  });
-  out.write(`${line}\n`);
-  return line;
-}
-
-/** AutoMTLS (go-plugin server.go): TLS that requires the host's certificate. */
-function serverCredentials(mtls: PluginMtls | null): grpc.ServerCredentials {
-  return mtls
-    ? grpc.ServerCredentials.createSsl(Buffer.from(mtls.hostCertPem), [{ private_key: Buffer.from(mtls.keyPem), cert_chain: Buffer.from(mtls.certPem) }], true)
-    : grpc.ServerCredentials.createInsecure();
 }

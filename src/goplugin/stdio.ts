@@ -10,6 +10,17 @@ import type { StdioData } from './proto';
 
 const STDIO_BUFFER_LIMIT = 1 << 20;
 
+/** The write() each captured stream had before capture() replaced it. */
+const uncapturedWrites = new WeakMap<NodeJS.WriteStream, NodeJS.WriteStream['write']>();
+
+/**
+ * Writes to `stream` itself (the pipe go-plugin hosts read) even while a StdioPump captures it:
+ * log lines must reach the host's log parser, which does not read GRPCStdio.
+ */
+export function writeUncaptured(stream: NodeJS.WriteStream, text: string): void {
+  (uncapturedWrites.get(stream) ?? stream.write).call(stream, text);
+}
+
 /** Plugin side: the stream's one writer, fed by the patched process.stdout/stderr. */
 export class StdioPump {
   #queue: StdioData[] = [];
@@ -34,14 +45,20 @@ export class StdioPump {
     }
   }
 
-  /** GRPCStdio.StreamStdio: the host opens the stream. */
+  /**
+   * GRPCStdio.StreamStdio: the host opens the stream. A host may open it again while an earlier
+   * one is open (Terraform does, once per provider instance, when it reattaches to a provider in
+   * debug mode; go-plugin's server lets concurrent calls share the output): the newest stream
+   * gets what follows, and the earlier one is ended.
+   */
   attach(call: grpc.ServerWritableStream<unknown, StdioData>): void {
-    if (this.#call || this.#ended) {
-      // go-plugin: "This RPC endpoint must only be called ONCE."
-      call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: 'StreamStdio may be called only once' });
+    if (this.#ended) {
+      call.end();
       return;
     }
+    const earlier = this.#call;
     this.#call = call;
+    earlier?.end();
     for (const m of this.#queue) call.write(m);
     this.#queue = [];
     this.#size = 0;
@@ -53,6 +70,7 @@ export class StdioPump {
   /** Routes what is written to `stream` from now on into the stream, until end(). */
   capture(stream: NodeJS.WriteStream, channel: 'STDOUT' | 'STDERR'): void {
     const original = stream.write;
+    if (!uncapturedWrites.has(stream)) uncapturedWrites.set(stream, original);
     const push = (chunk: string | Uint8Array, encoding?: BufferEncoding) => this.push(channel, chunk, encoding);
     stream.write = function (this: NodeJS.WriteStream, chunk: any, encoding?: any, cb?: any): boolean {
       if (typeof encoding === 'function') {
@@ -65,6 +83,7 @@ export class StdioPump {
     } as typeof stream.write;
     this.#restore.push(() => {
       stream.write = original;
+      if (uncapturedWrites.get(stream) === original) uncapturedWrites.delete(stream);
     });
   }
 

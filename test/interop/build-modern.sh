@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the go-plugin v1.8 interop peers (test/interop/modern/, module mode, dependencies from
 # the Go module proxy as pinned by modern/go.mod + go.sum) into test/interop/.build/bin/:
-# kv-plugin-v18 (Go plugin) and kv-host-v18 (Go host).
+# kv-plugin-v18 (Go plugin), kv-host-v18 (Go host) and tf-host-v18 (a Terraform-like host that
+# times provider start-up, for bench/terraform.mjs).
 #
 # Needs: Go >= the version in modern/go.mod (the machine's /usr/local/go, or GO=...), protoc
 # (Debian protobuf-compiler), and the Go module proxy (GOPROXY, default proxy.golang.org) the
 # first time; the module cache ($GOMODCACHE) makes later builds offline.
-# Idempotent: rebuilds only when a source file is newer than the binaries. Prints the two
+# Idempotent: rebuilds only when a source file is newer than the binaries. Prints the kv
 # binary paths on success, then the go-plugin module's directory (its internal/plugin/*.proto are
-# what test/goplugin-proto compares plugsock's codecs with).
+# what test/goplugin-proto compares plugsock's codecs with), then the tf-host binary.
 set -euo pipefail
 # Test files run in parallel and may build the same peers at once: one build at a time.
 mkdir -p "$(dirname "${BASH_SOURCE[0]}")/.build"
@@ -43,9 +44,10 @@ built() {
   echo "$bin/kv-plugin-v18"
   echo "$bin/kv-host-v18"
   (cd "$work" && "$GO" list -m -f '{{.Dir}}' github.com/hashicorp/go-plugin)
+  echo "$bin/tf-host-v18"
 }
-if [[ -x "$bin/kv-plugin-v18" && -x "$bin/kv-host-v18" && -f "$work/go.mod" ]]; then
-  oldest_bin="$(stat -c %Y "$bin/kv-plugin-v18" "$bin/kv-host-v18" | sort -n | head -1)"
+if [[ -x "$bin/kv-plugin-v18" && -x "$bin/kv-host-v18" && -x "$bin/tf-host-v18" && -f "$work/go.mod" ]]; then
+  oldest_bin="$(stat -c %Y "$bin/kv-plugin-v18" "$bin/kv-host-v18" "$bin/tf-host-v18" | sort -n | head -1)"
   if (( ${newest_src%.*} < oldest_bin )); then
     built
     exit 0
@@ -74,6 +76,8 @@ protoc --plugin=protoc-gen-go="$bin/protoc-gen-go-v2" --plugin=protoc-gen-go-grp
 
 "$GO" build -o "$bin/kv-plugin-v18.tmp" ./kvplugin
 "$GO" build -o "$bin/kv-host-v18.tmp" ./kvhost
+"$GO" build -o "$bin/tf-host-v18.tmp" ./tfhost
+mv -f "$bin/tf-host-v18.tmp" "$bin/tf-host-v18"
 mv -f "$bin/kv-plugin-v18.tmp" "$bin/kv-plugin-v18"
 mv -f "$bin/kv-host-v18.tmp" "$bin/kv-host-v18"
 built

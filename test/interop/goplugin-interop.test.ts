@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inCI, plugsock, scratchDirs } from '../kit';
+import { inCI, pidExists as alive, plugsock, scratchDirs } from '../kit';
 import { COOKIE, NODE_PLUGIN, goV101, itWithPeers, loadGoPluginKit, run } from './peers';
 
 const { gp, kvPkg } = loadGoPluginKit();
@@ -36,15 +36,6 @@ const list = (c: KV, prefix: string): Promise<string[]> =>
     s.on('end', () => resolve(keys));
     s.on('error', reject);
   });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function exerciseKV(p: import('../../src/goplugin/index').PluginProcess, calls = 25): Promise<void> {
   await p.ping();

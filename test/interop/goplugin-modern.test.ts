@@ -66,7 +66,7 @@ describe('Node host launches the Go plugin (go-plugin v1.8)', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
-  peerIt(v18, 'AutoMTLS: the plugin answers with a P-521 certificate in the 6th field; every call goes over mutual TLS', async () => {
+  peerIt(v18, "AutoMTLS: the Go plugin answers with go-plugin's P-521 certificate in the 6th field; every call goes over mutual TLS", async () => {
     const p = await gp.startPlugin({ command: P18(), ...COOKIE, autoMTLS: true });
     try {
       expect(p.tls).toBe(true);

@@ -122,6 +122,16 @@ export async function firstLine(child: ChildProcess, timeoutMs?: number): Promis
   return m.input!;
 }
 
+/** Whether a process `pid` exists (a zombie counts: signal 0 reaches it). */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Resolves once the child has exited (at once if it already has). */
 export function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
