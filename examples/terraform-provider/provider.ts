@@ -75,6 +75,7 @@ const file = resource({
     },
   },
   async create(planned, ctx) {
+    if (planned.delay_ms) ctx.log.info('waiting before writing', { ms: planned.delay_ms });
     await delay(planned.delay_ms, ctx.signal);
     const path = locate(ctx.provider, planned.path);
     await mkdir(dirname(path), { recursive: true });

@@ -317,6 +317,10 @@ describe.concurrent('terraform CLI with a TypeScript provider', () => {
       // (StopProvider aborts the create), reports the interruption and exits without it.
       const t = c.start(['apply', '-auto-approve', '-var', 'content=slow', '-var', 'delay_ms=60000']);
       await waitForOutput(t.output, 'localfile_file.f: Creating...', 30_000);
+      // Terraform prints "Creating..." before it sends ApplyResourceChange: wait until the
+      // provider is inside create (its log line), or a StopProvider could come first (and, as
+      // in terraform-plugin-go, only stop what runs at that moment).
+      await waitForOutput(() => (existsSync(t.log) ? readFileSync(t.log, 'utf8') : ''), 'waiting before writing', 30_000);
       const t0 = Date.now();
       t.child.kill('SIGINT');
       r = await t.done;
