@@ -19,7 +19,9 @@
         "native/scm_rights.cc",
         "native/fd_channel.cc",
         "native/fd_channel_write.cc",
-        "native/fd_channel_read.cc"
+        "native/fd_channel_read.cc",
+        "native/abstract.cc",
+        "native/systemd.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

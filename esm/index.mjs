@@ -8,9 +8,13 @@ const plugsock = require('../dist/index.js');
 export const {
   UnixSocketTransport,
   normalizeUnixPath,
+  normalizeEndpoint,
   SUN_PATH_MAX,
+  notify,
+  DEFAULT_GRACEFUL_TIMEOUT_MS,
   TransportError,
   ConnectionTimeoutError,
+  AbortError,
   ErrorCodes,
   capabilities,
   FdStream,

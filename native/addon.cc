@@ -47,6 +47,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   plugsock::InitFdUtils(env, exports);
   plugsock::InitClaim(env, exports);
   plugsock::InitDirFd(env, exports);
+  plugsock::InitAbstract(env, exports);
+  plugsock::InitSystemd(env, exports);
   return exports;
 }
 

@@ -45,6 +45,26 @@ inline bool ArgPath(const Napi::CallbackInfo& info, size_t i, const char* name, 
   return true;
 }
 
+// A socket address: a path (ArgPath's rules), or, when the string starts with a NUL, an abstract
+// name (Linux): the bytes after that NUL, 1 to 107 of them (sun_path less the NUL), none of them
+// NUL. *abstract says which; *out is the path, or the name without its NUL.
+inline bool ArgAddress(const Napi::CallbackInfo& info, size_t i, const char* name, std::string* out,
+                       bool* abstract) {
+  *abstract = false;
+  if (info.Length() <= i || !info[i].IsString()) return ArgPath(info, i, name, out);
+  *out = info[i].As<Napi::String>().Utf8Value();
+  if (out->empty() || (*out)[0] != '\0') return ArgPath(info, i, name, out);
+  *abstract = true;
+  out->erase(0, 1);
+  if (out->empty() || out->size() > 107 || out->find('\0') != std::string::npos) {
+    ThrowTypeError(info.Env(), std::string("The \"") + name +
+                                   "\" argument, an abstract address, must be a null byte and "
+                                   "then 1 to 107 bytes without null bytes");
+    return false;
+  }
+  return true;
+}
+
 // A file descriptor in the first argument.
 inline bool ArgFd(const Napi::CallbackInfo& info, const char* name, int* out) {
   double v =

@@ -1,5 +1,5 @@
-// fd utilities (docs/ADDON-CONTRACT.md): fdDup, memfdCreate, fdClose. Every fd returned here is
-// CLOEXEC and owned by the caller.
+// fd utilities (docs/ADDON-CONTRACT.md): fdDup, memfdCreate, fdClose, fdSetCloexec. Every fd
+// returned here is CLOEXEC and owned by the caller.
 #include <fcntl.h>
 #include <napi.h>
 #include <unistd.h>
@@ -54,12 +54,27 @@ Napi::Value FdClose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fdSetCloexec(fd): FD_CLOEXEC on an fd this process inherited (systemd's LISTEN_FDS come
+// without it), so no child it spawns inherits the fd in turn.
+Napi::Value FdSetCloexec(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = -1;
+  if (!ArgFd(info, "fd", &fd)) return env.Undefined();
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0) return ThrowErrno(env, errno, "fcntl");
+  if ((flags & FD_CLOEXEC) == 0 && ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) {
+    return ThrowErrno(env, errno, "fcntl");
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitFdUtils(Napi::Env env, Napi::Object exports) {
   exports.Set("fdDup", Napi::Function::New<FdDup>(env, "fdDup"));
   exports.Set("memfdCreate", Napi::Function::New<MemfdCreate>(env, "memfdCreate"));
   exports.Set("fdClose", Napi::Function::New(env, FdClose, "fdClose"));
+  exports.Set("fdSetCloexec", Napi::Function::New(env, FdSetCloexec, "fdSetCloexec"));
 }
 
 }  // namespace plugsock

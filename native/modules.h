@@ -13,5 +13,7 @@ void InitConnectionSetUp(Napi::Env env, Napi::Object exports);  // connection_se
 void InitFdChannel(Napi::Env env, Napi::Object exports);        // fd_channel.cc
 void InitFdUtils(Napi::Env env, Napi::Object exports);          // fd_utils.cc
 void InitClaim(Napi::Env env, Napi::Object exports);            // claim.cc (Linux; elsewhere empty)
-void InitDirFd(Napi::Env env, Napi::Object exports);  // dir_fd.cc (Linux; elsewhere empty)
+void InitDirFd(Napi::Env env, Napi::Object exports);     // dir_fd.cc (Linux; elsewhere empty)
+void InitAbstract(Napi::Env env, Napi::Object exports);  // abstract.cc (Linux; elsewhere empty)
+void InitSystemd(Napi::Env env, Napi::Object exports);   // systemd.cc
 }  // namespace plugsock

@@ -1,4 +1,5 @@
-// Making AF_UNIX stream sockets and their addresses; shared by socket.cc and claim.cc.
+// Making AF_UNIX stream sockets and their addresses; shared by socket.cc, claim.cc, abstract.cc
+// and systemd.cc.
 #pragma once
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -48,6 +49,20 @@ inline socklen_t MakeAddr(const std::string& path, sockaddr_un* addr) {
   addr->sun_len = static_cast<unsigned char>(len);
 #endif
   return len;
+}
+
+// The longest abstract name: sun_path less its leading NUL.
+constexpr size_t kAbstractNameMax = sizeof(sockaddr_un{}.sun_path) - 1;
+
+// An abstract address (Linux): a NUL in sun_path[0], then the `name.size()` bytes of the name and
+// nothing after them. The kernel counts every byte up to the address length as part of the name,
+// so the length is exact: no terminating NUL (Node's net binds the whole sun_path, padded with
+// NULs, which is another name). Caller checked 1 <= name.size() <= kAbstractNameMax.
+inline socklen_t MakeAbstractAddr(const std::string& name, sockaddr_un* addr) {
+  std::memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  std::memcpy(addr->sun_path + 1, name.data(), name.size());
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
 }
 
 }  // namespace plugsock

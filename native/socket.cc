@@ -26,26 +26,36 @@ namespace {
 
 // connect() by path. A path that fits sun_path goes to the kernel as it is; a longer one (names
 // up to NAME_MAX, paths up to PATH_MAX) is opened O_PATH and connected through
-// /proc/self/fd/<fd>, which is always short and reaches exactly the file that was opened.
+// /proc/self/fd/<fd>, which is always short and reaches exactly the file that was opened. A
+// string that starts with a NUL is an abstract address (Linux): the name after it, exactly.
 Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
-  if (!ArgPath(info, 0, "path", &path)) return env.Undefined();
+  bool abstract = false;
+  if (!ArgAddress(info, 0, "path", &path, &abstract)) return env.Undefined();
   Fd file;
-  std::string kernel = path;
-  if (!FitsSunPath(path)) {
+  sockaddr_un addr;
+  socklen_t len = 0;
+  if (abstract) {
+#ifdef __linux__
+    len = MakeAbstractAddr(path, &addr);
+    path.insert(0, "@");  // how errors (and ss, /proc/net/unix) show it
+#else
+    return ThrowErrno(env, EAFNOSUPPORT, "connect", "@" + path);  // Linux-only namespace
+#endif
+  } else if (!FitsSunPath(path)) {
 #ifdef __linux__
     file.reset(::open(path.c_str(), O_PATH | O_CLOEXEC));
     if (!file) return ThrowErrno(env, errno, "open", path);
-    kernel = "/proc/self/fd/" + std::to_string(file.get());
+    len = MakeAddr("/proc/self/fd/" + std::to_string(file.get()), &addr);
 #else
-    return ThrowErrno(env, ENAMETOOLONG, "connect", path);  // no /proc/self/fd here
+    return ThrowErrno(env, ENAMETOOLONG, "connect", path);        // no /proc/self/fd here
 #endif
+  } else {
+    len = MakeAddr(path, &addr);
   }
   Fd fd(NewStreamSocket());
   if (!fd) return ThrowErrno(env, errno, "socket");
-  sockaddr_un addr;
-  socklen_t len = MakeAddr(kernel, &addr);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     int err = errno;
     // AF_UNIX never completes a connect later; a pending one means "no room now" (full backlog).

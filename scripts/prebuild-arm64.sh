@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Cross-compiles the linux-arm64 N-API prebuild: prebuilds/linux-arm64/plugsock.node.
+# Cross-compiles the linux-arm64 N-API prebuild: prebuilds/linux-arm64/plugsock.glibc.node (glibc
+# only: the tag keeps node-gyp-build from loading it on musl).
 # Needs Debian's g++-aarch64-linux-gnu (apt-get install -y g++-aarch64-linux-gnu) and the
 # Node headers in /usr/include/node (node-gyp must never download them).
 # Builds in a scratch copy of the sources, so the repo's own build/ (x64, which the tests
@@ -25,11 +26,11 @@ export npm_config_nodedir=$nodedir
 export CC=$triple-gcc CXX=$triple-g++ LINK=$triple-g++ AR=$triple-ar
 export CC_host=gcc CXX_host=g++
 cd "$work"
-"$repo/node_modules/.bin/prebuildify" --napi --strip --arch arm64 --strip-bin "$triple-strip"
+"$repo/node_modules/.bin/prebuildify" --napi --strip --tag-libc --arch arm64 --strip-bin "$triple-strip"
 
 out=$repo/prebuilds/linux-arm64
 mkdir -p "$out"
 built=$(ls "$work"/prebuilds/linux-arm64/*.node)
-cp "$built" "$out/plugsock.node"
-echo "prebuild-arm64.sh: wrote $out/plugsock.node ($(stat -c %s "$out/plugsock.node") bytes)" >&2
-readelf -h "$out/plugsock.node" | grep -E 'Class|Machine' >&2
+cp "$built" "$out/plugsock.glibc.node"
+echo "prebuild-arm64.sh: wrote $out/plugsock.glibc.node ($(stat -c %s "$out/plugsock.glibc.node") bytes)" >&2
+readelf -h "$out/plugsock.glibc.node" | grep -E 'Class|Machine' >&2

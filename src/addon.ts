@@ -14,7 +14,10 @@ export interface Binding {
   sourceHash: string;
 
   // native/socket.cc
-  /** Non-blocking connect to `path` (of any length on Linux); returns the connected fd. */
+  /**
+   * Non-blocking connect to `path` (of any length on Linux); returns the connected fd. A `path`
+   * that starts with a NUL is an abstract address (Linux): the name after it, exactly.
+   */
   socketConnect(path: string): number;
   /** SO_SNDBUF; returns what the kernel applied (Linux: twice the request, capped). */
   socketSetSendBufferSize(fd: number, size: number): number;
@@ -55,6 +58,19 @@ export interface Binding {
   memfdCreate(name: string): number;
   fdClose(fd: number): void;
 
+  /** FD_CLOEXEC on an inherited fd (systemd passes its sockets without it). */
+  fdSetCloexec?(fd: number): void;
+
+  // native/abstract.cc (Linux only)
+  /** socket, bind, listen on `address`: a NUL, then the abstract name (1..107 bytes). CLOEXEC, non-blocking, the caller's. */
+  socketListenAbstract?(address: string, backlog: number): number;
+
+  // native/systemd.cc
+  /** What `fd` is: null when it is open but not a socket; `path` (AF_UNIX only): '' unnamed, a path, or a NUL and an abstract name. */
+  socketInspect?(fd: number): SocketInspection | null;
+  /** One datagram (1..4096 bytes, at most 253 fds) to the AF_UNIX datagram socket at `address` (a path, or a NUL and an abstract name); never blocks (EAGAIN). */
+  notifySend?(address: string, message: string, fds: number[]): void;
+
   // native/claim.cc: the claim through directory fds (Linux only).
   claimCreate?(dirFd: number, name: string, mode: number, backlog: number, gid: number, flags: number): ClaimResult;
   claimRelease?(dirFd: number, name: string, dev: bigint, ino: bigint): boolean;
@@ -64,6 +80,16 @@ export interface Binding {
   dirMake?(path: string, mode: number): number;
   dirRemoveAt?(parentFd: number, name: string, dirFd: number): boolean;
   dirStatAt?(dirFd: number, name: string): { dev: bigint; ino: bigint; mode: number; uid: number; gid: number } | null;
+}
+
+/** socketInspect's answer (native/systemd.cc). */
+export interface SocketInspection {
+  domain: 'unix' | 'inet' | 'inet6' | 'other';
+  type: 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'other';
+  /** SO_ACCEPTCONN: listen() was called on it. */
+  listening: boolean;
+  /** AF_UNIX: the bound address ('' unnamed, a path, or a NUL and an abstract name); null for other domains. */
+  path: string | null;
 }
 
 /** claimCreate's verdict (native/claim.cc). */

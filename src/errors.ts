@@ -40,6 +40,10 @@ export const ErrorCodes = {
   FDS_TRUNCATED: 'ERR_FDS_TRUNCATED',
   /** A listener hand-off between processes failed (the old process keeps serving). */
   HANDOFF: 'ERR_HANDOFF',
+  /** `fromSystemd()`: no socket was passed, or the fd passed is not a listening Unix stream socket. */
+  SYSTEMD_SOCKET: 'ERR_SYSTEMD_SOCKET',
+  /** A message to systemd (`notify()`, `handOffToSystemd()`) could not be sent over `NOTIFY_SOCKET`. */
+  SYSTEMD_NOTIFY: 'ERR_SYSTEMD_NOTIFY',
   /** Any other failure of the underlying socket; `cause` holds the system error. */
   TRANSPORT: 'ERR_TRANSPORT',
 } as const;
@@ -69,6 +73,29 @@ export class TransportError extends Error {
     this.code = code;
     if (options.path !== undefined) this.path = options.path;
   }
+}
+
+/**
+ * An operation cut short by its `AbortSignal` (`listen()`, `connect()`, `handOff()`,
+ * `takeOver()`): Node's own AbortError, as `events.once()` and `timers/promises` reject with it,
+ * so code that already tells an abort apart (`err.name === 'AbortError'`,
+ * `err.code === 'ABORT_ERR'`) does here too. `cause` is the signal's `reason`. Not a
+ * TransportError: its code is Node's, and an abort is the caller's decision, not a failure.
+ */
+export class AbortError extends Error {
+  readonly code: 'ABORT_ERR';
+
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options);
+    // Own fields, as Node's AbortError has them (name and code are enumerable there too).
+    this.code = 'ABORT_ERR';
+    this.name = 'AbortError';
+  }
+}
+
+/** `what` (e.g. `connect() to /run/app.sock`) was aborted by `signal`; what it made is gone. */
+export function abortError(signal: AbortSignal, what: string): AbortError {
+  return new AbortError(`The operation was aborted: ${what} (its AbortSignal fired); nothing it opened is left behind.`, { cause: signal.reason });
 }
 
 /** `connect()` did not succeed within `connectTimeoutMs`. Code: `ERR_CONNECT_TIMEOUT`. */

@@ -2,6 +2,8 @@
  * Removes the socket files of transports still listening when the process exits normally.
  * One 'exit' listener, installed only while some transport listens; no signal handlers (what a
  * signal means is the host's decision, and after a crash the next listen() recovers anyway).
+ * A listener never keeps the process alive, so an unref()'d transport, whose process exits
+ * while it listens, still has its file removed here.
  */
 type Cleanup = () => void;
 

@@ -5,7 +5,7 @@
  */
 import { createReadStream, createWriteStream, fstatSync, promises as fsp } from 'node:fs';
 import type { ReadStream, WriteStream } from 'node:fs';
-import net from 'node:net';
+import * as net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { addon } from './addon';
 import { ErrorCodes, TransportError, nativeRequired } from './errors';

@@ -9,12 +9,20 @@
 import { Buffer } from 'node:buffer';
 import { closeSync } from 'node:fs';
 import { Duplex } from 'node:stream';
+import { channels } from './diagnostics';
 import { ChannelEvent, addon, type FdChannelConstructor, type FdChannelEvent, type FdChannelHandle } from './addon';
 import { ErrorCodes, TransportError, isErrno, nativeRequired, type ErrnoKind } from './errors';
 import { checkOptionKeys, optionKeys } from './options';
 
 /** SCM_MAX_FD: the kernel refuses more fds in one message. */
 export const MAX_FDS_PER_CALL = 253;
+
+/**
+ * The well-known symbols of `using` / `await using`; Node before 20.4 has neither, and Node's own
+ * polyfill (18.18+, 20.4+) is these very registry symbols.
+ */
+const kDispose: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.for('nodejs.dispose') as typeof Symbol.dispose);
+const kAsyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? (Symbol.for('nodejs.asyncDispose') as typeof Symbol.asyncDispose);
 
 /** Most buffers handed to one sendmsg (IOV_MAX). */
 const MAX_IOV = 1024;
@@ -188,6 +196,7 @@ export class FdStream<Peer = unknown> extends Duplex {
         this.destroy(err as Error);
         return Promise.reject(err);
       }
+      if (sent > 0 && channels.fdsSent.hasSubscribers) channels.fdsSent.publish({ count: fds.length, bytes: payload.byteLength, stream: this });
       if (sent === payload.byteLength) return RESOLVED;
       if (sent > 0) {
         // The fds went with the first byte; the rest follows as plain bytes, first in line.
@@ -209,6 +218,22 @@ export class FdStream<Peer = unknown> extends Duplex {
         else resolve();
       });
     });
+  }
+
+  /** `using stream = …`: destroys the stream (as `destroy()`), at once. */
+  [kDispose](): void {
+    this.destroy();
+  }
+
+  /**
+   * `await using stream = …`: destroys the stream (as `destroy()`, without an error, unlike
+   * Readable's own, which destroys with an AbortError) and resolves once it has closed.
+   */
+  override [kAsyncDispose](): Promise<void> {
+    if (this.closed) return RESOLVED;
+    const closed = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    this.destroy();
+    return closed;
   }
 
   /** Like net.Socket#ref: keep the process alive while this stream waits for I/O (default). */
@@ -323,6 +348,7 @@ export class FdStream<Peer = unknown> extends Duplex {
         return;
       }
       // Any byte sent carried the fds with it; the rest must go without them.
+      if (op.fds !== null && channels.fdsSent.hasSubscribers) this.publishSent(op);
       op.fds = null;
       let i = 0;
       while (sent > 0) {
@@ -393,6 +419,10 @@ export class FdStream<Peer = unknown> extends Duplex {
       const chunk = start === 0 && end === bytes.length ? bytes : Buffer.from(ab, base + start, end - start);
       start = end;
       try {
+        if (count !== 0 && channels.fdsReceived.hasSubscribers) {
+          const truncated = count < 0;
+          channels.fdsReceived.publish({ count: truncated ? -1 - count : count, bytes: meta[1 + 2 * i], stream: this, truncated });
+        }
         if (count < 0) this.reportTruncated(-1 - count);
         // 'fds' right before the bytes they came with, so a listener can pair them; with no
         // listener (emit returns false), or once destroyed, they are closed here.
@@ -420,6 +450,14 @@ export class FdStream<Peer = unknown> extends Duplex {
       throw err;
     });
     return failure;
+  }
+
+  /** plugsock:fds-sent for `op`, whose sendmsg just took `sent` bytes and its fds. */
+  private publishSent(op: WriteOp): void {
+    // Only the first sendmsg of a sendFds payload carries fds: op.bufs is still whole here.
+    let bytes = 0;
+    for (const b of op.bufs) bytes += b.length;
+    channels.fdsSent.publish({ count: op.fds!.length, bytes, stream: this });
   }
 
   private reportTruncated(receivedCount: number): void {

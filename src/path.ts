@@ -1,5 +1,7 @@
 /**
- * Socket path rules: endpoint normalisation, generated paths and the sun_path length limit.
+ * Socket path rules: endpoint normalisation, generated paths, the sun_path length limit, and
+ * abstract addresses (Linux): kept as a NUL and the name (`'\0name'`), the kernel's own form,
+ * which no file system call accepts, so an abstract address can never be taken for a file.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,13 +33,15 @@ export function normalizeUnixPath(endpoint: string): string {
   if (typeof endpoint !== 'string') {
     throw new TransportError(ErrorCodes.INVALID_PATH, `A socket endpoint must be a string, got ${endpoint === null ? 'null' : typeof endpoint}.`);
   }
-  if (endpoint.includes('\0')) {
+  let rest = endpoint.startsWith('unix:') ? endpoint.slice('unix:'.length) : endpoint;
+  if (rest.startsWith('@') || endpoint.includes('\0')) {
     throw new TransportError(
       ErrorCodes.INVALID_PATH,
-      `Socket path ${JSON.stringify(endpoint)} contains a NUL byte; abstract-namespace sockets are not supported, use a filesystem path.`,
+      rest.startsWith('@') || rest.startsWith('\0')
+        ? `${JSON.stringify(endpoint)} is an abstract socket address, not a file path: a UnixSocketTransport takes it (Linux, with a peer policy), this function only file paths.`
+        : `Socket path ${JSON.stringify(endpoint)} contains a NUL byte; an abstract socket address is written unix:@name.`,
     );
   }
-  let rest = endpoint.startsWith('unix:') ? endpoint.slice('unix:'.length) : endpoint;
   if (rest === '') {
     throw new TransportError(
       ErrorCodes.INVALID_PATH,
@@ -61,9 +65,54 @@ export function normalizeUnixPath(endpoint: string): string {
   return rest;
 }
 
-/** Formats a path as the endpoint string plugsock reports: `unix:/abs/path`. */
+/** The longest abstract name, in bytes: sun_path less its leading NUL (Linux). */
+export const ABSTRACT_NAME_MAX = 107;
+
+/**
+ * Turns an endpoint string into a socket address: an absolute path (as `normalizeUnixPath`), or
+ * an abstract address (Linux), returned in the kernel's form, a NUL and the name: `'\0name'`.
+ *
+ * | input                          | result        |
+ * |--------------------------------|---------------|
+ * | `unix:/tmp/a.sock`, …          | `/tmp/a.sock` |
+ * | `unix:@name`, `@name`          | `'\0name'`    |
+ * | `'\0name'`, `'unix:\0name'`    | `'\0name'`    |
+ *
+ * The name is 1 to 107 bytes (UTF-8) without NUL bytes, taken exactly (no trailing NUL: the
+ * kernel counts the address length, and `unix:@a` and a name padded with NULs are two sockets).
+ * Anything else throws `ERR_INVALID_PATH`; so does an abstract address outside Linux.
+ */
+export function normalizeEndpoint(endpoint: string): string {
+  const rest = typeof endpoint === 'string' && endpoint.startsWith('unix:') ? endpoint.slice('unix:'.length) : endpoint;
+  if (typeof rest !== 'string' || !(rest.startsWith('@') || rest.startsWith('\0'))) return normalizeUnixPath(endpoint);
+  const name = rest.slice(1);
+  const problem =
+    process.platform !== 'linux'
+      ? `abstract socket addresses exist on Linux only, not on ${process.platform}`
+      : name === ''
+        ? 'the name after @ is empty'
+        : name.includes('\0')
+          ? 'the name contains a NUL byte'
+          : pathBytes(name) > ABSTRACT_NAME_MAX
+            ? `the name is ${pathBytes(name)} bytes, over the ${ABSTRACT_NAME_MAX} an abstract address holds`
+            : null;
+  if (problem !== null) throw new TransportError(ErrorCodes.INVALID_PATH, `Abstract socket address ${JSON.stringify(endpoint)}: ${problem}.`);
+  return `\0${name}`;
+}
+
+/** Whether a normalised address is an abstract one (`'\0name'`, from `normalizeEndpoint`). */
+export function isAbstractPath(path: string): boolean {
+  return path.charCodeAt(0) === 0;
+}
+
+/** How an address is shown: a path as it is, an abstract address as `@name` (as ss(8) shows it). */
+export function showAddress(path: string): string {
+  return isAbstractPath(path) ? `@${path.slice(1)}` : path;
+}
+
+/** Formats an address as the endpoint string plugsock reports: `unix:/abs/path`, or `unix:@name`. */
 export function toEndpoint(path: string): string {
-  return `unix:${path}`;
+  return `unix:${showAddress(path)}`;
 }
 
 /** Bytes the path takes in `sun_path` (without the NUL). */
@@ -71,8 +120,13 @@ export function pathBytes(path: string): number {
   return Buffer.byteLength(path);
 }
 
+/**
+ * Whether Node's `net` can take `path` as it is: a file path that fits sun_path. Never an
+ * abstract address: `net` binds and connects those padded with NULs to the whole sun_path,
+ * which names another socket than everyone else's `@name` (the addon connects them instead).
+ */
 export function fitsSunPath(path: string): boolean {
-  return pathBytes(path) <= SUN_PATH_MAX;
+  return pathBytes(path) <= SUN_PATH_MAX && !isAbstractPath(path);
 }
 
 /**
@@ -93,6 +147,7 @@ export function pathTooLongError(path: string, why: string, unused?: string): Tr
  * why the addon is not used although it loaded (see nativeRequired).
  */
 export function refuseNetTruncation(path: string, unused?: string): void {
+  if (isAbstractPath(path)) throw nativeRequired(`The abstract socket address ${showAddress(path)}`, { unused });
   if (!fitsSunPath(path)) throw pathTooLongError(path, '', unused);
 }
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { Binding, ClaimResult } from '../src/addon';
-import { exited, firstLine, hasPython as pythonRuns, isRoot, NOBODY as nobody, openFdCount, root, scratchDirs } from './kit';
+import { cannotRun, exited, firstLine, hasPython as pythonRuns, isRoot, NOBODY as nobody, openFdCount, root, scratchDirs } from './kit';
 
 const require = createRequire(__filename);
 const bindingPath: string = require('node-gyp-build').path(root);
@@ -129,6 +129,16 @@ describe('build', () => {
     if (process.platform === 'linux' && process.arch === 'x64') expect(files.length).toBeGreaterThan(0);
     const { sourceHash } = require(path.join(root, 'scripts/source-hash.js'));
     for (const f of files) expect(require(path.join(dir, f)).sourceHash).toBe(sourceHash());
+  });
+
+  it.runIf(isLinux)('the committed linux-x64 prebuild is tagged glibc and needs nothing newer than glibc 2.28', () => {
+    const file = path.join(root, 'prebuilds', 'linux-x64', 'plugsock.glibc.node');
+    expect(fs.existsSync(file), `${file} missing: npm run prebuildify`).toBe(true);
+    const r = spawnSync('readelf', ['--dyn-syms', '-W', file], { encoding: 'utf8' });
+    if (r.error && cannotRun('readelf not installed (apt-get install binutils)')) return;
+    const versions = [...r.stdout.matchAll(/@GLIBC_(\d+)\.(\d+)/g)].map((m) => Number(m[1]) * 1000 + Number(m[2]));
+    expect(versions.length).toBeGreaterThan(0);
+    expect(Math.max(...versions)).toBeLessThanOrEqual(2028);
   });
 
   it('the old path-based exports are gone', () => {

@@ -9,7 +9,7 @@ import { cannotRun, root } from './kit';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { sourceHash } = require(join(root, 'scripts', 'source-hash.js')) as { sourceHash: () => string };
-const PREBUILD = join(root, 'prebuilds', 'linux-arm64', 'plugsock.node');
+const PREBUILD = join(root, 'prebuilds', 'linux-arm64', 'plugsock.glibc.node');
 
 function readelf(args: string[]): string | null {
   const r = spawnSync('readelf', [...args, PREBUILD], { encoding: 'utf8' });

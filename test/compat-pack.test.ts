@@ -173,6 +173,7 @@ const ALLOWED = [
   /^native\/[^/]+\.(cc|h)$/,
   /^scripts\/source-hash\.js$/,
   /^scripts\/tfplugin-protos\.mjs$/,
+  /^(goplugin|terraform)\/package\.json$/,
   /^generated\/tfplugin[56]\.json$/,
   /^src\/.+\.ts$/,
 ];
@@ -184,14 +185,17 @@ const REQUIRED = [
   'dist/index.js',
   'dist/index.d.ts',
   'esm/index.mjs',
-  'prebuilds/linux-x64/plugsock.node',
-  'prebuilds/linux-arm64/plugsock.node',
+  'prebuilds/linux-x64/plugsock.glibc.node',
+  'prebuilds/linux-arm64/plugsock.glibc.node',
   // binding.gyp runs `node scripts/source-hash.js`: a build from source needs it.
   'scripts/source-hash.js',
   // plugsock/terraform reads Terraform's protocol descriptors from generated/ (made at pack time).
   'generated/tfplugin5.json',
   'generated/tfplugin6.json',
   'dist/terraform/index.js',
+  'esm/index.d.mts',
+  'goplugin/package.json',
+  'terraform/package.json',
 ];
 
 describe('npm pack', () => {
@@ -221,6 +225,20 @@ describe('npm pack', () => {
     console.log(`tarball ${packed.size} bytes; top level: ${[...new Set(files.map((f) => f.split('/')[0]))].join(', ')}`);
   });
 
+  it('types resolve right under every TypeScript resolution (arethetypeswrong) and the package lints clean (publint)', async () => {
+    if (skip) return;
+    const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+    // node10 (moduleResolution "node") finds the subpaths through goplugin/ and terraform/ package.json stubs.
+    const attw = await runToEnd(bin('attw'), [tarball, '--format', 'json'], { timeoutMs: 120_000 });
+    const report = JSON.parse(attw.stdout.slice(attw.stdout.indexOf('{')));
+    const problems = Object.values(report.analysis?.problems ?? {}).flat();
+    expect(problems, attw.stdout.slice(0, 2000)).toEqual([]);
+    expect(Object.keys(report.analysis.entrypoints).sort()).toEqual(['.', './goplugin', './package.json', './terraform']);
+    const publint = await runToEnd(bin('publint'), ['run', tarball, '--strict'], { timeoutMs: 120_000 });
+    expect(publint.code, publint.stdout + publint.stderr).toBe(0);
+    expect(publint.stdout).toContain('All good!');
+  });
+
   it('ships the sources its source maps point at (or no maps)', () => {
     if (skip) return;
     const files = new Set(packed.files.map((f) => f.path));
@@ -243,7 +261,7 @@ describe('npm install <tarball>', () => {
     if (skip) return;
     const r = await check('A', 'pack-check.cjs');
     expect(r).toMatchObject({ native: true, reason: null, maker: 'native', hasPeer: true, echoed: 'ping', socketGone: true, hasBuildDir: false });
-    expect(r.loadedFrom).toBe('prebuilds/linux-x64/plugsock.node');
+    expect(r.loadedFrom).toBe('prebuilds/linux-x64/plugsock.glibc.node');
     expect(r.sourceHash).toBe(sourceHash());
   });
 
@@ -259,7 +277,16 @@ describe('npm install <tarball>', () => {
     expect(install.stdout + install.stderr).toContain('node-gyp-build');
     const r = await check('B', 'pack-check.cjs', { ...process.env, PATH: noCompilerPath });
     expect(r).toMatchObject({ native: true, reason: null, maker: 'native', echoed: 'ping', hasBuildDir: false });
-    expect(r.loadedFrom).toBe('prebuilds/linux-x64/plugsock.node');
+    expect(r.loadedFrom).toBe('prebuilds/linux-x64/plugsock.glibc.node');
+  });
+
+  it('musl: the prebuilds are tagged glibc, so where node-gyp-build sees musl (LIBC=musl, as it detects Alpine) none loads: fallback, one-line reason', async () => {
+    if (skip) return;
+    // An untagged prebuild was loaded on musl, where it cannot work (it imports glibc's fcntl64).
+    const r = await check('A', 'pack-check.cjs', { ...process.env, LIBC: 'musl' });
+    expect(r).toMatchObject({ native: false, maker: 'net', loadedFrom: null, echoed: 'ping' });
+    expect(r.reason).toMatch(/^native addon did not load: .*libc=musl/);
+    expect(r.reason).not.toMatch(/[\r\n]/);
   });
 
   it('C: with prebuilds removed and no compiler, install succeeds and the package runs in fallback mode', async () => {

@@ -126,7 +126,7 @@ describe('listen()', () => {
     const t = make({ path: join(dir(), 'l.sock') });
     await invalidOption(
       () => t.listen(loose({ peer: { sameUser: true }, fdPassing: false, backlog: 5 })),
-      /unknown option backlog; the known options are peer, fdPassing\./,
+      /unknown option backlog; the known options are peer, fdPassing, signal\./,
     );
     await t.listen({ peer: { sameUser: true }, fdPassing: false });
     const s = await make().connect(t.path);
@@ -198,7 +198,7 @@ describe('handOff() and takeOver()', () => {
     await listening.listen();
     await invalidOption(
       () => listening.handOff(control, loose({ peer: { sameUser: true }, mode: 0o600, handOffPeer: { sameUser: true } })),
-      /unknown option handOffPeer; the known options are peer, mode\./,
+      /unknown option handOffPeer; the known options are peer, mode, signal\./,
     );
     expect(existsSync(control)).toBe(false);
 

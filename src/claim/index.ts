@@ -14,12 +14,16 @@
  * - Path (`path.ts`, no addon, or not Linux): the same steps by name, which is only safe where
  *   nobody else can rename entries, so any other directory is refused with
  *   ERR_INSECURE_DIRECTORY.
+ * - Abstract (`abstract.ts`, Linux, the addon): an abstract address (`'\0name'`) has no file,
+ *   so the claim only binds and listens, and release() removes nothing.
  */
 import type * as net from 'node:net';
 import type { Binding } from '../addon';
 import { NATIVE_OFF } from '../errors';
 import type { Claim, ClaimRequest } from './types';
 import type { NativeSocketMaker } from '../sockets/native';
+import { isAbstractPath } from '../path';
+import { claimAbstract } from './abstract';
 import { claimNative, adoptNative } from './native';
 import { claimByPath, adoptByPath } from './path';
 
@@ -27,6 +31,7 @@ export type { Claim, ClaimRequest } from './types';
 
 /** Binds, listens and publishes `request.path`; rejects with a TransportError. */
 export function claimSocket(request: ClaimRequest, binding: Binding | null, maker: NativeSocketMaker | null): Promise<Claim> {
+  if (isAbstractPath(request.path)) return claimAbstract(request, binding, maker);
   if (binding?.claimCreate && maker) return claimNative(request, binding, maker);
   // Why not natively, for messages that name the addon (binding null: it did not load, which
   // the message says, or the transport was made with native: 'off').

@@ -7,12 +7,14 @@
 import type * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
+import { abortError, checkSignal, isAbortError } from './abort';
 import type { ChildExit } from './child-process';
 import { GoPluginErrorCodes } from './errors';
 import type { Handshake } from './handshake';
 import { peerCheck } from './launch';
 import { PluginConnection } from './plugin-connection';
-import { pluginProcess, type PluginProcess } from './plugin-process';
+import { ping, pluginProcess, type PluginProcess } from './plugin-process';
+import { goPluginServices } from './proto';
 import { isRunning, processId, type ProcessId } from './proc';
 import { checkReattachConfig, type ReattachConfig } from './reattach';
 
@@ -42,6 +44,13 @@ export interface AttachPluginOptions {
   shutdown?: boolean;
   /** How long kill() waits for the Shutdown RPC's answer and then for the process to exit. Default 2000. */
   killGraceMs?: number;
+  /**
+   * Cancels the attach (connecting, the peer check, the health check): attachPlugin rejects at
+   * once with an `AbortError` (name `AbortError`, code `ABORT_ERR`, `cause` the signal's reason),
+   * its connection closed; the plugin's process is not ours and is left alone. Already aborted:
+   * rejects before any system call. After attachPlugin resolved, aborting does nothing.
+   */
+  signal?: AbortSignal;
 }
 
 /** Every key of `AttachPluginOptions`; others are errors. */
@@ -52,6 +61,7 @@ export const ATTACH_PLUGIN_OPTION_KEYS = optionKeys<AttachPluginOptions>({
   onStdio: true,
   shutdown: true,
   killGraceMs: true,
+  signal: true,
 });
 
 /**
@@ -65,12 +75,14 @@ export const ATTACH_PLUGIN_OPTION_KEYS = optionKeys<AttachPluginOptions>({
  * Errors (TransportError): ERR_INVALID_OPTION (options or config), ERR_UNSUPPORTED_PROTOCOL
  * (netrpc, tcp), ERR_UNSUPPORTED_VERSION, ERR_PLUGIN_EXITED (no process with that pid),
  * ERR_PEER_MISMATCH (the socket is served by another process), the transport's connect errors,
- * ERR_PLUGIN_CALL (connected but no health answer, e.g. the plugin's peer policy refused us).
+ * ERR_PLUGIN_CALL (connected but no health answer, e.g. the plugin's peer policy refused us);
+ * an AbortError when `options.signal` fires.
  */
 export async function attachPlugin(config: ReattachConfig, options: AttachPluginOptions = {}): Promise<PluginProcess> {
   checkOptionKeys(options, ATTACH_PLUGIN_OPTION_KEYS, '');
   const c = checkReattachConfig(config);
   const graceMs = checkGrace(options.killGraceMs);
+  const signal = checkSignal(options.signal, 'attachPlugin');
   const address = c.Addr.String;
   const what = `plugin pid ${c.Pid} (${address})`;
   if (c.Protocol !== 'grpc' || c.Addr.Network !== 'unix') {
@@ -86,6 +98,7 @@ export async function attachPlugin(config: ReattachConfig, options: AttachPlugin
     );
   }
   const verifyPeer = peerCheck(options.verifyPeer, 'attachPlugin', 'the reattach config');
+  if (signal?.aborted) throw abortError(signal, `attachPlugin to ${what}`);
   const pinned = processId(c.Pid);
   if (pinned === null && !pidExists(c.Pid)) {
     throw new TransportError(GoPluginErrorCodes.PLUGIN_EXITED, `attachPlugin: no process with pid ${c.Pid} runs: ${what} has exited.`);
@@ -96,6 +109,9 @@ export async function attachPlugin(config: ReattachConfig, options: AttachPlugin
     verifyPeer,
     tls: null,
     channelOptions: options.channelOptions,
+    signal,
+  }).catch((err: unknown) => {
+    throw isAbortError(err) ? abortError(signal!, `attachPlugin to ${what}`) : err;
   });
   const watch = watchExit(c.Pid, pinned);
   const handshake: Handshake = {
@@ -126,10 +142,11 @@ export async function attachPlugin(config: ReattachConfig, options: AttachPlugin
     onStdio: options.onStdio,
   });
   try {
-    await plugin.ping(ATTACH_PING_MS);
+    await ping(plugin.client(goPluginServices().health), what, ATTACH_PING_MS, signal);
   } catch (err) {
     watch.stop();
     await connection.close();
+    if (signal?.aborted) throw abortError(signal, `attachPlugin to ${what}`);
     const e = err as TransportError;
     throw new TransportError(
       e.code ?? GoPluginErrorCodes.PLUGIN_CALL,

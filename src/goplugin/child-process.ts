@@ -25,7 +25,8 @@ export type FirstLine =
   | { kind: 'eof'; partial: Buffer }
   | { kind: 'timeout' }
   | { kind: 'spawn'; err: Error }
-  | { kind: 'toolong' };
+  | { kind: 'toolong' }
+  | { kind: 'aborted' };
 
 export interface SpawnPluginOptions {
   command: string;
@@ -96,9 +97,12 @@ export class PluginChild {
     this.#server = processId(pid);
   }
 
-  /** Reads the first stdout line (at most MAX_LINE bytes); what follows goes to `onStdout`. */
-  firstLine(timeoutMs: number, onStdout?: (chunk: Buffer) => void): Promise<FirstLine> {
-    return readFirstLine(this.#child.stdout!, this.spawnError, timeoutMs, onStdout);
+  /**
+   * Reads the first stdout line (at most MAX_LINE bytes); what follows goes to `onStdout`.
+   * Resolves `aborted` at once when `signal` fires (its listener and the timer are gone then).
+   */
+  firstLine(timeoutMs: number, onStdout?: (chunk: Buffer) => void, signal?: AbortSignal): Promise<FirstLine> {
+    return readFirstLine(this.#child.stdout!, this.spawnError, timeoutMs, onStdout, signal);
   }
 
   /** Ends the plugin: its process group, and the process that served its socket. Synchronous. */
@@ -173,15 +177,25 @@ export class StderrTail {
 }
 
 /** Reads the first line of `stdout` (at most MAX_LINE bytes); what follows goes to `onStdout`. */
-function readFirstLine(stdout: Readable, spawnError: Promise<Error>, timeoutMs: number, onStdout?: (chunk: Buffer) => void): Promise<FirstLine> {
+function readFirstLine(
+  stdout: Readable,
+  spawnError: Promise<Error>,
+  timeoutMs: number,
+  onStdout?: (chunk: Buffer) => void,
+  signal?: AbortSignal,
+): Promise<FirstLine> {
   let buffered = Buffer.alloc(0);
   let gotLine = false;
   return new Promise<FirstLine>((resolve) => {
-    const timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+    if (signal?.aborted) return resolve({ kind: 'aborted' });
+    const onAbort = () => done({ kind: 'aborted' });
+    const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
     const done = (f: FirstLine) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       resolve(f);
     };
+    signal?.addEventListener('abort', onAbort, { once: true });
     stdout.on('data', (chunk: Buffer) => {
       if (gotLine) {
         onStdout?.(chunk);

@@ -4,8 +4,10 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { capabilities } from '../capabilities';
-import { TransportError, nativeRequired } from '../errors';
+import { channels, type PluginStartMessage } from '../diagnostics';
+import { type AbortError, TransportError, nativeRequired } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
+import { abortError, checkSignal, isAbortError } from './abort';
 import { PluginChild } from './child-process';
 import { pluginProcessEnv } from './env';
 import { GoPluginErrorCodes } from './errors';
@@ -70,6 +72,14 @@ export interface StartPluginOptions {
    * without the service is tolerated (go-plugin only logs).
    */
   onStdio?: (channel: 'stdout' | 'stderr', data: Buffer) => void;
+  /**
+   * Cancels the start: startPlugin rejects with an `AbortError` (name `AbortError`, code
+   * `ABORT_ERR`, `cause` the signal's reason, as Node's own APIs) as soon as the plugin is
+   * killed and reaped and its socket directory removed (milliseconds). Already aborted: rejects
+   * before anything is spawned. Once startPlugin has resolved the signal is no longer listened
+   * to and aborting does nothing: end the plugin with `kill()`.
+   */
+  signal?: AbortSignal;
 }
 
 /** Every key of `StartPluginOptions` (a missing one does not compile); others are errors. */
@@ -91,16 +101,20 @@ export const START_PLUGIN_OPTION_KEYS = optionKeys<StartPluginOptions>({
   channelOptions: true,
   autoMTLS: true,
   onStdio: true,
+  signal: true,
 });
 
 /**
  * Starts a go-plugin plugin and returns once its handshake is validated and (by default) its
  * socket's peer is verified. Errors (all `TransportError`, with the stderr tail in the message):
  * ERR_PLUGIN_EXITED, ERR_HANDSHAKE_TIMEOUT, ERR_HANDSHAKE_INVALID, ERR_UNSUPPORTED_VERSION,
- * ERR_UNSUPPORTED_PROTOCOL, ERR_PEER_MISMATCH.
+ * ERR_UNSUPPORTED_PROTOCOL, ERR_PEER_MISMATCH; an AbortError when `options.signal` fires.
+ * Publishes `plugsock:plugin-start` (diagnostics_channel) when it resolves.
  */
 export async function startPlugin(options: StartPluginOptions): Promise<PluginProcess> {
   checkOptionKeys(options, START_PLUGIN_OPTION_KEYS, '');
+  const signal = checkSignal(options.signal, 'startPlugin');
+  if (signal?.aborted) throw abortError(signal, `startPlugin of plugin ${options.command}`);
   const versions = options.versions ?? [1];
   const verifyPeer = peerCheck(options.verifyPeer);
   // AutoMTLS: our certificate goes to the plugin; the plugin's comes back in the handshake.
@@ -109,6 +123,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   // The only directory whose sockets are ever removed; its fd is held until kill() or failure.
   const sockets = PluginSocketDir.open(options.socketDir, options.cwd);
   const child = spawnPlugin(options, what, versions, sockets, mtlsCert);
+  const spawnedAt = performance.now();
   try {
     const { handshake, tls } = await readHandshake(child, {
       what,
@@ -116,7 +131,9 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
       startTimeoutMs: options.startTimeoutMs ?? 60000,
       mtlsCert,
       onStdout: options.onStdout,
+      signal,
     });
+    const durationMs = performance.now() - spawnedAt;
     const server = { pid: child.pid!, isOwn: (pid: number) => child.isOwn(pid), pinServer: (pid: number) => child.pinServer(pid) };
     const connection = await PluginConnection.open(server, handshake.address, {
       what,
@@ -124,10 +141,17 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
       verifyPeer,
       tls,
       channelOptions: options.channelOptions,
+      signal,
     });
+    if (signal?.aborted) {
+      // Aborted in the moment between the probe and here: the start is not complete yet.
+      await connection.close();
+      throw abortError(signal, `startPlugin of ${what}`);
+    }
     // In the caller's socketDir, what kill() may remove: the socket the child is seen to serve.
     sockets.confirm(handshake.address, child.isOwn);
     const graceMs = options.killGraceMs ?? 2000;
+    if (channels.pluginStart.hasSubscribers) publishStart(options, child.pid!, handshake.appVersion, handshake.address, tls !== null, durationMs);
     return pluginProcess({
       what,
       pid: child.pid!,
@@ -139,7 +163,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
       onStdio: options.onStdio,
     });
   } catch (err) {
-    return failed(child, sockets, err as TransportError);
+    return failed(child, sockets, isAbortError(err) ? abortError(signal!, `startPlugin of ${what}`) : (err as TransportError));
   }
 }
 
@@ -204,11 +228,24 @@ function spawnPlugin(
   }
 }
 
-/** Ends a plugin whose start failed, removes what it left, and throws why, with its stderr. */
-async function failed(child: PluginChild, sockets: PluginSocketDir, err: TransportError): Promise<never> {
+/** `plugsock:plugin-start` (see PluginStartMessage). */
+function publishStart(o: StartPluginOptions, pid: number, appVersion: number, address: string, tls: boolean, durationMs: number): void {
+  const message: PluginStartMessage = { command: o.command, args: [...(o.args ?? [])], pid, appVersion, address, tls, durationMs };
+  channels.pluginStart.publish(message);
+}
+
+/**
+ * Ends a plugin whose start failed, removes what it left, and throws why, with its stderr. An
+ * aborted start throws its AbortError as it is, without waiting for the stderr's last words.
+ */
+async function failed(child: PluginChild, sockets: PluginSocketDir, err: TransportError | AbortError): Promise<never> {
   // Only a running child can show which socket is its own: ask before killing it.
   if (child.announced !== null) sockets.confirm(child.announced, child.isOwn);
   await child.end();
+  if (isAbortError(err)) {
+    sockets.release();
+    throw err;
+  }
   const full = await child.stderr.appendTo(err.message);
   sockets.release();
   throw new TransportError(err.code, full, err.cause === undefined ? {} : { cause: err.cause });

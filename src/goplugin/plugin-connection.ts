@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import type { PeerCredentials } from '../peer';
 import { UnixSocketTransport } from '../transport';
+import { abortError, onAbort, raceAbort } from './abort';
 import { VerifiedUnixCredentials, messageSizeOptions, wrapMutualTls, type MutualTlsOptions } from './channel';
 import { GoPluginErrorCodes } from './errors';
 
@@ -30,6 +31,8 @@ export interface PluginConnectionOptions {
   verifyPeer: boolean;
   tls: MutualTlsOptions | null;
   channelOptions?: grpc.ChannelOptions;
+  /** Ends the probe at once (retries stop, its connection is destroyed): open() throws the AbortError. */
+  signal?: AbortSignal;
 }
 
 export class PluginConnection {
@@ -55,7 +58,8 @@ export class PluginConnection {
 
   /**
    * Probes the plugin's socket at `address` (peer check, AutoMTLS handshake) and pins the
-   * process that serves it on `child`. Throws a TransportError naming the plugin.
+   * process that serves it on `child`. Throws a TransportError naming the plugin, or the
+   * AbortError when `o.signal` fires first (then nothing of the probe is left).
    */
   static async open(child: ServerPeer, address: string, o: PluginConnectionOptions): Promise<PluginConnection> {
     const childPid = child.pid;
@@ -77,12 +81,18 @@ export class PluginConnection {
         throw err;
       }
     };
+    // Closing the connector stops connect()'s retries and destroys the probe's connection.
+    const aborting = onAbort(o.signal, () => void connector.close());
     try {
-      await probe(child, connectVerified, address, o.tls);
+      if (o.signal?.aborted) throw abortError(o.signal, `connecting to ${o.what}`);
+      await raceAbort(probe(child, connectVerified, address, o.tls), o.signal, `connecting to ${o.what}`);
     } catch (err) {
       await connector.close();
+      if (o.signal?.aborted) throw abortError(o.signal, `connecting to ${o.what}`);
       const e = err as TransportError;
       throw new TransportError(e.code ?? ErrorCodes.TRANSPORT, `${o.what}: ${e.message}`, { cause: err });
+    } finally {
+      aborting.dispose();
     }
     return new PluginConnection(connector, connectVerified, address, o);
   }

@@ -5,6 +5,7 @@
  * plugin and adds its stderr.
  */
 import { TransportError } from '../errors';
+import { abortError } from './abort';
 import type { MutualTlsOptions } from './channel';
 import { MAX_LINE, type PluginChild } from './child-process';
 import { GoPluginErrorCodes } from './errors';
@@ -20,6 +21,8 @@ export interface ReadHandshakeOptions {
   /** The certificate this host sent in PLUGIN_CLIENT_CERT (AutoMTLS), or null. */
   mtlsCert: AutoMtlsCert | null;
   onStdout?: (chunk: Buffer) => void;
+  /** Stops the wait: the AbortError is thrown (the caller ends the plugin). */
+  signal?: AbortSignal;
 }
 
 export interface AcceptedHandshake {
@@ -48,8 +51,10 @@ export async function readHandshake(child: PluginChild, o: ReadHandshakeOptions)
 
 /** The first stdout line, or why there is none. */
 async function handshakeLine(child: PluginChild, o: ReadHandshakeOptions): Promise<string> {
-  const first = await child.firstLine(o.startTimeoutMs, o.onStdout);
+  const first = await child.firstLine(o.startTimeoutMs, o.onStdout, o.signal);
   switch (first.kind) {
+    case 'aborted':
+      throw abortError(o.signal!, `waiting for the handshake of ${o.what}`);
     case 'line':
       return first.line;
     case 'spawn':
@@ -66,10 +71,20 @@ async function handshakeLine(child: PluginChild, o: ReadHandshakeOptions): Promi
       );
     case 'eof': {
       const last = first.partial.length ? ` It printed ${JSON.stringify(first.partial.toString('utf8').slice(0, 200))} without a newline.` : '';
-      const r = await Promise.race([child.exited, new Promise<null>((res) => setTimeout(() => res(null), 1000))]);
+      const r = await exitWithin(child, 1000);
       const how = r ? (r.signal ? `was killed by ${r.signal}` : `exited with code ${r.code}`) : 'closed its stdout';
       throw new TransportError(GoPluginErrorCodes.PLUGIN_EXITED, `${o.what} (pid ${child.pid}) ${how} before printing the go-plugin handshake line.${last}`);
     }
+  }
+}
+
+/** The child's exit, if it comes within `ms` (the timer does not outlive the wait). */
+async function exitWithin(child: PluginChild, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([child.exited, new Promise<null>((res) => (timer = setTimeout(() => res(null), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -6,7 +6,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
+import { abortError, onAbort } from './abort';
 import type { ChildExit } from './child-process';
+import { asyncDispose } from './dispose';
 import { GoPluginErrorCodes } from './errors';
 import type { Handshake } from './handshake';
 import type { PluginConnection } from './plugin-connection';
@@ -48,6 +50,11 @@ export interface PluginProcess {
    * left. attachPlugin: never a signal (see AttachPluginOptions.shutdown). Idempotent.
    */
   kill(): Promise<void>;
+  /**
+   * kill(), for `await using p = await startPlugin(...)`: the plugin ends when the block is
+   * left, however it is left.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
   /** Whether the connection uses AutoMTLS. */
   readonly tls: boolean;
 }
@@ -76,6 +83,7 @@ export function pluginProcess(p: PluginProcessParts): PluginProcess {
   const makeClient = <T extends grpc.Client>(ctor: any): T => connection.client<T>(ctor);
   let killing: Promise<void> | null = null;
   const shutdown = (timeoutMs: number) => callShutdown(connection, services.controller, timeoutMs);
+  const kill = () => (killing ??= p.end(shutdown));
   const plugin: PluginProcess = {
     pid: p.pid,
     handshake: p.handshake,
@@ -89,7 +97,8 @@ export function pluginProcess(p: PluginProcessParts): PluginProcess {
     streamStdio: (onData) => receiveStdio(makeClient(services.stdio), what, onData),
     stderrTail: p.stderrTail,
     exited: p.exited,
-    kill: () => (killing ??= p.end(shutdown)),
+    kill,
+    [asyncDispose]: kill,
     tls: connection.tls,
   };
   if (p.onStdio) {
@@ -103,18 +112,27 @@ export function pluginProcess(p: PluginProcessParts): PluginProcess {
   return plugin;
 }
 
-/** go-plugin's Ping: the health of service "plugin". */
-function ping(health: grpc.Client, what: string, timeoutMs: number): Promise<void> {
+/**
+ * go-plugin's Ping: the health of service "plugin". `signal` (attachPlugin's) cancels the call:
+ * it then rejects with the AbortError, its deadline timer gone.
+ */
+export function ping(health: grpc.Client, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const failed = (err: Error) => new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `Health check of ${what} failed: ${err.message}`, { cause: err });
   return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal, `the health check of ${what}`));
+    let call: grpc.ClientUnaryCall | undefined;
+    const aborting = onAbort(signal, () => call?.cancel());
     try {
-      (health as any).Check({ service: HEALTH_SERVICE_NAME }, { deadline: Date.now() + timeoutMs }, (err: Error | null, res: any) => {
-        if (err) reject(failed(err));
+      call = (health as any).Check({ service: HEALTH_SERVICE_NAME }, { deadline: Date.now() + timeoutMs }, (err: Error | null, res: any) => {
+        aborting.dispose();
+        if (signal?.aborted) reject(abortError(signal, `the health check of ${what}`));
+        else if (err) reject(failed(err));
         else if (res?.status !== 'SERVING') reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `${what} reports ${res?.status} for service "plugin".`));
         else resolve();
       });
     } catch (err) {
       // A closed shared channel (a caller closed a client) throws instead of failing the call.
+      aborting.dispose();
       reject(failed(err as Error));
     }
   });

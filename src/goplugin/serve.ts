@@ -8,6 +8,7 @@ import type { PeerPolicy } from '../peer';
 import type { UnixSocketTransport, PeerSocket } from '../transport';
 import { Broker, type PluginBroker } from './broker';
 import { messageSizeOptions } from './channel';
+import { asyncDispose } from './dispose';
 import type { HostPolicy } from './host-pin';
 import { HostWatch } from './host-watch';
 import { createPluginLogger, formatLogLine } from './log';
@@ -180,6 +181,11 @@ export interface ServedPlugin {
   readonly closed: Promise<void>;
   /** Stops serving, closes the transport (removes the socket and its directory). Idempotent. */
   shutdown(): Promise<void>;
+  /**
+   * shutdown(), for `await using served = await servePlugin(...)`: the plugin stops serving
+   * when the block is left (reason `'api'`; with `ownProcess`, the process then exits).
+   */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -258,6 +264,7 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     },
     closed: life.closed,
     shutdown: () => life.shutdown('api'),
+    [asyncDispose]: () => life.shutdown('api'),
   };
 }
 

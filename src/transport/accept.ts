@@ -6,6 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
+import { type PeerRejectedCode, channels, credentialsOf } from '../diagnostics';
 import { ErrorCodes, TransportError, isErrno } from '../errors';
 import { type Peer, type PeerCredentials, checkPeer } from '../peer';
 import { PendingChecks } from '../peer-checks';
@@ -68,7 +69,9 @@ export class Acceptor {
         socket.destroy();
         if (isErrno(err, 'fd-limit')) this.#emitError(fdLimitError(this.settings.place.path, err));
         if (!this.call.peer) return;
-        this.events.emit('peerRejected', null, `credentials unavailable: ${(err as Error).message}`);
+        const reason = `credentials unavailable: ${(err as Error).message}`;
+        if (channels.peerRejected.hasSubscribers) this.#publishRejected(null, reason, 'ERR_PEER_CREDENTIALS');
+        this.events.emit('peerRejected', null, reason);
         return;
       }
     }
@@ -87,14 +90,27 @@ export class Acceptor {
     const checked = peer;
     const verdict = checkPeer(policy, checked);
     if (typeof verdict === 'string' || verdict === null) {
-      this.#settle(socket, checked, verdict);
+      this.#settle(socket, checked, verdict, policyRefused);
     } else {
       this.#checks ??= new PendingChecks(this.settings.maxPendingPeerChecks, this.settings.peerCheckTimeoutMs, binding!.socketIsHungUp);
-      this.#checks.run(socket, fd, verdict, (reason) => this.#settle(socket, checked, reason));
+      // What cut a check short, for plugsock:peer-rejected's code: the policy's own verdict
+      // came (it settles `decided` before PendingChecks sees it), run() refused it at once (the
+      // limit), or the sweep did: a peer that hung up, else the deadline.
+      let decided = false;
+      let running = true;
+      const policyVerdict = verdict.then((reason) => {
+        decided = true;
+        return reason;
+      });
+      const code = (): PeerRejectedCode =>
+        decided ? 'ERR_PEER_REJECTED' : running ? 'ERR_PEER_CHECK_LIMIT' : hungUp(binding!, fd) ? 'ERR_PEER_HUNG_UP' : 'ERR_PEER_CHECK_TIMEOUT';
+      this.#checks.run(socket, fd, policyVerdict, (reason) => this.#settle(socket, checked, reason, code));
+      running = false;
     }
   }
 
-  #settle(socket: net.Socket, peer: Peer, reason: string | null): void {
+  /** `code`: why, for plugsock:peer-rejected (asked only when someone subscribes). */
+  #settle(socket: net.Socket, peer: Peer, reason: string | null, code: () => PeerRejectedCode): void {
     if (socket.destroyed || this.#stopped) {
       socket.destroy();
       return;
@@ -103,6 +119,7 @@ export class Acceptor {
       // Nothing was read or written: the socket has been paused since accept. It is reported
       // while still open, so the handler can read every credential (groups, pidfd) of it.
       try {
+        if (channels.peerRejected.hasSubscribers) this.#publishRejected(peer, reason, code());
         this.events.emit('peerRejected', peer, reason);
       } finally {
         socket.destroy();
@@ -122,11 +139,21 @@ export class Acceptor {
         this.#emitError(err as Error);
         return;
       }
+      if (channels.connection.hasSubscribers) this.#publishConnection(stream, peer);
       this.events.emit('connection', stream);
       return;
     }
     resumeFresh(socket); // socket.peer was set when it was tracked
+    if (channels.connection.hasSubscribers) this.#publishConnection(socket as PeerSocket, peer);
     this.events.emit('connection', socket as PeerSocket);
+  }
+
+  #publishConnection(connection: PeerSocket | PeerFdStream, peer: Peer | null): void {
+    channels.connection.publish({ path: this.settings.place.path, peer: credentialsOf(peer), connection });
+  }
+
+  #publishRejected(peer: Peer | null, reason: string, code: PeerRejectedCode): void {
+    channels.peerRejected.publish({ path: this.settings.place.path, peer: credentialsOf(peer), reason, code });
   }
 
   /**
@@ -150,6 +177,18 @@ export class Acceptor {
     // An accept failure (EMFILE, say) is the server's business, reported the Node way; with
     // nobody listening it must not crash the host, so it is dropped.
     if (this.events.listenerCount('error') > 0) this.events.emit('error', err);
+  }
+}
+
+/** A statically refused peer: always the policy's verdict. */
+const policyRefused = (): PeerRejectedCode => 'ERR_PEER_REJECTED';
+
+/** Whether the peer of `fd` has hung up (a gone fd counts). */
+function hungUp(binding: NonNullable<Settings['binding']>, fd: number): boolean {
+  try {
+    return binding.socketIsHungUp(fd);
+  } catch {
+    return true;
   }
 }
 

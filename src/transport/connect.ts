@@ -5,14 +5,24 @@
  */
 import { stat } from 'node:fs/promises';
 import type * as net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ConnectionTimeoutError, NATIVE_OFF, closedError, errnoKind, fileKindOf, isSystemError, notASocketError, systemToTransport } from '../errors';
+import {
+  ConnectionTimeoutError,
+  NATIVE_OFF,
+  abortError,
+  closedError,
+  errnoKind,
+  fileKindOf,
+  isSystemError,
+  notASocketError,
+  systemToTransport,
+} from '../errors';
 import { FdStream } from '../fd-stream';
 import { refuseNetTruncation } from '../path';
 import { type Peer, type PeerPolicy, checkPeer, peerRejectedError } from '../peer';
 import { NO_MAKER_OPTIONS, type SocketMaker } from '../sockets/types';
 import { type Connections, fdStreamOf, passRightsFor, resumeFresh, setUpConnection, socketFd } from './connection';
-import { type ConnectOptions, NO_CONNECT_OPTIONS, type Settings, connectTimeoutOf, onreadOf, resolveOptions } from './options';
+import { waitUnless } from './abort';
+import { type ConnectOptions, NO_CONNECT_OPTIONS, type Settings, checkSignal, connectTimeoutOf, onreadOf, resolveOptions } from './options';
 import type { PeerFdStream, PeerSocket } from './types';
 
 const RETRY_FIRST_MS = 5;
@@ -35,52 +45,74 @@ export class Connector {
    * Written as one promise chain rather than nested async functions: a connection is short
    * work (~30 µs with the kernel's part), and every async layer costs it a few per cent. The
    * first attempt runs at once; only a failure enters the retry loop.
+   *
+   * With `options.signal`: an aborted signal throws before any system call; one that fires
+   * later ends the retry wait or the client's peer check at once, and an attempt in flight (a
+   * single connect(2), no wait) is closed when it returns, so that when connect() rejects with
+   * the AbortError no socket, timer or listener of it is left.
    */
   connect(path: string, options: ConnectOptions): Promise<PeerSocket | PeerFdStream> {
     const given = options !== NO_CONNECT_OPTIONS;
     const { peer: policy, fdPassing } = given ? resolveOptions(this.settings, options) : this.settings;
     const timeoutMs = given ? connectTimeoutOf(this.settings, options) : this.settings.connectTimeoutMs;
+    const signal = given ? checkSignal(options.signal) : undefined;
     if (this.maker.kind === 'net') refuseNetTruncation(path, NATIVE_OFF);
+    if (signal?.aborted) throw abortError(signal, `connect() to ${path}`);
     let connected: Promise<PeerSocket | PeerFdStream>;
     if (fdPassing) {
       const binding = this.settings.binding!;
       const attempt = async (): Promise<number> => binding.socketConnect(path);
-      connected = this.#retry(path, timeoutMs, attempt).then((fd) => this.#toFdStream(fd, path));
+      connected = this.#retry(path, timeoutMs, attempt, signal).then((fd) => this.#toFdStream(fd, path));
     } else {
       const onread = given ? onreadOf(options, false) : undefined;
       const makerOptions = onread ? { onread } : NO_MAKER_OPTIONS;
       const attempt = (): Promise<net.Socket> => this.maker.connect(path, makerOptions);
       connected = attempt().then(
         (socket) => this.#withPeer(socket, path, policy),
-        (err) => this.#retry(path, timeoutMs, attempt, err).then((socket) => this.#withPeer(socket, path, policy)),
+        (err) => this.#retry(path, timeoutMs, attempt, signal, err).then((socket) => this.#withPeer(socket, path, policy)),
       );
     }
-    return connected.then((connection) => this.#admit(connection, policy, path));
+    return connected.then((connection) => this.#admit(connection, policy, path, signal));
   }
 
   /** A connection is made: tracked, checked against the client's policy, resumed, handed out. */
-  #admit(connection: PeerSocket | PeerFdStream, policy: PeerPolicy | undefined, path: string): PeerSocket | PeerFdStream | Promise<PeerSocket | PeerFdStream> {
+  #admit(
+    connection: PeerSocket | PeerFdStream,
+    policy: PeerPolicy | undefined,
+    path: string,
+    signal: AbortSignal | undefined,
+  ): PeerSocket | PeerFdStream | Promise<PeerSocket | PeerFdStream> {
     const peer = connection.peer as Peer | null;
     this.connections.track(connection, peer);
-    if (policy && peer) {
+    if (policy && peer && !signal?.aborted) {
       const verdict = checkPeer(policy, peer);
       if (typeof verdict !== 'string' && verdict !== null) {
-        return this.#awaitCheck(verdict).then((reason) => this.#handOut(connection, peer, reason, path));
+        return this.#awaitCheck(verdict, signal).then((reason) => this.#handOut(connection, peer, reason, path, signal));
       }
-      return this.#handOut(connection, peer, verdict, path);
+      return this.#handOut(connection, peer, verdict, path, signal);
     }
-    return this.#handOut(connection, peer, null, path);
+    return this.#handOut(connection, peer, null, path, signal);
   }
 
   /** The verdict is in (null: admitted): the connection is the caller's, or it is destroyed. */
-  #handOut(connection: PeerSocket | PeerFdStream, peer: Peer | null, reason: string | null, path: string): PeerSocket | PeerFdStream {
-    if (reason !== null && !this.#stopped) {
-      connection.destroy();
-      throw peerRejectedError(reason, peer, path);
-    }
+  #handOut(
+    connection: PeerSocket | PeerFdStream,
+    peer: Peer | null,
+    reason: string | null,
+    path: string,
+    signal: AbortSignal | undefined,
+  ): PeerSocket | PeerFdStream {
     if (this.#stopped) {
       connection.destroy();
       throw closedError(path);
+    }
+    if (signal?.aborted) {
+      connection.destroy();
+      throw abortError(signal, `connect() to ${path}`);
+    }
+    if (reason !== null) {
+      connection.destroy();
+      throw peerRejectedError(reason, peer, path);
     }
     if (!(connection instanceof FdStream) && connection.readableFlowing === false) resumeFresh(connection);
     return connection;
@@ -131,34 +163,22 @@ export class Connector {
   /**
    * The client's own asynchronous check of the server (`verify` returned a promise): within
    * peerCheckTimeoutMs, and cut short by close() (which connect() then reports as
-   * ERR_TRANSPORT_CLOSED).
+   * ERR_TRANSPORT_CLOSED) or the caller's signal (an AbortError: #handOut sees it fired).
    */
-  async #awaitCheck(verdict: Promise<string | null>): Promise<string | null> {
-    const abort = this.#signal;
+  async #awaitCheck(verdict: Promise<string | null>, signal: AbortSignal | undefined): Promise<string | null> {
     const timeoutMs = this.settings.peerCheckTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    try {
-      return await Promise.race([
-        verdict,
-        new Promise<string>((resolve) => {
-          timer = setTimeout(() => resolve(`the peer check took longer than ${timeoutMs} ms (peerCheckTimeoutMs)`), timeoutMs);
-          onAbort = () => resolve('the transport was closed');
-          abort.addEventListener('abort', onAbort, { once: true });
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) abort.removeEventListener('abort', onAbort);
-    }
+    const waited = await waitUnless({ promise: verdict, ms: timeoutMs }, this.#signal, signal);
+    if (waited.end === 'stopped') return 'the transport was closed';
+    if (waited.end === 'aborted') return 'the connect() was aborted';
+    return waited.value === undefined ? `the peer check took longer than ${timeoutMs} ms (peerCheckTimeoutMs)` : waited.value;
   }
 
   /**
    * Tries `attempt` until it succeeds, an error that waiting cannot cure comes, the time-out
-   * passes or close() is called. `failed`: the error of an attempt already made (the first,
-   * tried before any of this was needed).
+   * passes, close() is called or `signal` fires. `failed`: the error of an attempt already made
+   * (the first, tried before any of this was needed).
    */
-  async #retry<T>(path: string, timeoutMs: number, attempt: () => Promise<T>, failed?: unknown): Promise<T> {
+  async #retry<T>(path: string, timeoutMs: number, attempt: () => Promise<T>, signal: AbortSignal | undefined, failed?: unknown): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let delay = RETRY_FIRST_MS;
     let lastSeen = 'missing';
@@ -166,16 +186,14 @@ export class Connector {
     let tried = failed !== undefined;
     for (;;) {
       if (tried) {
+        if (signal?.aborted) throw abortError(signal, `connect() to ${path}`);
         lastError = failed;
         lastSeen = await classifyConnectError(failed, path);
         const left = deadline - Date.now();
         if (left <= 0) throw new ConnectionTimeoutError(path, timeoutMs, lastSeen, lastError);
-        try {
-          await sleep(Math.min(delay, left), undefined, { signal: this.#signal });
-        } catch {
-          throw closedError(path);
-        }
-        if (this.#stopped) throw closedError(path);
+        const waited = await waitUnless({ ms: Math.min(delay, left) }, this.#signal, signal);
+        if (waited.end === 'stopped' || this.#stopped) throw closedError(path);
+        if (waited.end === 'aborted') throw abortError(signal!, `connect() to ${path}`);
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
       tried = true;

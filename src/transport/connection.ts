@@ -12,13 +12,18 @@ import type { PeerFdStream } from './types';
 /** Every connection handed out (or being checked); each owns the pidfd of its `peer`, if opened. */
 export class Connections {
   readonly #open = new Set<Tracked>();
+  /** Who waits for the last connection to close (a graceful close()). */
+  #whenEmpty: Array<() => void> = [];
 
   // One shared listener ('close' is emitted once): no closure or once-wrapper per connection.
-  readonly #untrack = ((open) =>
+  readonly #untrack = ((connections) =>
     function untrack(this: Tracked): void {
-      if (!open.delete(this)) return;
+      if (!connections.#open.delete(this)) return;
       this.peer?.release();
-    })(this.#open);
+      if (connections.#open.size === 0 && connections.#whenEmpty.length > 0) {
+        for (const resolve of connections.#whenEmpty.splice(0)) resolve();
+      }
+    })(this);
 
   get size(): number {
     return this.#open.size;
@@ -38,6 +43,12 @@ export class Connections {
 
   destroyAll(): void {
     for (const connection of this.#open) connection.destroy();
+  }
+
+  /** Resolves once no connection is open (at once if none is). */
+  empty(): Promise<void> {
+    if (this.#open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenEmpty.push(resolve));
   }
 }
 

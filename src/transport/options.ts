@@ -8,12 +8,15 @@ import type * as net from 'node:net';
 import { addon, type Binding } from '../addon';
 import { ErrorCodes, NATIVE_OFF, TransportError, nativeRequired } from '../errors';
 import { checkOptionKeys, type KeyRecord, optionKeys } from '../options';
-import { generatedPath, normalizeUnixPath } from '../path';
+import { generatedPath, normalizeEndpoint } from '../path';
 import { type PeerPolicy, validatePolicy } from '../peer';
 import { DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_MAX_PENDING_CHECKS } from '../peer-checks';
 
 export interface UnixSocketTransportOptions {
-  /** Socket path in any form `normalizeUnixPath` accepts. Omitted: a fresh private path under `os.tmpdir()`. */
+  /**
+   * Socket path in any form `normalizeUnixPath` accepts, or an abstract address `unix:@name` (Linux, the addon, and
+   * only with a peer policy: docs/systemd.md). Omitted: a fresh private path under `os.tmpdir()`.
+   */
   path?: string;
   /** Exact mode of the socket file, whatever the umask. Default `0o660`. */
   mode?: number;
@@ -88,10 +91,17 @@ export interface ListenOptions {
   peer?: PeerPolicy | null;
   /** Every accepted connection is an `FdStream` (fd passing). Needs the addon. */
   fdPassing?: boolean;
+  /**
+   * Aborts the listen() while it claims the path: it rejects with an `AbortError`, and what it
+   * made (the socket, its file, a generated directory) is gone by then. Once listen() has
+   * resolved the signal is let go (unlike `net.Server#listen`'s, it does not close a listener
+   * later: `close()` does).
+   */
+  signal?: AbortSignal;
 }
 
 /** Every key of `ListenOptions` (a missing one does not compile); others are errors. */
-export const LISTEN_OPTION_KEYS = optionKeys<ListenOptions>({ peer: true, fdPassing: true });
+export const LISTEN_OPTION_KEYS = optionKeys<ListenOptions>({ peer: true, fdPassing: true, signal: true });
 
 export interface ConnectOptions {
   /** Replaces the constructor's peer policy for this connection; `null` removes it. */
@@ -108,6 +118,11 @@ export interface ConnectOptions {
    * themselves. Client side only: Node has no server-side form.
    */
   onread?: net.OnReadOpts;
+  /**
+   * Aborts the connect(): retries stop, a client-side peer check is no longer waited for, and
+   * connect() rejects with an `AbortError` once any socket it opened is closed.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -117,7 +132,7 @@ export interface ConnectOptions {
 export const NO_CONNECT_OPTIONS: ConnectOptions = Object.freeze({});
 
 /** Every key of `ConnectOptions` (a missing one does not compile); others are errors. */
-export const CONNECT_OPTION_KEYS = optionKeys<ConnectOptions>({ peer: true, timeoutMs: true, fdPassing: true, onread: true });
+export const CONNECT_OPTION_KEYS = optionKeys<ConnectOptions>({ peer: true, timeoutMs: true, fdPassing: true, onread: true, signal: true });
 /** The keys of `ConnectOptions.onread`, as Node's `net.OnReadOpts` has them. */
 const ONREAD_KEYS = optionKeys<net.OnReadOpts>({ buffer: true, callback: true });
 
@@ -127,15 +142,27 @@ export interface HandOffOptions {
   peer?: PeerPolicy;
   /** Mode of the control socket. Default `0o600`. */
   mode?: number;
+  /**
+   * Stops waiting for a taker: handOff() rejects with an `AbortError` once the control socket is
+   * closed and its file removed, and this transport keeps serving. Once a taker has answered
+   * `ok` the hand-off is done (the listener is the taker's) and the signal is let go.
+   */
+  signal?: AbortSignal;
 }
 
 /** Every key of `HandOffOptions` (a missing one does not compile); others are errors. */
-export const HAND_OFF_OPTION_KEYS = optionKeys<HandOffOptions>({ peer: true, mode: true });
+export const HAND_OFF_OPTION_KEYS = optionKeys<HandOffOptions>({ peer: true, mode: true, signal: true });
 
 /** Options of `UnixSocketTransport.takeOver()`: the new transport's, plus the control check. */
 export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path' | 'mode'> {
   /** Who must be handing over. Default `{ sameUser: true }`. */
   handOffPeer?: PeerPolicy;
+  /**
+   * Aborts the takeOver() until this process answers `ok` (the old side keeps serving, every fd
+   * received is closed); from then on the old side has stopped accepting, so the hand-off runs
+   * to its end and the signal is let go.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -143,7 +170,26 @@ export interface TakeOverOptions extends Omit<UnixSocketTransportOptions, 'path'
  * and `mode` included: they come from the process handing over.
  */
 const { path: _path, mode: _mode, ...takeOverShared } = TRANSPORT_KEYS;
-export const TAKE_OVER_OPTION_KEYS = optionKeys<TakeOverOptions>({ ...takeOverShared, handOffPeer: true });
+export const TAKE_OVER_OPTION_KEYS = optionKeys<TakeOverOptions>({ ...takeOverShared, handOffPeer: true, signal: true });
+
+/** Options of `close()`. */
+export interface CloseOptions {
+  /**
+   * Stop accepting and remove the socket file at once, but let open connections end by
+   * themselves (within `timeoutMs`). Default false: every connection is destroyed at once.
+   */
+  graceful?: boolean;
+  /** With `graceful`: connections still open after this many ms are destroyed. Default 30000. */
+  timeoutMs?: number;
+}
+
+/** Every key of `CloseOptions` (a missing one does not compile); others are errors. */
+export const CLOSE_OPTION_KEYS = optionKeys<CloseOptions>({ graceful: true, timeoutMs: true });
+
+/** How long a graceful close() lets connections run before it destroys them. */
+export const DEFAULT_GRACEFUL_TIMEOUT_MS = 30_000;
+/** setTimeout's limit (a longer delay fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const DEFAULT_MODE = 0o660;
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -273,7 +319,7 @@ export function settingsOf(options: UnixSocketTransportOptions): { figures: Tran
   if (!Number.isFinite(peerCheckTimeoutMs) || peerCheckTimeoutMs <= 0) {
     throw invalid(`peerCheckTimeoutMs must be a positive number, got ${String(options.peerCheckTimeoutMs)}.`);
   }
-  const place = new SocketPlace(options.path === undefined ? null : normalizeUnixPath(options.path));
+  const place = new SocketPlace(options.path === undefined ? null : normalizeEndpoint(options.path));
   const figures: TransportFigures = { mode, connectTimeoutMs, backlog, sendBufferSize, group, maxPendingPeerChecks, peerCheckTimeoutMs };
   // Spelt out: `{ ...figures, … }` makes every constructor ~4 µs slower (V8 copies it the slow way).
   const settings: Settings = {
@@ -302,11 +348,51 @@ export function checkListenOptions(options: unknown): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     const example = typeof options === 'string' ? JSON.stringify(options) : `'/path/to.sock'`;
     throw invalid(
-      `listen() takes an options object ({ peer?, fdPassing? }), not ${typeof options === 'string' ? `a path (${JSON.stringify(options)})` : String(options)}: ` +
+      `listen() takes an options object ({ peer?, fdPassing?, signal? }), not ${typeof options === 'string' ? `a path (${JSON.stringify(options)})` : String(options)}: ` +
         `the path is the constructor's, so pass { path } there: new UnixSocketTransport({ path: ${example} }).listen().`,
     );
   }
   checkOptionKeys(options, LISTEN_OPTION_KEYS, '');
+  checkSignal((options as ListenOptions).signal);
+}
+
+/**
+ * A call's `signal`, checked: undefined, or an AbortSignal (by shape, as Node checks it, so a
+ * signal of another realm passes).
+ */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const s = signal as Partial<AbortSignal> | null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function' ||
+    typeof s.removeEventListener !== 'function'
+  ) {
+    throw invalid(`signal must be an AbortSignal (new AbortController().signal, AbortSignal.timeout(ms)), got ${s === null ? 'null' : typeof s}.`);
+  }
+  return signal as AbortSignal;
+}
+
+/**
+ * `close()`'s options, checked: the time limit of a graceful close, or null to destroy every
+ * connection at once (the default).
+ */
+export function gracefulLimitOf(options: unknown): number | null {
+  if (options === undefined) return null;
+  checkOptionKeys(options, CLOSE_OPTION_KEYS, '');
+  const { graceful, timeoutMs } = options as CloseOptions;
+  if (graceful !== undefined && typeof graceful !== 'boolean') throw invalid(`graceful must be a boolean, got ${typeof graceful}.`);
+  if (graceful !== true) {
+    if (timeoutMs !== undefined) throw invalid('timeoutMs applies to a graceful close only: pass { graceful: true, timeoutMs }.');
+    return null;
+  }
+  const limit = timeoutMs ?? DEFAULT_GRACEFUL_TIMEOUT_MS;
+  if (typeof limit !== 'number' || !Number.isFinite(limit) || limit < 0 || limit > MAX_TIMER_MS) {
+    throw invalid(`timeoutMs must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${String(timeoutMs)}.`);
+  }
+  return limit;
 }
 
 /** connect()'s time-out: its own `timeoutMs`, else the transport's `connectTimeoutMs`. */
@@ -332,6 +418,7 @@ export function onreadOf(options: ConnectOptions, fdPassing: boolean): net.OnRea
 export function checkHandOffOptions(options: HandOffOptions): void {
   checkOptionKeys(options, HAND_OFF_OPTION_KEYS, '');
   validatePolicy(options.peer);
+  checkSignal(options.signal);
 }
 
 /** `takeOver()`'s options, policies included, checked before anything is connected or received. */
@@ -339,6 +426,7 @@ export function checkTakeOverOptions(options: TakeOverOptions): void {
   checkOptionKeys(options, TAKE_OVER_OPTION_KEYS, '');
   validatePolicy(options.handOffPeer, 'handOffPeer');
   validatePolicy(options.peer);
+  checkSignal(options.signal);
 }
 
 function invalid(message: string): TransportError {

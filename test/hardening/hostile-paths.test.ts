@@ -55,7 +55,16 @@ const cases: Case[] = [
   { name: 'empty string', setup: () => '', listen: 'ERR_INVALID_PATH', connect: 'ERR_INVALID_PATH' },
   { name: 'unix: with nothing after it', setup: () => 'unix:', listen: 'ERR_INVALID_PATH', connect: 'ERR_INVALID_PATH' },
   { name: 'NUL byte', setup: (d) => join(d, 'a\0b.sock'), listen: 'ERR_INVALID_PATH', connect: 'ERR_INVALID_PATH' },
-  { name: 'abstract name (leading NUL)', setup: () => '\0abstract', listen: 'ERR_INVALID_PATH', connect: 'ERR_INVALID_PATH' },
+  // An abstract address has no file and no mode: native mode takes it only with a peer policy
+  // (these cases have none), fallback mode not at all (test/abstract.test.ts serves one).
+  {
+    name: 'abstract name (leading NUL), no peer policy',
+    setup: () => '\0abstract',
+    listen: 'ERR_INVALID_OPTION',
+    connect: 'ERR_INVALID_OPTION',
+    only: 'native',
+  },
+  { name: 'abstract name (leading NUL), fallback mode', setup: () => '\0abstract', listen: 'ERR_NATIVE_REQUIRED', connect: 'ERR_NATIVE_REQUIRED', only: 'net' },
   { name: 'relative path', setup: () => 'relative.sock', listen: 'ERR_INVALID_PATH', connect: 'ERR_INVALID_PATH' },
   { name: 'relative after unix:', setup: () => 'unix:relative.sock', listen: 'ERR_INVALID_PATH', connect: 'ERR_INVALID_PATH' },
   { name: 'names a directory (trailing slash)', setup: (d) => d + '/', listen: 'ERR_INVALID_PATH', connect: 'ERR_INVALID_PATH' },

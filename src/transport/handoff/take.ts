@@ -7,6 +7,7 @@ import type * as net from 'node:net';
 import { addon } from '../../addon';
 import type { Claim } from '../../claim';
 import { closeFds } from '../../fd-helpers';
+import { AbortError, abortError } from '../../errors';
 import type { TakeOverOptions } from '../options';
 import type { PeerFdStream } from '../types';
 import { NameCheck, checkListener } from './proof';
@@ -29,6 +30,9 @@ interface Taken<T> {
  * Takes over the listener offered on `control` and resolves a transport serving on it. After
  * the successor has adopted the socket nothing waits on I/O before resolving, so the caller's
  * 'connection' listener is in place before the first connection is accepted.
+ *
+ * `options.signal` aborts it until this side answers `ok` (the old side then keeps serving);
+ * from `ok` on the old side stops accepting, so the hand-off must run to its end here.
  */
 export async function takeOverListener<T extends HandOffTransport>(
   control: string,
@@ -36,13 +40,18 @@ export async function takeOverListener<T extends HandOffTransport>(
   make: MakeTransport<T>,
   successorOf: (transport: T) => Successor,
 ): Promise<T> {
-  const { handOffPeer, ...transportOptions } = options;
+  const { handOffPeer, signal, ...transportOptions } = options;
   const client = make({ native: 'require', connectTimeoutMs: options.connectTimeoutMs });
   let taken: Taken<T>;
   try {
-    const stream = await client.connect(control, { fdPassing: true, peer: handOffPeer ?? { sameUser: true } });
+    const stream = await client.connect(control, { fdPassing: true, peer: handOffPeer ?? { sameUser: true }, signal });
     stream.on('error', ignore); // failures show up in readLine/writeLine
-    taken = await takeFrom(stream, (header) => make({ ...transportOptions, path: header.path, mode: header.mode }));
+    taken = await takeFrom(stream, (header) => make({ ...transportOptions, path: header.path, mode: header.mode }), signal);
+  } catch (err) {
+    // One AbortError for the whole call, whichever step it cut short (readLine rejects with the
+    // signal's reason itself).
+    if (signal?.aborted && (err instanceof AbortError || err === signal.reason)) throw abortError(signal, `takeOver() from ${control}`);
+    throw err;
   } finally {
     await client.close();
   }
@@ -53,12 +62,14 @@ export async function takeOverListener<T extends HandOffTransport>(
  * Steps 1 to 3 of the wire format. On any failure every received fd is closed, and the old
  * side, if still there, hears `failed` (or the hang-up) and keeps serving.
  */
-async function takeFrom<T>(stream: PeerFdStream, makeTransport: (header: HandOffHeader) => T): Promise<Taken<T>> {
-  const { header, fd } = await receiveOffer(stream);
+async function takeFrom<T>(stream: PeerFdStream, makeTransport: (header: HandOffHeader) => T, signal: AbortSignal | undefined): Promise<Taken<T>> {
+  const { header, fd } = await receiveOffer(stream, signal);
   let replied = false;
   try {
     checkListener(fd);
     const transport = makeTransport(header);
+    // The last moment an abort can undo anything: after ok the old side stops accepting.
+    if (signal?.aborted) throw abortError(signal, 'takeOver()');
     replied = true;
     await writeLine(stream, 'ok');
     await doneOf(stream, header.confirm);
@@ -71,12 +82,12 @@ async function takeFrom<T>(stream: PeerFdStream, makeTransport: (header: HandOff
 }
 
 /** Step 1: the header and exactly one fd with it; every fd received is closed on failure. */
-async function receiveOffer(stream: PeerFdStream): Promise<{ header: HandOffHeader; fd: number }> {
+async function receiveOffer(stream: PeerFdStream, signal: AbortSignal | undefined): Promise<{ header: HandOffHeader; fd: number }> {
   const fds: number[] = [];
   const onFds = (received: number[]) => fds.push(...received);
   stream.on('fds', onFds);
   try {
-    const line = await readLine(stream, HANDOFF_REPLY_MS);
+    const line = await readLine(stream, HANDOFF_REPLY_MS, signal);
     if (line === null) throw handOffError('The process handing over hung up before sending anything.');
     const header = decodeHandOff(line);
     if (fds.length !== 1) throw handOffError(`Expected one listening socket with the hand-off message, got ${fds.length} fds.`);

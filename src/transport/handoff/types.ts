@@ -11,7 +11,7 @@ import type { PeerFdStream } from '../types';
 export interface HandOffTransport {
   readonly socketMaker: 'native' | 'net';
   listen(): Promise<string>;
-  connect(endpoint: string, options: { fdPassing: true; peer: PeerPolicy }): Promise<PeerFdStream>;
+  connect(endpoint: string, options: { fdPassing: true; peer: PeerPolicy; signal?: AbortSignal | undefined }): Promise<PeerFdStream>;
   close(): Promise<void>;
   on(event: 'connection', listener: (stream: PeerFdStream) => void): unknown;
 }
