@@ -57,7 +57,7 @@ describe.skipIf(process.platform !== 'linux')('abstract sockets', () => {
   const { make, closeAll } = transportFactory();
   const dir = tempDirEach();
 
-  it('the addon binds and connects the exact name: other programs reach it, and net (which pads it) does not', async () => {
+  it("the addon binds and connects the exact name: other programs reach it (Node 20's net, which pads it, does not)", async () => {
     const binding = loadAddon().binding as Binding;
     const name = fresh();
     const fd = binding.socketListenAbstract!(`\0${name}`, 8);
@@ -66,13 +66,17 @@ describe.skipIf(process.platform !== 'linux')('abstract sockets', () => {
       expect(binding.socketInspect!(fd)).toEqual({ domain: 'unix', type: 'stream', listening: true, path: `\0${name}` });
       expect(() => binding.socketListenAbstract!(`\0${name}`, 8)).toThrow(/^bind EADDRINUSE @plugsock-abstract/);
       binding.fdClose(binding.socketConnect(`\0${name}`));
-      // Node's net binds and connects `\0name` padded with NULs to all of sun_path: another name.
+      // Node 20's net connects `\0name` padded with NULs to all of sun_path: another name. From
+      // Node 22 (libuv's uv_pipe_connect2) it uses the exact length, as the addon does.
       const viaNet = await new Promise<string>((resolve) => {
         const s = net.connect(`\0${name}`);
-        s.on('connect', () => resolve('connected'));
+        s.on('connect', () => {
+          s.destroy();
+          resolve('connected');
+        });
         s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code!));
       });
-      expect(viaNet).toBe('ECONNREFUSED');
+      expect(viaNet).toBe(Number(process.versions.node.split('.')[0]) >= 22 ? 'connected' : 'ECONNREFUSED');
     } finally {
       binding.fdClose(fd);
     }

@@ -165,6 +165,7 @@ async function check(p: 'A' | 'B' | 'C' | 'D', script: string, env: NodeJS.Proce
 const ALLOWED = [
   /^package\.json$/,
   /^README\.md$/,
+  /^CHANGELOG\.md$/,
   /^LICENSE$/,
   /^binding\.gyp$/,
   /^dist\//,
@@ -180,6 +181,7 @@ const ALLOWED = [
 const REQUIRED = [
   'package.json',
   'README.md',
+  'CHANGELOG.md',
   'LICENSE',
   'binding.gyp',
   'dist/index.js',
