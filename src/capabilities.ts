@@ -3,15 +3,19 @@
  */
 import { loadAddon, refusesPassedFds } from './addon';
 
+/** What `capabilities()` reports: whether the addon loaded, and the features that follow from it. */
 export interface Capabilities {
   /** True when the native addon loaded. */
   native: boolean;
   /** Why the addon did not load (one line), or null. */
   reason: string | null;
+  /** `process.platform`. */
   platform: NodeJS.Platform;
+  /** `process.arch`. */
   arch: string;
   /** sha256 of the addon's sources it was built from, or null. */
   addonSourceHash: string | null;
+  /** What this installation can do; false where it needs the addon and the addon did not load. */
   features: {
     /** The socket file gets exactly the requested mode, never wider (both modes). */
     exactMode: boolean;
@@ -41,6 +45,10 @@ export interface Capabilities {
   };
 }
 
+/**
+ * What this installation can do: whether the native addon loaded (and if not, why, in one line)
+ * and which features follow from that. Cheap: the addon is loaded once per process.
+ */
 export function capabilities(): Capabilities {
   const { binding, reason } = loadAddon();
   const native = binding !== null;

@@ -16,8 +16,11 @@ import type { PeerFdStream, PeerSocket } from './transport/types';
 
 /** A peer's credentials as published (the accepted or connected socket's SO_PEERCRED). */
 export interface PeerCredentialsMessage {
+  /** The peer's process id, as of its connect() or listen(). */
   readonly pid: number;
+  /** The peer's effective user id. */
   readonly uid: number;
+  /** The peer's effective group id. */
   readonly gid: number;
 }
 
@@ -34,6 +37,7 @@ export interface ListenMessage {
   endpoint?: string;
   /** Set by TracingChannel.tracePromise on success: the endpoint. */
   result?: string;
+  /** Set on error: why listen() failed (a TransportError, or an AbortError). */
   error?: unknown;
 }
 
@@ -44,10 +48,13 @@ export interface ListenMessage {
  * an AbortError, ...).
  */
 export interface ConnectMessage {
+  /** The socket path connected to: normalised, or the endpoint as given when it is not valid. */
   path: string;
+  /** Set on asyncEnd: the server's credentials (null without the addon). */
   peer?: PeerCredentialsMessage | null;
   /** Set by TracingChannel.tracePromise on success: the connection (a PeerSocket or PeerFdStream). */
   result?: PeerSocket | PeerFdStream;
+  /** Set on error: why connect() failed (a TransportError, or an AbortError). */
   error?: unknown;
 }
 
@@ -87,6 +94,7 @@ export interface PeerRejectedMessage {
   readonly peer: PeerCredentialsMessage | null;
   /** Why, in the words of `'peerRejected'`. */
   readonly reason: string;
+  /** Which kind of refusal (see PeerRejectedCode). */
   readonly code: PeerRejectedCode;
 }
 
@@ -109,6 +117,7 @@ export interface FdsMessage {
  * `truncated` true and `count` the ones that did arrive (they are closed).
  */
 export interface FdsReceivedMessage extends FdsMessage {
+  /** The kernel dropped some of the message's descriptors (MSG_CTRUNC); those that came are closed. */
   readonly truncated: boolean;
 }
 

@@ -83,6 +83,7 @@ export class TransportError extends Error {
  * TransportError: its code is Node's, and an abort is the caller's decision, not a failure.
  */
 export class AbortError extends Error {
+  /** Always `'ABORT_ERR'`, as Node's own AbortError. */
   readonly code: 'ABORT_ERR';
 
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {

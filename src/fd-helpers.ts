@@ -11,6 +11,7 @@ import { addon } from './addon';
 import { ErrorCodes, TransportError, nativeRequired } from './errors';
 import { closeAll } from './fd-stream';
 
+/** What `fdKind()` finds an fd to be (from fstat's file type; `'file'` is a regular file or memfd). */
 export type FdKind = 'file' | 'fifo' | 'socket' | 'directory' | 'character' | 'block' | 'other';
 
 /** What kind of object `fd` refers to (fstat). */

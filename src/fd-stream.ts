@@ -30,13 +30,16 @@ const MAX_IOV = 1024;
 // The native side (FdChannel, its events: native/fd_channel*.cc) is typed in addon.ts with the
 // rest of the binding: FdChannelHandle, ChannelEvent, FdChannelEvent.
 
+/** Options of `new FdStream(fd, options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface FdStreamOptions<Peer = unknown> {
   /** Whatever the transport knows about the other side (e.g. peer credentials); kept as `peer`. */
   peer?: Peer;
   /** As for net.Socket: when false (the default) the stream ends its writable side once the
    * peer has ended its own. */
   allowHalfOpen?: boolean;
+  /** As for any Readable: bytes buffered before reading pauses (Node's default). */
   readableHighWaterMark?: number;
+  /** As for any Writable: bytes buffered before write() returns false (Node's default). */
   writableHighWaterMark?: number;
 }
 
@@ -248,6 +251,7 @@ export class FdStream<Peer = unknown> extends Duplex {
     return this;
   }
 
+  /** @internal Duplex's hook: starts reading from the channel. */
   override _read(): void {
     if (!this.reading && this.channel) {
       this.reading = true;
@@ -255,12 +259,14 @@ export class FdStream<Peer = unknown> extends Duplex {
     }
   }
 
+  /** @internal Duplex's hook: one chunk (or one sendFds payload) to send. */
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     const tag = tagOf(chunk);
     const ops: WriteOp[] = chunk.length > 0 ? [{ bufs: [chunk], fds: tag ? tag.fds : null, tag }] : [];
     this.startWrite({ ops, cb });
   }
 
+  /** @internal Duplex's hook: buffered chunks, sent in as few sendmsg calls as their fds allow. */
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
     const ops: WriteOp[] = [];
     let plain: WriteOp | null = null;
@@ -283,6 +289,7 @@ export class FdStream<Peer = unknown> extends Duplex {
     this.startWrite({ ops, cb });
   }
 
+  /** @internal Duplex's hook: the writable side ended, so shut down sending (the peer sees EOF). */
   override _final(cb: (err?: Error | null) => void): void {
     try {
       this.channel?.shutdown();
@@ -296,6 +303,7 @@ export class FdStream<Peer = unknown> extends Duplex {
     cb();
   }
 
+  /** @internal Duplex's hook: closes the channel and any fds still queued. */
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     const channel = this.channel;
     this.channel = null;
@@ -474,13 +482,22 @@ export class FdStream<Peer = unknown> extends Duplex {
 
 // biome-ignore lint/correctness/noUnusedVariables: the type parameter of the class this merges into
 export interface FdStream<Peer = unknown> {
+  /** `'fds'`: descriptors received, just before the `'data'` chunk sent with them; the listener owns them. */
   on(event: 'fds', listener: (fds: number[]) => void): this;
+  /** `'fdsTruncated'`: the kernel dropped descriptors of a message (MSG_CTRUNC); the stream stays usable. */
   on(event: 'fdsTruncated', listener: (err: FdsTruncatedError) => void): this;
+  /** Any other event of a Duplex (`'data'`, `'end'`, `'error'`, `'close'`, ...). */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** As `on('fds')`, once. */
   once(event: 'fds', listener: (fds: number[]) => void): this;
+  /** As `on('fdsTruncated')`, once. */
   once(event: 'fdsTruncated', listener: (err: FdsTruncatedError) => void): this;
+  /** Any other event of a Duplex, once. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** As `on('fds')`. */
   addListener(event: 'fds', listener: (fds: number[]) => void): this;
+  /** As `on('fdsTruncated')`. */
   addListener(event: 'fdsTruncated', listener: (err: FdsTruncatedError) => void): this;
+  /** Any other event of a Duplex. */
   addListener(event: string | symbol, listener: (...args: any[]) => void): this;
 }

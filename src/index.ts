@@ -1,5 +1,7 @@
 /**
  * plugsock: a fast, secure Unix-domain-socket transport for plugin hosts and plugins.
+ *
+ * @module plugsock
  */
 export { UnixSocketTransport } from './transport';
 export type { UnixSocketTransportOptions, ListenOptions, ConnectOptions, PeerSocket, PeerFdStream } from './transport';

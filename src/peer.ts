@@ -17,8 +17,11 @@ import { checkOptionKeys, optionKeys } from './options';
  * that got its pid, so `verify` can check `cred.pid` and then `cred.isAlive()`.
  */
 export interface PeerCredentials {
+  /** The peer's process id, as of its connect() (a client) or listen() (a server). */
   readonly pid: number;
+  /** The peer's effective user id at that time. */
   readonly uid: number;
+  /** The peer's effective group id at that time. */
   readonly gid: number;
   /**
    * Supplementary groups (SO_PEERGROUPS), or null where the kernel cannot say. Fetched on first

@@ -23,6 +23,7 @@ const EXIT_POLL_MS = 1000;
 /** How long attachPlugin waits for the plugin's health check. */
 const ATTACH_PING_MS = 5000;
 
+/** Options of `attachPlugin(reattachConfig, options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface AttachPluginOptions {
   /** App versions this host speaks; the config's ProtocolVersion must be one of them. Default: any. */
   versions?: readonly number[];

@@ -21,11 +21,13 @@ export function messageSizeOptions(): { 'grpc.max_receive_message_length': numbe
   return { 'grpc.max_receive_message_length': DEFAULT_MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': DEFAULT_MAX_MESSAGE_BYTES };
 }
 
+/** The two certificates of a pinned mutual-TLS connection (AutoMTLS), as `wrapMutualTls` takes them. */
 export interface MutualTlsOptions {
   /** The only certificate the server may present (PEM); it is also the trust anchor. */
   serverCertPem: string;
   /** Our certificate and key (PEM). */
   certPem: string;
+  /** The private key of `certPem` (PEM). */
   keyPem: string;
   /** Name checked against the server certificate (go-plugin: "localhost"). */
   servername?: string;
@@ -54,6 +56,7 @@ export class VerifiedUnixCredentials extends grpc.ChannelCredentials {
   _equals(other: grpc.ChannelCredentials): boolean {
     return other === this;
   }
+  /** @internal grpc-js's hook: connects through `connectVerified`, then wraps the socket in TLS when configured. */
   _createSecureConnector(_target: unknown, _options: unknown, callCredentials?: grpc.CallCredentials) {
     const creds = callCredentials ?? grpc.credentials.createEmpty();
     const connectVerified = this.connectVerified;

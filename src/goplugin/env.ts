@@ -11,12 +11,19 @@ import { parseGoBool, parseIntField } from './strconv';
 
 /** Environment variables of the go-plugin protocol. */
 export const ENV = {
+  /** The host's app versions, comma-separated. */
   PROTOCOL_VERSIONS: 'PLUGIN_PROTOCOL_VERSIONS',
+  /** Lowest TCP port a plugin may listen on (tcp only; always set, 0 by default). */
   MIN_PORT: 'PLUGIN_MIN_PORT',
+  /** Highest TCP port a plugin may listen on (tcp only; always set, 0 by default). */
   MAX_PORT: 'PLUGIN_MAX_PORT',
+  /** AutoMTLS: the host's certificate (PEM); the plugin answers with its own in the handshake. */
   CLIENT_CERT: 'PLUGIN_CLIENT_CERT',
+  /** The directory the plugin creates its socket in (go-plugin 1.5+). */
   UNIX_SOCKET_DIR: 'PLUGIN_UNIX_SOCKET_DIR',
+  /** Group name or gid the plugin gives its socket, with mode 0660 (go-plugin 1.5+). */
   UNIX_SOCKET_GROUP: 'PLUGIN_UNIX_SOCKET_GROUP',
+  /** The host speaks gRPC broker multiplexing (go-plugin 1.6+); the plugin answers in a 7th field. */
   MULTIPLEX_GRPC: 'PLUGIN_MULTIPLEX_GRPC',
 } as const;
 
@@ -24,7 +31,12 @@ export const ENV = {
  * Parses PLUGIN_PROTOCOL_VERSIONS as go-plugin's server does: comma-separated, each entry must
  * be a plain decimal integer (no spaces); invalid entries are skipped and reported in `invalid`.
  */
-export function parseProtocolVersions(value: string | undefined): { versions: number[]; invalid: string[] } {
+export function parseProtocolVersions(value: string | undefined): {
+  /** The valid entries, in the order given. */
+  versions: number[];
+  /** The entries that were not plain decimal integers (skipped). */
+  invalid: string[];
+} {
   const versions: number[] = [];
   const bad: string[] = [];
   if (!value) return { versions, invalid: bad };
@@ -62,7 +74,12 @@ export const MAGIC_COOKIE_MESSAGE =
  * PLUGIN_MIN_PORT / PLUGIN_MAX_PORT as go-plugin reads them for tcp: empty means 0, otherwise a
  * base-10 integer; min > max is an error. (0..0 means "any free port".)
  */
-export function parsePortRange(env: NodeJS.ProcessEnv): { min: number; max: number } {
+export function parsePortRange(env: NodeJS.ProcessEnv): {
+  /** PLUGIN_MIN_PORT (0 when empty or unset). */
+  min: number;
+  /** PLUGIN_MAX_PORT (0 when empty or unset). */
+  max: number;
+} {
   const read = (name: string): number => {
     const v = env[name];
     if (v === undefined || v === '') return 0;
@@ -108,7 +125,9 @@ export interface PluginEnv {
   hostVersions: number[];
   /** Entries of PLUGIN_PROTOCOL_VERSIONS that were not integers (skipped, as go-plugin does). */
   invalidVersions: string[];
+  /** PLUGIN_UNIX_SOCKET_DIR: where to create the socket; null when unset or empty. */
   unixSocketDir: string | null;
+  /** PLUGIN_UNIX_SOCKET_GROUP: the socket's group (name or gid); null when unset or empty. */
   unixSocketGroup: string | null;
   /** PLUGIN_CLIENT_CERT (PEM), for AutoMTLS. */
   clientCert: string | null;
@@ -118,6 +137,7 @@ export interface PluginEnv {
   multiplexSet: boolean;
 }
 
+/** What a plugin reads from its environment (default `process.env`), as go-plugin's server reads it. */
 export function readPluginEnv(env: NodeJS.ProcessEnv = process.env): PluginEnv {
   const { versions, invalid: bad } = parseProtocolVersions(env[ENV.PROTOCOL_VERSIONS]);
   const mux = env[ENV.MULTIPLEX_GRPC];
@@ -132,16 +152,25 @@ export function readPluginEnv(env: NodeJS.ProcessEnv = process.env): PluginEnv {
   };
 }
 
+/** What `buildHostEnv` puts into a plugin's environment. */
 export interface HostEnvOptions {
+  /** The magic cookie's variable name (a UX check, not security: both sides must agree). */
   magicCookieKey: string;
+  /** The magic cookie's value. */
   magicCookieValue: string;
   /** App protocol versions the host supports. */
   versions: readonly number[];
+  /** PLUGIN_MIN_PORT (default 0). */
   minPort?: number;
+  /** PLUGIN_MAX_PORT (default 0). */
   maxPort?: number;
+  /** PLUGIN_UNIX_SOCKET_DIR: where the plugin creates its socket. */
   unixSocketDir?: string;
+  /** PLUGIN_UNIX_SOCKET_GROUP: the group (name or gid) the plugin gives its socket. */
   unixSocketGroup?: string | number;
+  /** PLUGIN_CLIENT_CERT: the host's AutoMTLS certificate (PEM). */
   clientCert?: string;
+  /** Sets PLUGIN_MULTIPLEX_GRPC=true. */
   multiplex?: boolean;
 }
 

@@ -14,7 +14,9 @@ export const CORE_PROTOCOL_VERSION = 1;
 /** go-plugin reads a 6th field as an AutoMTLS certificate only when it is longer than this. */
 export const CERT_MIN_LENGTH = 50;
 
+/** The handshake's NETWORK field: where the plugin listens. */
 export type Network = 'unix' | 'tcp';
+/** The handshake's PROTOCOL field (only `grpc` is served and connected to here). */
 export type RpcProtocol = 'grpc' | 'netrpc';
 
 /** A parsed handshake line. */
@@ -23,6 +25,7 @@ export interface Handshake {
   coreVersion: number;
   /** The app protocol version the plugin chose. */
   appVersion: number;
+  /** `unix` or `tcp`. */
   network: Network;
   /** Absolute socket path (unix) or host:port (tcp). */
   address: string;
@@ -34,6 +37,7 @@ export interface Handshake {
   multiplex: boolean | null;
 }
 
+/** What `parseHandshakeLine` checks the line against: the host's side of the negotiation. */
 export interface ParseHandshakeOptions {
   /** App versions the host accepts; a line with another version gives ERR_UNSUPPORTED_VERSION. */
   appVersions?: readonly number[];
@@ -172,11 +176,17 @@ function multiplexField(muxS: string | undefined, options: ParseHandshakeOptions
   return multiplex;
 }
 
+/** The fields of a handshake line, for `buildHandshakeLine`. */
 export interface BuildHandshakeInput {
+  /** The negotiated app protocol version. */
   appVersion: number;
+  /** Default `unix`. */
   network?: Network;
+  /** Absolute socket path (unix) or host:port (tcp). */
   address: string;
+  /** Default `grpc`. */
   protocol?: RpcProtocol;
+  /** AutoMTLS: the plugin's DER certificate in unpadded base64; null or absent leaves CERT empty. */
   serverCert?: string | null;
   /** Appends the 7th field; only when the host set PLUGIN_MULTIPLEX_GRPC (old hosts misparse it). */
   multiplex?: boolean | null;

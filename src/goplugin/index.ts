@@ -2,6 +2,8 @@
  * HashiCorp go-plugin compatibility: launch go-plugin plugins from Node (`startPlugin`), attach
  * to running ones (`attachPlugin`), and serve Node plugins to go-plugin hosts (`servePlugin`,
  * with hclog logging: `createPluginLogger`). See docs/go-plugin.md.
+ *
+ * @module plugsock/goplugin
  */
 export { GoPluginErrorCodes } from './errors';
 export { CORE_PROTOCOL_VERSION, CERT_MIN_LENGTH, buildHandshakeLine, parseHandshakeLine } from './handshake';

@@ -17,14 +17,19 @@ import { readHandshake } from './plugin-handshake';
 import { pluginProcess, type PluginProcess } from './plugin-process';
 import { PluginSocketDir } from './socket-dir';
 
+/** Options of `startPlugin(options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface StartPluginOptions {
   /** The plugin executable. */
   command: string;
+  /** Its arguments. */
   args?: readonly string[];
+  /** Its working directory (default: this process's). */
   cwd?: string;
   /** Base environment (default `process.env`); the go-plugin variables are added on top. */
   env?: NodeJS.ProcessEnv;
+  /** The magic cookie's variable name, as the plugin expects it (a UX check, not security). */
   magicCookieKey: string;
+  /** The magic cookie's value. */
   magicCookieValue: string;
   /** App protocol versions this host speaks (PLUGIN_PROTOCOL_VERSIONS). Default [1]. */
   versions?: readonly number[];
@@ -181,7 +186,10 @@ async function endLaunched(
 ): Promise<void> {
   if (child.running) {
     await shutdown(graceMs);
-    const r = await Promise.race([child.exited, new Promise<null>((res) => setTimeout(() => res(null), graceMs))]);
+    let timer: NodeJS.Timeout | undefined;
+    const r = await Promise.race([child.exited, new Promise<null>((res) => (timer = setTimeout(() => res(null), graceMs)))]);
+    // An exit before the grace ends must not leave the timer holding the host's event loop.
+    clearTimeout(timer);
     if (!r) {
       child.killAll();
       await child.exited;

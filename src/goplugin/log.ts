@@ -14,6 +14,7 @@ import { writeUncaptured } from './stdio';
 
 /** hclog's levels, lowest first. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+/** One of hclog's levels: `'trace'`, `'debug'`, `'info'`, `'warn'`, `'error'`. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Key/value pairs of a log line; errors become their message, as hclog writes them. */
@@ -24,6 +25,7 @@ export const MAX_LOG_LINE_BYTES = 64 * 1024;
 /** The keys hclog's JSON format owns; a field of the same name is written as `_<key>`. */
 const RESERVED = new Set(['@level', '@message', '@module', '@timestamp']);
 
+/** Options of `createPluginLogger(options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface PluginLoggerOptions {
   /** `@module` of each line (hclog's logger name); omitted when empty. Default: none. */
   name?: string;
@@ -48,7 +50,10 @@ export interface PluginLoggerOptions {
    * servePlugin's `captureStderr` routes `process.stderr` into GRPCStdio (which hosts do not
    * parse as log lines).
    */
-  out?: { write(line: string): unknown };
+  out?: {
+    /** Called with each line, newline included. */
+    write(line: string): unknown;
+  };
 }
 
 /** Every key of `PluginLoggerOptions`; others are errors. */
@@ -62,11 +67,17 @@ export interface PluginLogger {
   readonly level: LogLevel | 'off';
   /** Whether a line at `level` would be written. */
   enabled(level: LogLevel): boolean;
+  /** Writes one line at `level` with `fields` as key/value pairs, if the level is enabled. */
   log(level: LogLevel, message: string, fields?: LogFields): void;
+  /** `log('trace', ...)`. */
   trace(message: string, fields?: LogFields): void;
+  /** `log('debug', ...)`. */
   debug(message: string, fields?: LogFields): void;
+  /** `log('info', ...)`. */
   info(message: string, fields?: LogFields): void;
+  /** `log('warn', ...)`. */
   warn(message: string, fields?: LogFields): void;
+  /** `log('error', ...)`. */
   error(message: string, fields?: LogFields): void;
   /** A logger whose module is `<name>.<sub>` (hclog's `Named`), same level and output. */
   named(sub: string): PluginLogger;

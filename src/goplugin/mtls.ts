@@ -23,6 +23,7 @@ import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sig
 import { ErrorCodes, TransportError } from '../errors';
 import { GoPluginErrorCodes } from './errors';
 
+/** A certificate and key as go-plugin's AutoMTLS makes them (see generateAutoMtlsCert). */
 export interface AutoMtlsCert {
   /** PEM certificate (what a host puts in PLUGIN_CLIENT_CERT). */
   certPem: string;

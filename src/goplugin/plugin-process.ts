@@ -15,9 +15,13 @@ import type { PluginConnection } from './plugin-connection';
 import { HEALTH_SERVICE_NAME, goPluginServices } from './proto';
 import { receiveStdio } from './stdio';
 
+/** A running go-plugin plugin, as `startPlugin` and `attachPlugin` hand it out. */
 export interface PluginProcess {
+  /** The plugin's process id (attachPlugin: the reattach config's `Pid`). */
   readonly pid: number;
+  /** The handshake line, parsed (attachPlugin: made from the reattach config). */
   readonly handshake: Handshake;
+  /** The negotiated app protocol version. */
   readonly appVersion: number;
   /** Absolute socket path. */
   readonly address: string;
@@ -44,7 +48,12 @@ export interface PluginProcess {
    * Settles when the process exited. For an attached plugin (attachPlugin) the exit status is
    * not ours to read: `{ code: null, signal: null }` once the process is seen gone.
    */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly exited: Promise<{
+    /** The exit status, or null when it ended by a signal (or is not ours to read). */
+    code: number | null;
+    /** The signal that ended it, or null. */
+    signal: NodeJS.Signals | null;
+  }>;
   /**
    * startPlugin: graceful Shutdown RPC, then SIGKILL after the grace period; removes what is
    * left. attachPlugin: never a signal (see AttachPluginOptions.shutdown). Idempotent.

@@ -20,16 +20,31 @@ export interface HealthCheckResponse {
   status: (typeof SERVING_STATUSES)[number];
 }
 
+/** One message of go-plugin's GRPCStdio stream: a piece of the plugin's stdout or stderr. */
 export interface StdioData {
+  /** `'STDOUT'` or `'STDERR'` (`'INVALID'` is the proto's zero value). */
   channel: (typeof STDIO_CHANNELS)[number];
+  /** The bytes written. */
   data: Buffer;
 }
 
+/** One message of go-plugin's broker stream (GRPCBroker/StartStream): where a brokered service listens. */
 export interface ConnInfo {
+  /** The id both sides agreed on (`broker.NextId()` in Go). */
   serviceId: number;
+  /** `unix` or `tcp`. */
   network: string;
+  /** Where the service listens. */
   address: string;
-  knock?: { knock: boolean; ack: boolean; error: string } | null;
+  /** Multiplexing only (not implemented here): the knock that opens a brokered connection. */
+  knock?: {
+    /** A knock is asked for. */
+    knock: boolean;
+    /** The knock is answered. */
+    ack: boolean;
+    /** Why the knock failed. */
+    error: string;
+  } | null;
 }
 
 interface Codec<T> {
@@ -123,16 +138,20 @@ function method<Req, Res>(
 function load() {
   const client = (name: string, methods: grpc.ServiceDefinition) => grpc.makeGenericClientConstructor(methods, name);
   return {
+    /** `plugin.GRPCController`: Shutdown. */
     controller: client('plugin.GRPCController', {
       Shutdown: method('/plugin.GRPCController/Shutdown', empty, empty),
     }),
+    /** `plugin.GRPCStdio`: StreamStdio. */
     stdio: client('plugin.GRPCStdio', {
       // go-plugin's request type is google.protobuf.Empty: the same (empty) wire bytes.
       StreamStdio: method('/plugin.GRPCStdio/StreamStdio', empty, stdioData, { responseStream: true }),
     }),
+    /** `plugin.GRPCBroker`: StartStream. */
     broker: client('plugin.GRPCBroker', {
       StartStream: method('/plugin.GRPCBroker/StartStream', connInfo, connInfo, { requestStream: true, responseStream: true }),
     }),
+    /** `grpc.health.v1.Health`: Check and Watch. */
     health: client('grpc.health.v1.Health', {
       Check: method('/grpc.health.v1.Health/Check', healthRequest, healthResponse),
       Watch: method('/grpc.health.v1.Health/Watch', healthRequest, healthResponse, { responseStream: true }),

@@ -22,7 +22,12 @@ export interface ReattachConfig {
    */
   Test?: boolean;
   /** The socket: `{ Network: 'unix', String: '/abs/path' }` (go's net.Addr). */
-  Addr: { Network: 'unix' | 'tcp'; String: string };
+  Addr: {
+    /** `unix` (a `tcp` config parses, but attachPlugin refuses it). */
+    Network: 'unix' | 'tcp';
+    /** The socket path (unix) or host:port (tcp). */
+    String: string;
+  };
 }
 
 const CONFIG_KEYS = optionKeys<ReattachConfig>({ Protocol: true, ProtocolVersion: true, Pid: true, Test: true, Addr: true });

@@ -23,9 +23,11 @@ import { StdioPump } from './stdio';
 export type { RegisterServices } from './serve-setup';
 export type { ShutdownReason } from './serve-lifetime';
 
+/** Options of `servePlugin(options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface ServePluginOptions extends NegotiateOptions {
   /** The host's magic cookie (go-plugin `HandshakeConfig.MagicCookieKey`/`Value`); not checked in debug mode. */
   magicCookieKey: string;
+  /** The magic cookie's value (see `magicCookieKey`). */
   magicCookieValue: string;
   /**
    * The app protocol versions this plugin speaks, each with its services:
@@ -34,7 +36,9 @@ export interface ServePluginOptions extends NegotiateOptions {
    * that variable (a plugin started by hand, in debug mode) the lowest, as go-plugin does.
    */
   versions?: Record<number, RegisterServices>;
+  /** The one app protocol version this plugin speaks, with `register` (instead of `versions`). */
   protocolVersion?: number;
+  /** Adds the services of `protocolVersion` to the server (instead of `versions`). */
   register?: RegisterServices;
   /**
    * Debug mode (go-plugin's `ServeConfig.Test`, terraform-plugin-go's `WithDebug`): for a plugin
@@ -96,13 +100,17 @@ export interface ServePluginOptions extends NegotiateOptions {
   /** Environment to read (default `process.env`). */
   env?: NodeJS.ProcessEnv;
   /** Where the handshake line goes (default `process.stdout`). */
-  handshakeOut?: { write(s: string): unknown };
+  handshakeOut?: {
+    /** Called once with the handshake line, newline included. */
+    write(s: string): unknown;
+  };
   /**
    * Route what the process writes to stdout/stderr after the handshake into the
    * `plugin.GRPCStdio` stream, as go-plugin does. Default: stdout true (false in debug mode),
    * stderr false (stderr stays the pipe the host logs, which older hosts rely on).
    */
   captureStdout?: boolean;
+  /** Route stderr into `plugin.GRPCStdio` too (default false); see `captureStdout`. */
   captureStderr?: boolean;
   /**
    * Behave like go-plugin's `Serve()` owning the process (default true): a wrong cookie
@@ -150,6 +158,7 @@ export const SERVE_PLUGIN_OPTION_KEYS = optionKeys<ServePluginOptions>({
   shutdownTimeoutMs: true,
 });
 
+/** A plugin being served, as `servePlugin` resolves it once the handshake line is printed. */
 export interface ServedPlugin {
   /** The negotiated app protocol version. */
   readonly appVersion: number;
@@ -157,7 +166,9 @@ export interface ServedPlugin {
   readonly address: string;
   /** The handshake line (without newline), as printed; in debug mode it is not printed. */
   readonly handshakeLine: string;
+  /** The grpc-js server the services were added to. */
   readonly server: grpc.Server;
+  /** The transport listening on the plugin's socket (its peer policy admits the host only). */
   readonly transport: UnixSocketTransport;
   /** Messages the host sent on the broker stream (service id -> where the host serves it). */
   readonly brokerInfo: Map<number, ConnInfo>;

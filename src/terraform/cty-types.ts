@@ -27,9 +27,19 @@ export interface UnknownRefinements {
   /** A string value will start with this. */
   readonly stringPrefix?: string;
   /** A number will be at least (inclusive) or above (exclusive) this. */
-  readonly numberMin?: { readonly value: number; readonly inclusive: boolean };
+  readonly numberMin?: {
+    /** The bound. */
+    readonly value: number;
+    /** Whether the bound itself is allowed. */
+    readonly inclusive: boolean;
+  };
   /** A number will be at most (inclusive) or below (exclusive) this. */
-  readonly numberMax?: { readonly value: number; readonly inclusive: boolean };
+  readonly numberMax?: {
+    /** The bound. */
+    readonly value: number;
+    /** Whether the bound itself is allowed. */
+    readonly inclusive: boolean;
+  };
   /** A list, set or map will have at least this many elements. */
   readonly lengthMin?: number;
   /** A list, set or map will have at most this many elements. */
@@ -38,6 +48,7 @@ export interface UnknownRefinements {
 
 /** An unknown value ("known after apply"); `unknown` is the shared instance without refinements. */
 export class Unknown {
+  /** What is known about the value already (frozen); absent for a plain unknown. */
   readonly refinements?: UnknownRefinements;
   constructor(refinements?: UnknownRefinements) {
     if (refinements !== undefined) this.refinements = Object.freeze({ ...refinements });
@@ -56,7 +67,9 @@ export function isUnknown(v: unknown): v is Unknown {
 /** A value of a 'dynamic' position: its concrete type travels with it. */
 export class Typed {
   constructor(
+    /** The value's concrete cty type. */
     readonly type: CtyType,
+    /** The value, of that type. */
     readonly value: CtyValue,
   ) {}
 }

@@ -29,7 +29,9 @@ export {
 
 /** tfplugin's DynamicValue: msgpack (what Terraform sends) or JSON. */
 export interface DynamicValue {
+  /** The value in cty's msgpack encoding, unknowns included. */
   msgpack?: Buffer | Uint8Array | null;
+  /** The value in cty's JSON encoding (no unknowns), used where there is no msgpack. */
   json?: Buffer | Uint8Array | null;
 }
 
@@ -45,7 +47,13 @@ export function decodeDynamicValue(dv: DynamicValue | null | undefined, type: Ct
 }
 
 /** A tfplugin DynamicValue holding `value` as msgpack (the encoding Terraform prefers). */
-export function toDynamicValue(value: CtyValue, type: CtyType): { msgpack: Buffer } {
+export function toDynamicValue(
+  value: CtyValue,
+  type: CtyType,
+): {
+  /** `value` in cty's msgpack encoding. */
+  msgpack: Buffer;
+} {
   return { msgpack: encodeMsgpack(value, type) };
 }
 

@@ -77,6 +77,7 @@ type Nothing = undefined | void;
  * value yet. Any hook may throw: the error becomes an ERROR diagnostic (see `ProviderError`).
  */
 export interface ResourceDefinition<S extends ResourceSchema = ResourceSchema, P = unknown> {
+  /** The resource block's schema: every hook's value types follow from it. */
   readonly schema: S;
   /** Checks a configuration beyond its schema (values may be unknown; runs on an unconfigured provider). */
   validate?(config: Planned<S>, ctx: Context): Awaitable<void>;
@@ -122,6 +123,7 @@ export interface ResourceDefinition<S extends ResourceSchema = ResourceSchema, P
 
 /** A data source: read-only, computed from its configuration on every plan. */
 export interface DataSourceDefinition<S extends BlockSchema = BlockSchema, P = unknown> {
+  /** The data source block's schema: its configured and computed attributes. */
   readonly schema: S;
   /** Checks a configuration beyond its schema (values may be unknown). */
   validate?(config: Planned<S>, ctx: Context): Awaitable<void>;
@@ -145,7 +147,9 @@ export interface ProviderDefinition<S extends BlockSchema = BlockSchema, P = unk
    */
   configure?(config: Planned<S>, ctx: ConfigureContext): Awaitable<P>;
   // `any` schema: each resource has its own; each was checked against its schema where defined.
+  /** The managed resources, by type name (`<provider>_<name>`). */
   readonly resources?: { readonly [typeName: string]: ResourceDefinition<any, P> };
+  /** The data sources, by type name (`<provider>_<name>`). */
   readonly dataSources?: { readonly [typeName: string]: DataSourceDefinition<any, P> };
 }
 
@@ -169,7 +173,9 @@ export function defineDataSource<const S extends BlockSchema, P = unknown>(defin
  * infer one type argument and take another): `const { resource } = forProvider<Settings>()`.
  */
 export function forProvider<P>(): {
+  /** `defineResource`, with `ctx.provider` typed as `P`. */
   resource<const S extends ResourceSchema>(definition: ResourceDefinition<S, P>): ResourceDefinition<S, P>;
+  /** `defineDataSource`, with `ctx.provider` typed as `P`. */
   dataSource<const S extends BlockSchema>(definition: DataSourceDefinition<S, P>): DataSourceDefinition<S, P>;
 } {
   return { resource: (d) => d, dataSource: (d) => d };

@@ -9,7 +9,16 @@
  * an index into a list (or tuple), `{ key }` a key of a map. `['rule', 0, 'port']` is the
  * `port` of the first `rule` block; a plain string is one top-level attribute.
  */
-export type AttributePath = string | readonly (string | number | { readonly key: string })[];
+export type AttributePath =
+  | string
+  | readonly (
+      | string
+      | number
+      | {
+          /** A key of a map. */
+          readonly key: string;
+        }
+    )[];
 
 /** Options of a diagnostic beyond its summary. */
 export interface DiagnosticOptions {

@@ -2,6 +2,8 @@
  * Terraform providers in TypeScript (`plugsock/terraform`): define a provider's schema and its
  * resources' create/read/update/delete, and `serveProvider` speaks Terraform's plugin protocol
  * (tfplugin 6 and 5, negotiated) over plugsock's go-plugin server. See docs/terraform.md.
+ *
+ * @module plugsock/terraform
  */
 export { serveProvider, SERVE_PROVIDER_OPTION_KEYS } from './provider';
 export type { ServeProviderOptions } from './provider';

@@ -19,7 +19,9 @@ export type ProtocolVersion = 5 | 6;
 
 /** One of Terraform's plugin protocols. Messages are plain objects with the .proto's (snake_case) field names. */
 export interface TerraformProtocol {
+  /** 5 or 6. */
   readonly version: ProtocolVersion;
+  /** The .proto package: `tfplugin5` or `tfplugin6`. */
   readonly package: 'tfplugin5' | 'tfplugin6';
   /**
    * grpc-js ServiceDefinition of `<package>.Provider` (keys = RPC names, e.g. 'GetProviderSchema';
@@ -43,6 +45,7 @@ export interface TerraformProtocol {
 
 /** Terraform's handshake: the magic cookie every provider checks for (go-plugin's MagicCookieKey/Value). */
 export const TERRAFORM_MAGIC_COOKIE_KEY = 'TF_PLUGIN_MAGIC_COOKIE';
+/** The value of `TERRAFORM_MAGIC_COOKIE_KEY` that Terraform sets. */
 export const TERRAFORM_MAGIC_COOKIE_VALUE = 'd602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2';
 
 const loaded = new Map<ProtocolVersion, TerraformProtocol>();

@@ -22,6 +22,7 @@ interface AttributeBase {
   readonly sensitive?: boolean;
   /** Given in configuration but never stored in state (Terraform >= 1.11; optional or required). */
   readonly writeOnly?: boolean;
+  /** Documentation of the attribute (Terraform's docs and language server show it). */
   readonly description?: string;
   /** The description is Markdown (default plain text). */
   readonly markdown?: boolean;
@@ -38,13 +39,22 @@ interface AttributeBase {
 
 /** An attribute of a cty type: `{ type: 'string', required: true }`, `{ type: ['list', 'number'], optional: true }`. */
 export interface TypedAttribute extends AttributeBase {
+  /** The attribute's cty type: `'string'`, `['list', 'number']`, `['object', { a: 'bool' }]`, ... */
   readonly type: CtyType;
+  /** Absent: an attribute has either `type` or `nested`. */
   readonly nested?: undefined;
 }
 
 /** A nested attribute (protocol 6 only): an object, or a list, set or map of objects, with attributes of its own. */
 export interface NestedAttribute extends AttributeBase {
-  readonly nested: { readonly nesting: ObjectNesting; readonly attributes: Attributes };
+  /** The nested object's attributes, and how many objects the attribute holds. */
+  readonly nested: {
+    /** One object, or a list, set or map of them. */
+    readonly nesting: ObjectNesting;
+    /** The attributes of each object. */
+    readonly attributes: Attributes;
+  };
+  /** Absent: an attribute has either `type` or `nested`. */
   readonly type?: undefined;
 }
 
@@ -56,22 +66,31 @@ export type Attributes = { readonly [name: string]: AttributeSchema };
 
 /** A block: the configuration body of a provider, resource or data source, or of a nested block. */
 export interface BlockSchema {
+  /** The block's attributes, by name. */
   readonly attributes?: Attributes;
+  /** The block's nested blocks, by name (`rule { ... }`). */
   readonly blocks?: { readonly [name: string]: NestedBlockSchema };
+  /** Documentation of the block. */
   readonly description?: string;
+  /** The description is Markdown (default plain text). */
   readonly markdown?: boolean;
+  /** Deprecated: `true`, or the message Terraform shows. */
   readonly deprecated?: boolean | string;
 }
 
 /** A nested block (`rule { ... }` inside a resource). */
 export interface NestedBlockSchema extends BlockSchema {
+  /** How many blocks of this name a configuration may have, and as what value they arrive. */
   readonly nesting: BlockNesting;
+  /** `list` and `set`: at least this many blocks. */
   readonly minItems?: number;
+  /** `list` and `set`: at most this many blocks. */
   readonly maxItems?: number;
 }
 
 /** A resource's schema: a block with a version (raise it when the state's shape changes; see `upgradeState`). */
 export interface ResourceSchema extends BlockSchema {
+  /** The state's schema version (default 0): stored states of a lower one go through `upgradeState`. */
   readonly version?: number;
 }
 
@@ -103,9 +122,20 @@ type AttrsOf<S> = S extends { readonly attributes: infer A } ? A : Record<never,
 type BlocksOf<S> = S extends { readonly blocks: infer B } ? B : Record<never, never>;
 
 /** The value of one attribute (null aside). */
-export type AttributeValue<A> = A extends { readonly nested: { readonly nesting: infer N; readonly attributes: infer NA } }
+export type AttributeValue<A> = A extends {
+  /** A nested attribute's objects. */
+  readonly nested: {
+    /** How many. */
+    readonly nesting: infer N;
+    /** Their attributes. */
+    readonly attributes: infer NA;
+  };
+}
   ? NestedValue<N, ObjectValue<NA>>
-  : A extends { readonly type: infer T }
+  : A extends {
+        /** A typed attribute's cty type. */
+        readonly type: infer T;
+      }
     ? KnownValue<T>
     : CtyValue;
 

@@ -84,18 +84,29 @@ const kAsyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? (Symbol
 
 /** The class's own readonly fields (`mode`, …; `path` is a getter) are its figures (options.ts); its events: */
 export interface UnixSocketTransport extends TransportFigures {
-  /** A `PeerSocket`; a `PeerFdStream` when the listener has `fdPassing`. */
+  /** `'connection'`: a connection that passed the peer policy: a `PeerSocket`, with `socket.peer` set. */
   on(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  /** `'connection'` on a listener with `fdPassing`: a `PeerFdStream`. */
   on(event: 'connection', listener: (socket: PeerFdStream) => void): this;
+  /** `'peerRejected'`: the policy refused a connection (closed unread), or its check was cut short. */
   on(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
+  /** `'error'`: the listener failed to accept. */
   on(event: 'error', listener: (err: Error) => void): this;
+  /** `'close'`: `close()` finished. */
   on(event: 'close', listener: () => void): this;
+  /** Any other event of an EventEmitter. */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** As `on('connection')`, once. */
   once(event: 'connection', listener: (socket: PeerSocket) => void): this;
+  /** As `on('connection')` with `fdPassing`, once. */
   once(event: 'connection', listener: (socket: PeerFdStream) => void): this;
+  /** As `on('peerRejected')`, once. */
   once(event: 'peerRejected', listener: (cred: PeerCredentials, reason: string) => void): this;
+  /** As `on('error')`, once. */
   once(event: 'error', listener: (err: Error) => void): this;
+  /** As `on('close')`, once. */
   once(event: 'close', listener: () => void): this;
+  /** Any other event of an EventEmitter, once. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 

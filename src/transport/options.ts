@@ -12,6 +12,7 @@ import { generatedPath, normalizeEndpoint } from '../path';
 import { type PeerPolicy, validatePolicy } from '../peer';
 import { DEFAULT_CHECK_TIMEOUT_MS, DEFAULT_MAX_PENDING_CHECKS } from '../peer-checks';
 
+/** Options of `new UnixSocketTransport(options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface UnixSocketTransportOptions {
   /**
    * Socket path in any form `normalizeUnixPath` accepts, or an abstract address `unix:@name` (Linux, the addon, and
@@ -86,6 +87,7 @@ const TRANSPORT_KEYS: KeyRecord<UnixSocketTransportOptions> = {
 /** Every key of `UnixSocketTransportOptions` (a missing one does not compile); others are errors. */
 export const TRANSPORT_OPTION_KEYS = optionKeys<UnixSocketTransportOptions>(TRANSPORT_KEYS);
 
+/** Options of `transport.listen(options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface ListenOptions {
   /** Replaces the constructor's peer policy for this listener; `null` removes it. */
   peer?: PeerPolicy | null;
@@ -103,6 +105,7 @@ export interface ListenOptions {
 /** Every key of `ListenOptions` (a missing one does not compile); others are errors. */
 export const LISTEN_OPTION_KEYS = optionKeys<ListenOptions>({ peer: true, fdPassing: true, signal: true });
 
+/** Options of `transport.connect(endpoint, options)`; unknown keys are ERR_INVALID_OPTION. */
 export interface ConnectOptions {
   /** Replaces the constructor's peer policy for this connection; `null` removes it. */
   peer?: PeerPolicy | null;
@@ -210,7 +213,9 @@ export interface Resolved {
 export interface TransportFigures {
   /** Exact mode of the socket file. */
   readonly mode: number;
+  /** How long `connect()` keeps trying, in milliseconds. */
   readonly connectTimeoutMs: number;
+  /** The listen backlog. */
   readonly backlog: number;
   /** The SO_SNDBUF requested for every connection, or null for the kernel's default. */
   readonly sendBufferSize: number | null;
@@ -218,6 +223,7 @@ export interface TransportFigures {
   readonly group: number | null;
   /** Limits of asynchronous peer checks (see the options of the same names). */
   readonly maxPendingPeerChecks: number;
+  /** How long one asynchronous peer check may take, in milliseconds. */
   readonly peerCheckTimeoutMs: number;
 }
 
