@@ -49,7 +49,7 @@ describe.each(modes)('await using a transport (%s)', (mode: Mode) => {
     await t[Symbol.asyncDispose](); // again: already closed, resolves
   });
 
-  it('uses the symbol Node itself uses (Node 20/22: its polyfill, the registry symbol; Node 24: the language\'s own)', () => {
+  it("uses the symbol Node itself uses (Node 20/22: its polyfill, the registry symbol; Node 24: the language's own)", () => {
     if (Number(process.versions.node.split('.')[0]) < 24) expect(Symbol.asyncDispose).toBe(Symbol.for('nodejs.asyncDispose'));
     else expect(Symbol.asyncDispose).not.toBe(Symbol.for('nodejs.asyncDispose'));
     expect(typeof UnixSocketTransport.prototype[Symbol.asyncDispose]).toBe('function');
