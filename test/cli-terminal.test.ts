@@ -88,8 +88,16 @@ describe('plugsock in a terminal (tmux)', () => {
     expect(s.code, s.stderr).toBe(0);
     expect(s.stderr).toMatch(/#1 the client closed the connection while stdin was open$/m);
 
-    t.run('w', plugsock(`connect ${q(join(dir(), 'nobody.sock'))} --timeout 60000`));
-    await new Promise((r) => setTimeout(r, 300));
+    const nobody = join(dir(), 'nobody.sock');
+    t.run('w', plugsock(`connect -v ${q(nobody)} --timeout 60000`));
+    // Ctrl-C once the command handles it (-v says so): a slow start would otherwise die of the
+    // signal, and take the terminal's shell, which writes the status, with it.
+    await until(
+      'connect -v to say it is connecting',
+      () => t.screen('w').includes('connecting to'),
+      10_000,
+      () => t.screen('w'),
+    );
     t.keys('w', 'C-c');
     expect(await exited(t, 'w')).toBe('130');
   });

@@ -39,6 +39,8 @@ export async function connect(args: string[]): Promise<number> {
     throw libraryError(err, 'connect');
   }
   const removeSignals = exitOnSignals(() => transport.close());
+  // After the signal handlers: from this line on, Ctrl-C is the command's (exit 130).
+  if (verbose) status(`connecting to ${endpoint} (waiting up to ${timeoutMs} ms for a server)`);
   try {
     let conn: Awaited<ReturnType<UnixSocketTransport['connect']>>;
     try {
