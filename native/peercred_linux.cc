@@ -33,6 +33,8 @@ namespace {
 
 // Supplementary groups as of connect()/listen(); nullptr-equivalent (false, errno ENOPROTOOPT)
 // on kernels before 4.13.
+constexpr size_t kMaxPeerGroups = 65536;
+
 bool ReadPeerGroups(int fd, std::vector<gid_t>* groups) {
   groups->resize(16);
   for (;;) {
@@ -44,8 +46,16 @@ bool ReadPeerGroups(int fd, std::vector<gid_t>* groups) {
     // ERANGE reports the size needed in len; the peer's groups cannot change (they are a
     // snapshot), so one retry normally suffices, but loop rather than trust that.
     if (errno != ERANGE) return false;
+    // Bounded: a process has at most NGROUPS_MAX (65536) supplementary groups. A kernel (or an
+    // emulator: qemu-user answered ERANGE forever) that asks for more gets ERANGE back, and the
+    // caller refuses the connection rather than growing the buffer without end.
     size_t need = len / sizeof(gid_t);
-    groups->resize(need > groups->size() ? need : groups->size() * 2);
+    size_t next = need > groups->size() ? need : groups->size() * 2;
+    if (next > kMaxPeerGroups) {
+      errno = ERANGE;
+      return false;
+    }
+    groups->resize(next);
   }
 }
 

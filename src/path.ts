@@ -3,6 +3,7 @@
  * abstract addresses (Linux): kept as a NUL and the name (`'\0name'`), the kernel's own form,
  * which no file system call accepts, so an abstract address can never be taken for a file.
  */
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, TransportError, nativeRequired } from './errors';
@@ -161,9 +162,55 @@ export function randomName(prefix: string): string {
 /**
  * The path used when none is given: a socket in a new private directory under the system
  * temp dir. The directory is created by `listen()` (not here), so constructing a transport
- * has no side effect on the filesystem.
+ * has no side effect on the filesystem. On Linux its name records who made it,
+ * `plugsock-<pid>-<start>-<random>` (`<start>`: the process's start time, /proc/<pid>/stat
+ * field 22, 0 when unknown), so that a later listen() can tell a directory whose creator was
+ * killed (and could not remove it) from a live one: src/claim/generated-sweep.ts.
  */
 export function generatedPath(): { dir: string; path: string } {
-  const dir = join(tmpdir(), randomName('plugsock-'));
+  const dir = join(tmpdir(), randomName(process.platform === 'linux' ? `plugsock-${process.pid}-${processStartTime(process.pid) ?? 0}-` : 'plugsock-'));
   return { dir, path: join(dir, 'plugsock.sock') };
+}
+
+/** What a generated directory's name records: its creator's pid and start time (0: unknown). */
+export interface GeneratedName {
+  pid: number;
+  start: number;
+}
+
+/** `randomName`'s 12 random bytes, base64url. */
+const GENERATED_NAME = /^plugsock-([1-9][0-9]{0,9})-([0-9]{1,20})-[A-Za-z0-9_-]{16}$/;
+
+/** The creator recorded in a generated directory's name (Linux form), or null for any other name. */
+export function parseGeneratedName(name: string): GeneratedName | null {
+  const m = GENERATED_NAME.exec(name);
+  if (m === null) return null;
+  const pid = Number(m[1]);
+  const start = Number(m[2]);
+  return pid <= 0x7fffffff && Number.isSafeInteger(start) ? { pid, start } : null;
+}
+
+let ownStart: number | null | undefined;
+
+/**
+ * When process `pid` started, in clock ticks after boot (/proc/<pid>/stat field 22): with the
+ * pid, what tells a process from a later one that got the same pid. Null when unknown (no
+ * /proc, no such process, not Linux). This process's own is read once.
+ */
+export function processStartTime(pid: number): number | null {
+  if (pid === process.pid && ownStart !== undefined) return ownStart;
+  let start: number | null = null;
+  if (process.platform === 'linux') {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      // Field 2 (comm) is in parentheses and may hold spaces and ')': count from the last ')'.
+      // After it: field 3 (state) ... field 22 (starttime), the 20th.
+      const field = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      if (field !== undefined && /^[0-9]{1,20}$/.test(field) && Number.isSafeInteger(Number(field))) start = Number(field);
+    } catch {
+      start = null;
+    }
+  }
+  if (pid === process.pid) ownStart = start;
+  return start;
 }

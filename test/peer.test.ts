@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cannotRun, expectCode, isRoot, NOBODY, plugsock, runNode, transportsPerTest, waitForLine } from './kit';
+import { cannotRun, expectCode, isRoot, NOBODY, plugsock, runNode, transportsPerTest, until, waitForLine } from './kit';
 
 const { UnixSocketTransport } = plugsock;
 
@@ -197,12 +197,16 @@ describe('peer credentials', () => {
       const path = join(dir(), 'slow.sock');
       let calls = 0;
       const order: string[] = [];
+      // The first verify finishes only once the second connection was served: if checks ran one
+      // at a time, the second would wait for it and this test would time out.
+      let releaseSlow!: () => void;
+      const slowGate = new Promise<void>((r) => (releaseSlow = r));
       const server = make({
         path,
         peer: {
           verify: async () => {
             const n = ++calls;
-            if (n === 1) await new Promise((r) => setTimeout(r, 1000));
+            if (n === 1) await slowGate;
             order.push(`verified ${n}`);
             return true;
           },
@@ -215,14 +219,13 @@ describe('peer credentials', () => {
       await server.listen();
       const slow = clientProcess(path, { holdMs: 3000 });
       await waitForLine(slow.child, /^PID/);
-      await new Promise((r) => setTimeout(r, 50));
-      const started = Date.now();
+      await until(() => calls === 1);
       const fast = clientProcess(path, { holdMs: 3000 });
       expect((await fast.done).stdout).toContain('CLOSED');
-      expect(Date.now() - started).toBeLessThan(900);
-      expect(order.slice(0, 2)).toEqual(['verified 2', 'connection']);
+      expect(order).toEqual(['verified 2', 'connection']);
+      releaseSlow();
       await slow.done;
-      expect(order).toContain('verified 1');
+      expect(order).toEqual(['verified 2', 'connection', 'verified 1', 'connection']);
     });
 
     it('a verify that throws or returns false rejects', async () => {

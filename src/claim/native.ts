@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Binding, ClaimResult } from '../addon';
 import { ErrorCodes, TransportError, errnoKind, notASocketError, systemToTransport } from '../errors';
 import type { NativeSocketMaker } from '../sockets/native';
+import { sweepGeneratedOnce } from './generated-sweep';
 import { refusalError } from './refusals';
 import { type Claim, type ClaimRequest, generatedDirMode } from './types';
 
@@ -20,6 +21,8 @@ const LOCK_WAIT_MS = 1000;
 
 export async function claimNative(request: ClaimRequest, binding: Binding, maker: NativeSocketMaker): Promise<Claim> {
   const { path, generatedDir } = request;
+  // What killed processes left next to it (once per thread; never throws).
+  if (generatedDir) sweepGeneratedOnce(binding, dirname(generatedDir));
   const dirFd = openParent(request, binding);
   let result: ClaimResult;
   try {

@@ -122,6 +122,15 @@ export async function firstLine(child: ChildProcess, timeoutMs?: number): Promis
   return m.input!;
 }
 
+/** Resolves once `check()` is true (polled every 10 ms); rejects after `timeoutMs`. */
+export async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${check.toString()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Whether a process `pid` exists (a zombie counts: signal 0 reaches it). */
 export function pidExists(pid: number): boolean {
   try {
