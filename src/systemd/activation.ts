@@ -10,7 +10,7 @@ import { ErrorCodes, NATIVE_OFF, TransportError, nativeRequired } from '../error
 import { checkOptionKeys, optionKeys } from '../options';
 import { isAbstractPath, normalizeEndpoint, showAddress } from '../path';
 import { abstractWithoutPolicy } from '../transport/abstract';
-import type { UnixSocketTransportOptions } from '../transport/options';
+import { TRANSPORT_KEYS, type UnixSocketTransportOptions } from '../transport/options';
 import { checkActivated } from './inspect';
 import { listenFds, markTaken, pickFd } from './listen-fds';
 import { checkFdName } from './names';
@@ -33,19 +33,8 @@ export interface FromSystemdOptions extends Omit<UnixSocketTransportOptions, 'pa
 }
 
 /** Every key of `FromSystemdOptions` (a missing one does not compile); others are errors. */
-export const FROM_SYSTEMD_OPTION_KEYS = optionKeys<FromSystemdOptions>({
-  name: true,
-  path: true,
-  connectTimeoutMs: true,
-  native: true,
-  peer: true,
-  backlog: true,
-  allowHalfOpen: true,
-  fdPassing: true,
-  sendBufferSize: true,
-  maxPendingPeerChecks: true,
-  peerCheckTimeoutMs: true,
-});
+const { mode: _mode, group: _group, ...transportKeys } = TRANSPORT_KEYS;
+export const FROM_SYSTEMD_OPTION_KEYS = optionKeys<FromSystemdOptions>({ ...transportKeys, name: true });
 
 /** The part of a transport fromSystemd() uses. */
 export interface ActivatedTransport {

@@ -69,7 +69,8 @@ export interface UnixSocketTransportOptions {
 }
 
 /** Every key of `UnixSocketTransportOptions`, as `optionKeys` wants them. */
-const TRANSPORT_KEYS: KeyRecord<UnixSocketTransportOptions> = {
+/** `UnixSocketTransportOptions`' keys as a record (fromSystemd's options are derived from it). */
+export const TRANSPORT_KEYS: KeyRecord<UnixSocketTransportOptions> = {
   path: true,
   mode: true,
   connectTimeoutMs: true,
