@@ -1,11 +1,12 @@
 // Abstract socket addresses (Linux): unix:@name, native mode only, and only with a peer policy.
 import { readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Binding } from '../src/addon';
 import { loadAddon } from '../src/addon';
 import { normalizeEndpoint, normalizeUnixPath, toEndpoint } from '../src/path';
-import { cannotRun, expectCode, hasPython, isRoot, NOBODY, run, runNode, tempDirEach, transportFactory, waitForLine } from './kit';
+import { cannotRun, expectCode, fdCountSettles, hasPython, isRoot, NOBODY, openFdCount, run, runNode, tempDirEach, transportFactory, waitForLine } from './kit';
 
 const uid = process.getuid!();
 let counter = 0;
@@ -170,6 +171,42 @@ describe.skipIf(process.platform !== 'linux')('abstract sockets', () => {
     const off = await expectCode(make({ path: `unix:@${fresh()}`, native: 'off' }).listen(), 'ERR_NATIVE_REQUIRED');
     expect(off.message).toMatch(/The abstract socket address @plugsock-abstract-\S+ needs plugsock's native addon/);
     await expectCode(make({ native: 'off' }).connect(`unix:@${name}`), 'ERR_NATIVE_REQUIRED');
+    await closeAll();
+  });
+
+  it('handOff() refuses an abstract listener up front (ERR_HANDOFF): no control socket, nothing sent, and it keeps serving', async () => {
+    const name = fresh();
+    const server = make({ path: `unix:@${name}`, peer: { uids: [uid] } });
+    let served = 0;
+    server.on('connection', (s) => {
+      served++;
+      s.end('still here');
+    });
+    await server.listen();
+    const read = async () => {
+      const socket = await make({ peer: { uids: [uid] } }).connect(`unix:@${name}`);
+      let got = '';
+      for await (const chunk of socket) got += chunk;
+      return got;
+    };
+    expect(await read()).toBe('still here');
+    const fds = openFdCount();
+    const control = join(dir(), 'control.sock');
+    // The signal only bounds the test: before the fix, handOff() offered the listener and waited
+    // for a taker, which could only refuse it (the wire takes file paths).
+    const err = await expectCode(server.handOff(control, { signal: AbortSignal.timeout(3000) }), 'ERR_HANDOFF');
+    expect(err.message).toMatch(new RegExp(`cannot hand off the abstract listener @${name}: .*file path only`));
+    expect(err.message).toMatch(/Nothing was sent and this transport keeps serving\. .*listen on a file path .*handOffToSystemd\(\)/);
+    // Nothing was made: no control socket, no fd.
+    expect(readdirSync(dir())).toEqual([]);
+    expect(await fdCountSettles(fds)).toBe(fds);
+    // The listener is unchanged: still bound as @name and listening (__SO_ACCEPTCON), still
+    // accepting, and it may still close.
+    expect(boundAs(name).filter((line) => line.trim().split(/\s+/)[3] === '00010000')).toHaveLength(1);
+    expect(await read()).toBe('still here');
+    expect(served).toBe(2);
+    await server.close();
+    expect(boundAs(name)).toEqual([]);
     await closeAll();
   });
 

@@ -8,8 +8,8 @@ import { randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, tempDir } from './kit';
-import { cli, runShell, sha256 } from './fixtures/cli-kit';
+import { removeDir, start, tempDir, tempDirEach } from './kit';
+import { cli, killAfterTest, runCli, runShell, sha256, stderrLine, until } from './fixtures/cli-kit';
 
 const SIZE = 20 * 1024 * 1024;
 const RUNS = 5;
@@ -81,4 +81,46 @@ describe('plugsock listen / connect move a 20 MB file without a loss', () => {
     expect(await sha256(out)).toBe(await sha256(join(dir, 'client.out')));
     expect(await sha256(out)).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
   });
+});
+
+/**
+ * A client that connects the moment the socket file appears (connect retries until it does) was
+ * accepted in fallback mode before the listener listened for connections: the claim by path
+ * published the file, then awaited the removal of its staging directory, and a connection libuv
+ * accepted in those turns of the event loop went to nobody. Open and unread, it left both sides
+ * waiting until killed (the CI hang of the fallback transfer above, about 1 run in 10 under
+ * load). test/fixtures/cli-hold-after-publish.cjs holds the listener in that moment until the
+ * client is connected, so the old code hangs every time.
+ */
+describe('plugsock listen serves a client that connects as its socket file appears', () => {
+  const dir = tempDirEach('plugsock-clirace-');
+  const hold = join(__dirname, 'fixtures', 'cli-hold-after-publish.cjs');
+
+  for (const [mode, env] of [
+    ['fallback mode (claim by path)', { PLUGSOCK_DISABLE_ADDON: '1' }],
+    ['the default mode', {}],
+  ] as const) {
+    it(mode, async () => {
+      const sock = join(dir(), 's.sock');
+      const release = join(dir(), 'release');
+      const server = killAfterTest(
+        start(process.execPath, ['--require', hold, cli, 'listen', sock], {
+          env: { ...process.env, ...env, HOLD_SOCKET: sock, HOLD_UNTIL: release },
+          input: 'from server\n',
+          timeoutMs: 60_000,
+        }),
+      );
+      await until('the socket file', () => existsSync(sock) || server.child.exitCode !== null, 10_000, server.stderr);
+      // The client's stdin is empty: it half-closes at once, as `connect < /dev/null` does.
+      const client = runCli(['connect', '-v', sock], { env: { ...process.env, ...env }, input: '' });
+      await stderrLine(client, /^plugsock: connected to /);
+      writeFileSync(release, '');
+      // Lost, the connection would never be announced (and both sides would wait until killed).
+      await stderrLine(server, /^plugsock: #1 connection from /);
+      const [s, c] = await Promise.all([server.done, client.done]);
+      expect([c.code, c.stdout], c.stderr).toEqual([0, 'from server\n']);
+      expect([s.code, s.stdout], s.stderr).toEqual([0, '']);
+      expect(existsSync(sock), 'socket file removed').toBe(false);
+    }, 20_000);
+  }
 });

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { capabilities } from '../src/capabilities';
-import { exited, fdCountSettles, goplugin as gp, openFdCount, pidExists, root, scratchDirs, start, waitForLine, type Started } from './kit';
+import { exited, fdCountSettles, goplugin as gp, openFdCount, pidExists, plugsock, root, scratchDirs, start, waitForLine, type Started } from './kit';
 
 const STALL = join(root, 'test', 'fixtures', 'goplugin-stall.mjs');
 const KV_PLUGIN = join(root, 'test', 'fixtures', 'goplugin-node-plugin.mjs');
@@ -91,7 +91,7 @@ async function eventually(check: () => boolean, timeoutMs = 2000): Promise<boole
  * startPlugin on the stall fixture in `mode`; `stalled` resolves with the plugin's and its
  * grandchild's pids once it said them (it is running and stalls from then on).
  */
-function startStall(mode: string, signal: AbortSignal, extra: Partial<Parameters<typeof gp.startPlugin>[0]> = {}) {
+function startStall(mode: string, signal: AbortSignal | undefined, extra: Partial<Parameters<typeof gp.startPlugin>[0]> = {}) {
   let stderr = '';
   let said: () => void;
   const saidPids = new Promise<void>((r) => (said = r));
@@ -221,6 +221,45 @@ describe('startPlugin({ signal })', () => {
       await expect(gp.startPlugin({ command: process.execPath, args: [STALL, 'silent'], ...COOKIE, signal: signal as any })).rejects.toMatchObject({
         code: 'ERR_INVALID_OPTION',
         message: expect.stringContaining('signal must be an AbortSignal'),
+      });
+    }
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
+describe('startPlugin({ startTimeoutMs }) without a signal', () => {
+  it('bounds the AutoMTLS probe: a socket that accepts and never answers the TLS handshake is ERR_HANDSHAKE_TIMEOUT, nothing left', async () => {
+    const fds = openFdCount();
+    const timers = timerCount();
+    // The handshake line comes early (a node start and a certificate); the probe then stalls,
+    // and only what is left of startTimeoutMs ends it (no signal: before the fix, never).
+    const { started, stalled } = startStall('tls-stall', undefined, { autoMTLS: true, startTimeoutMs: 5000 });
+    const { pid, grandchild } = await stalled;
+    const err = (await started.then(
+      () => null,
+      (e: unknown) => e,
+    )) as (Error & { code?: string }) | null;
+    expect(err).toBeInstanceOf(plugsock.TransportError);
+    expect(err!.code).toBe('ERR_HANDSHAKE_TIMEOUT');
+    // The phase and the limit are named, and what to do.
+    expect(err!.message).toMatch(/accepted the connection .* but did not complete the AutoMTLS \(TLS\) handshake within startTimeoutMs \(5000 ms;/);
+    expect(err!.message).toMatch(/start it without autoMTLS/);
+    // The child was killed and reaped before the rejection; its group is dead; its socket, its
+    // directory, the probe's fds and the timer are gone.
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+    expect(await eventually(() => deadOrZombie(grandchild))).toBe(true);
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(await fdCountSettles(fds)).toBe(fds);
+    expect(await timersSettle(timers)).toBeLessThanOrEqual(timers);
+  }, 20_000);
+
+  it('startTimeoutMs that no timer can hold is ERR_INVALID_OPTION, before anything is spawned', async () => {
+    for (const startTimeoutMs of [0, -1, 2 ** 31, Number.NaN, Number.POSITIVE_INFINITY, '5000']) {
+      await expect(
+        gp.startPlugin({ command: process.execPath, args: [STALL, 'silent'], ...COOKIE, startTimeoutMs: startTimeoutMs as number }),
+      ).rejects.toMatchObject({
+        code: 'ERR_INVALID_OPTION',
+        message: expect.stringContaining('startTimeoutMs must be a number of ms from 1 to 2147483647'),
       });
     }
     expect(readdirSync(tmp)).toEqual([]);

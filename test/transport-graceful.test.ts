@@ -7,9 +7,10 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectCode, type Mode, modes, nativeOption, root, start, transportsPerTest, waitForLine } from './kit';
+import { expectCode, type Mode, modes, nativeOption, root, runNode, start, transportsPerTest, waitForLine } from './kit';
 
 const client = join(root, 'test', 'fixtures', 'transport-graceful-client.js');
 const startClient = (path: string, role: 'upload' | 'idle' | 'probe') => start(process.execPath, [client, path, role], { timeoutMs: 20_000 });
@@ -173,5 +174,45 @@ describe('graceful close of fdPassing and client connections (native)', () => {
     await closing;
     expect(done).toBe(true);
     expect(server.connectionCount).toBe(0);
+  });
+
+  /**
+   * A server process that accepts one fdPassing connection, never reads it, and closes
+   * gracefully: nothing but close()'s own time limit keeps the process alive then (the FdStream
+   * nobody reads has no active handle; the listener is closed). close() must settle before the
+   * process exits, also when the transport was unref()'d.
+   */
+  const unreadServer = `
+    const server = new plugsock.UnixSocketTransport({ path: process.argv[1], fdPassing: true, native: 'require' });
+    // Unreferenced, the listener alone would not wait for the client: this does, until it came.
+    const waiting = setInterval(() => {}, 1000);
+    if (process.argv[2] === 'unref') server.unref();
+    server.once('connection', () => {
+      clearInterval(waiting);
+      console.log('ACCEPTED ' + server.connectionCount);
+      server.close({ graceful: true, timeoutMs: 1500 }).then(
+        () => console.log('SETTLED ' + server.connectionCount),
+        (err) => console.log('REJECTED ' + err.code),
+      );
+    });
+    process.on('exit', (code) => console.log('EXIT ' + code));
+    server.listen().then(() => console.log('LISTENING'));`;
+
+  it.each(['ref', 'unref'])('an FdStream nobody reads: the process waits for close() to settle (transport %s)', async (how) => {
+    const path = join(dir(), 'unread.sock');
+    const server = runNode(unreadServer, { args: [path, how], timeoutMs: 20_000 });
+    await waitForLine(server.child, /^LISTENING$/);
+    const client = netConnect(path);
+    client.on('error', () => {});
+    try {
+      const r = await server.done;
+      // Before the fix: ACCEPTED, then EXIT 0 with close() still pending. SETTLED 0: the
+      // connection was destroyed at the limit, and then close() resolved.
+      expect(r.stdout.split('\n').filter(Boolean)).toEqual(['LISTENING', 'ACCEPTED 1', 'SETTLED 0', 'EXIT 0']);
+      expect(r.signal).toBe(null);
+      expect(r.code).toBe(0);
+    } finally {
+      client.destroy();
+    }
   });
 });

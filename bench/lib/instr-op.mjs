@@ -17,7 +17,7 @@ import { START_MARK } from './callgrind.mjs';
 const [op, impl, nArg, warmupArg, dir, mark] = process.argv.slice(2);
 // plugsock is loaded for 'native' only: its loading cancels out anyway, but under valgrind
 // (~50x slower) it costs every run ~1 s of start-up.
-const { UnixSocketTransport } = impl === 'native' ? createRequire(import.meta.url)('../../dist/index.js') : {};
+const { UnixSocketTransport, closeFds } = impl === 'native' ? createRequire(import.meta.url)('../../dist/index.js') : {};
 const n = Number(nArg);
 const warmup = Number(warmupArg);
 const sockPath = path.join(dir, 's');
@@ -134,7 +134,7 @@ const ops = {
     let wanted = 0;
     let done = null;
     receiver.on('fds', (fds) => {
-      for (const fd of fds) fs.closeSync(fd);
+      closeFds(fds);
       got += fds.length;
       if (got === wanted) done();
     });

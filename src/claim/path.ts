@@ -9,6 +9,7 @@ import { type BigIntStats, chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSyn
 import { chmod, chown, link, lstat, mkdtemp, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import * as net from 'node:net';
 import { dirname, join } from 'node:path';
+import { dropEarlyConnections, holdEarlyConnections } from './early-connections';
 import { ErrorCodes, TransportError, errnoKind, fileKindOf, isErrno, nativeRequired, notASocketError, systemToTransport } from '../errors';
 import { fitsSunPath, pathTooLongError, refuseNetTruncation } from '../path';
 import { refusalError } from './refusals';
@@ -179,6 +180,7 @@ async function publishStaged(request: ClaimRequest, parent: string, unused: stri
     const published = await publish(stageDir, stagePath, path);
     return { server, published };
   } catch (err) {
+    if (server) dropEarlyConnections(server);
     server?.close();
     throw err;
   } finally {
@@ -189,6 +191,8 @@ async function publishStaged(request: ClaimRequest, parent: string, unused: stri
 
 function listenAt(path: string, request: ClaimRequest): Promise<net.Server> {
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: request.allowHalfOpen });
+  // Clients may connect from the link on, turns of the event loop before the transport listens.
+  holdEarlyConnections(server);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ path, backlog: request.backlog }, () => {

@@ -5,7 +5,10 @@
 
 /** Error codes of the go-plugin layer. */
 export const GoPluginErrorCodes = {
-  /** The plugin did not print a handshake line within the timeout. */
+  /**
+   * The plugin did not print a handshake line within startTimeoutMs, or its first connection (the
+   * peer check, the AutoMTLS handshake) did not complete in what was left of it.
+   */
   HANDSHAKE_TIMEOUT: 'ERR_HANDSHAKE_TIMEOUT',
   /** The first stdout line is not a valid handshake line. */
   HANDSHAKE_INVALID: 'ERR_HANDSHAKE_INVALID',

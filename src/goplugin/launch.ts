@@ -5,7 +5,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { capabilities } from '../capabilities';
 import { channels, type PluginStartMessage } from '../diagnostics';
-import { type AbortError, TransportError, nativeRequired } from '../errors';
+import { type AbortError, ErrorCodes, TransportError, nativeRequired } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
 import { abortError, checkSignal, isAbortError } from './abort';
 import { PluginChild } from './child-process';
@@ -33,7 +33,12 @@ export interface StartPluginOptions {
   magicCookieValue: string;
   /** App protocol versions this host speaks (PLUGIN_PROTOCOL_VERSIONS). Default [1]. */
   versions?: readonly number[];
-  /** How long to wait for the handshake line. Default 60000 (go-plugin's StartTimeout). */
+  /**
+   * How long the start may take, in ms (1 to 2147483647): the handshake line, then the first
+   * connection (peer check and, with AutoMTLS, the TLS handshake) in what is left of it. Past it
+   * startPlugin rejects with ERR_HANDSHAKE_TIMEOUT and the plugin is killed. Default 60000
+   * (go-plugin's StartTimeout, which bounds its handshake line).
+   */
   startTimeoutMs?: number;
   /** How long kill() waits after the Shutdown RPC before SIGKILL. Default 2000 (as go-plugin). */
   killGraceMs?: number;
@@ -112,7 +117,8 @@ export const START_PLUGIN_OPTION_KEYS = optionKeys<StartPluginOptions>({
 /**
  * Starts a go-plugin plugin and returns once its handshake is validated and (by default) its
  * socket's peer is verified. Errors (all `TransportError`, with the stderr tail in the message):
- * ERR_PLUGIN_EXITED, ERR_HANDSHAKE_TIMEOUT, ERR_HANDSHAKE_INVALID, ERR_UNSUPPORTED_VERSION,
+ * ERR_INVALID_OPTION, ERR_PLUGIN_EXITED, ERR_HANDSHAKE_TIMEOUT (no handshake line, or no complete
+ * first connection, within startTimeoutMs), ERR_HANDSHAKE_INVALID, ERR_UNSUPPORTED_VERSION,
  * ERR_UNSUPPORTED_PROTOCOL, ERR_PEER_MISMATCH; an AbortError when `options.signal` fires.
  * Publishes `plugsock:plugin-start` (diagnostics_channel) when it resolves.
  */
@@ -120,6 +126,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   checkOptionKeys(options, START_PLUGIN_OPTION_KEYS, '');
   const signal = checkSignal(options.signal, 'startPlugin');
   if (signal?.aborted) throw abortError(signal, `startPlugin of plugin ${options.command}`);
+  const startTimeoutMs = checkStartTimeout(options.startTimeoutMs);
   const versions = options.versions ?? [1];
   const verifyPeer = peerCheck(options.verifyPeer);
   // AutoMTLS: our certificate goes to the plugin; the plugin's comes back in the handshake.
@@ -133,13 +140,16 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
     const { handshake, tls } = await readHandshake(child, {
       what,
       versions,
-      startTimeoutMs: options.startTimeoutMs ?? 60000,
+      startTimeoutMs,
       mtlsCert,
       onStdout: options.onStdout,
       signal,
     });
     const durationMs = performance.now() - spawnedAt;
     const server = { pid: child.pid!, isOwn: (pid: number) => child.isOwn(pid), pinServer: (pid: number) => child.pinServer(pid) };
+    // The first connection gets what is left of the start's time: a plugin that accepts and
+    // never answers the TLS handshake is a start that does not end, like a missing line.
+    const leftMs = Math.max(0, Math.ceil(startTimeoutMs - (performance.now() - spawnedAt)));
     const connection = await PluginConnection.open(server, handshake.address, {
       what,
       source: `the handshake of ${what}`,
@@ -147,6 +157,7 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
       tls,
       channelOptions: options.channelOptions,
       signal,
+      timeLimit: { ms: leftMs, name: `startTimeoutMs (${startTimeoutMs} ms; ${leftMs} ms of it were left after the handshake line)` },
     });
     if (signal?.aborted) {
       // Aborted in the moment between the probe and here: the start is not complete yet.
@@ -199,6 +210,15 @@ async function endLaunched(
   await connection.close();
   // A plugin killed (or crashed) leaves its socket behind; the directory decides what goes.
   sockets.release();
+}
+
+/** `startTimeoutMs`, checked: a setTimeout delay (a larger one would fire at once). */
+function checkStartTimeout(ms: number | undefined): number {
+  const v = ms ?? 60000;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > 2 ** 31 - 1) {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `startPlugin: startTimeoutMs must be a number of ms from 1 to 2147483647, got ${String(ms)}.`);
+  }
+  return v;
 }
 
 /** Whether to verify the plugin's socket's peer: by default when the addon can. */

@@ -33,7 +33,17 @@ export interface PluginConnectionOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Ends the probe at once (retries stop, its connection is destroyed): open() throws the AbortError. */
   signal?: AbortSignal;
+  /**
+   * The probe's time limit (connect, peer check, AutoMTLS handshake): past `ms` it ends as by
+   * `signal`, and open() throws ERR_HANDSHAKE_TIMEOUT naming the phase it was in and `name`
+   * (what the limit is, for the message: `startTimeoutMs (…)`). Without it only connect's own
+   * 5 s bounds the probe: a TLS handshake the plugin never answers would wait for `signal`.
+   */
+  timeLimit?: { ms: number; name: string };
 }
+
+/** Where the probe is: connecting (and checking the peer), or in the AutoMTLS handshake. */
+type ProbePhase = { now: 'connect' | 'tls' };
 
 export class PluginConnection {
   /** grpc-js target for the socket, `unix:/abs/path`. */
@@ -83,16 +93,20 @@ export class PluginConnection {
     };
     // Closing the connector stops connect()'s retries and destroys the probe's connection.
     const aborting = onAbort(o.signal, () => void connector.close());
+    const phase: ProbePhase = { now: 'connect' };
+    const limit = deadline(o.timeLimit, () => void connector.close());
     try {
       if (o.signal?.aborted) throw abortError(o.signal, `connecting to ${o.what}`);
-      await raceAbort(probe(child, connectVerified, address, o.tls), o.signal, `connecting to ${o.what}`);
+      await raceAbort(limit.race(probe(child, connectVerified, address, o.tls, phase)), o.signal, `connecting to ${o.what}`);
     } catch (err) {
       await connector.close();
       if (o.signal?.aborted) throw abortError(o.signal, `connecting to ${o.what}`);
+      if (limit.expired) throw probeTimeout(phase, address, o);
       const e = err as TransportError;
       throw new TransportError(e.code ?? ErrorCodes.TRANSPORT, `${o.what}: ${e.message}`, { cause: err });
     } finally {
       aborting.dispose();
+      limit.dispose();
     }
     return new PluginConnection(connector, connectVerified, address, o);
   }
@@ -109,8 +123,52 @@ export class PluginConnection {
   }
 }
 
+/**
+ * The probe's time limit: `race(p)` settles as `p`, or rejects once `limit.ms` have passed (then
+ * `expired` is true and `onExpire` has cut the probe short). Without a limit it is `p` itself.
+ */
+function deadline(limit: PluginConnectionOptions['timeLimit'], onExpire: () => void) {
+  if (!limit) return { expired: false, race: <T>(p: Promise<T>) => p, dispose() {} };
+  let timer: NodeJS.Timeout | undefined;
+  const state = {
+    expired: false,
+    race: <T>(p: Promise<T>): Promise<T> =>
+      Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            state.expired = true;
+            onExpire();
+            reject(new Error('probe time limit'));
+          }, limit.ms);
+        }),
+      ]),
+    // A probe that settled in time must not leave the timer holding the host's event loop.
+    dispose: () => clearTimeout(timer),
+  };
+  return state;
+}
+
+/** ERR_HANDSHAKE_TIMEOUT: the probe did not finish within its time limit, saying where it stood. */
+function probeTimeout(phase: ProbePhase, address: string, o: PluginConnectionOptions): TransportError {
+  const within = `within ${o.timeLimit!.name}`;
+  const message =
+    phase.now === 'tls'
+      ? `the plugin accepted the connection to ${address} but did not complete the AutoMTLS (TLS) handshake ${within}. ` +
+        'A plugin that does not speak TLS on its socket does not support AutoMTLS: start it without autoMTLS; if it is only slow, raise startTimeoutMs.'
+      : `the plugin printed its handshake line, but no verified connection to ${address} was made ${within}. ` +
+        'Check that the plugin serves the socket it names; if it is only slow, raise startTimeoutMs.';
+  return new TransportError(GoPluginErrorCodes.HANDSHAKE_TIMEOUT, `${o.what}: ${message}`);
+}
+
 /** One verified connection, and with AutoMTLS one TLS handshake, to see that both work. */
-async function probe(child: ServerPeer, connectVerified: () => Promise<Socket>, address: string, tls: MutualTlsOptions | null): Promise<void> {
+async function probe(
+  child: ServerPeer,
+  connectVerified: () => Promise<Socket>,
+  address: string,
+  tls: MutualTlsOptions | null,
+  phase: ProbePhase,
+): Promise<void> {
   const socket = await connectVerified();
   // Pin the process that serves the socket (verified: the child or a descendant), so kill()
   // ends it even if it left the child's process group.
@@ -120,6 +178,7 @@ async function probe(child: ServerPeer, connectVerified: () => Promise<Socket>, 
     socket.destroy();
     return;
   }
+  phase.now = 'tls';
   try {
     (await wrapMutualTls(socket, tls)).destroy();
   } catch (err) {

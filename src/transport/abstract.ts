@@ -47,3 +47,21 @@ export function abstractWithoutPolicy(shown: string, op: 'listen' | 'connect'): 
     { path: shown },
   );
 }
+
+/**
+ * Throws ERR_HANDOFF when `path` is abstract: handOff() refuses it before anything is sent. The
+ * hand-off names the listener by a file path, which the successor proves before it serves (and
+ * before it may remove it); an abstract name has no file to prove, so the successor could only
+ * refuse it, after the old side had already offered it.
+ */
+export function refuseAbstractHandOff(path: string): void {
+  if (!isAbstractPath(path)) return;
+  const shown = showAddress(path);
+  throw new TransportError(
+    ErrorCodes.HANDOFF,
+    `handOff() cannot hand off the abstract listener ${shown}: a hand-off passes listeners with a file path only (the successor proves the file ` +
+      'before it serves). Nothing was sent and this transport keeps serving. To replace the process without refusing clients, listen on a file path ' +
+      'and hand that off, or let systemd hold the abstract socket (handOffToSystemd() here, UnixSocketTransport.fromSystemd() in the next process).',
+    { path: shown },
+  );
+}

@@ -6,6 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
+import { takeEarlyConnections } from '../claim/early-connections';
 import { type PeerRejectedCode, channels, credentialsOf } from '../diagnostics';
 import { ErrorCodes, TransportError, isErrno } from '../errors';
 import { type Peer, type PeerCredentials, checkPeer } from '../peer';
@@ -41,6 +42,8 @@ export class Acceptor {
     if (binding) this.#passRights = acceptedPassRights(binding, server, this.call.fdPassing, made);
     server.on('connection', (socket: net.Socket) => this.#accept(socket));
     server.on('error', (err) => this.#emitError(err));
+    // Connections accepted between the claim's publish and now (see claim/early-connections).
+    for (const socket of takeEarlyConnections(server)) this.#accept(socket);
   }
 
   /** The transport is closing: nothing more is handed out, and pending checks end with `reason`. */

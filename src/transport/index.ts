@@ -18,10 +18,11 @@ import { NativeSocketMaker } from '../sockets/native';
 import { NetSocketMaker } from '../sockets/net';
 import type { SocketMaker } from '../sockets/types';
 import { type FromSystemdOptions, type HandOffToSystemdOptions, fromSystemd, serverFd, storeListener } from '../systemd';
-import { guardAbstract } from './abstract';
+import { guardAbstract, refuseAbstractHandOff } from './abstract';
 import { Acceptor } from './accept';
 import { Connector } from './connect';
 import { Connections } from './connection';
+import { dropEarlyConnections } from '../claim/early-connections';
 import { offerListener } from './handoff/offer';
 import { borrowedClaim, takeOverListener } from './handoff/take';
 import type { Successor } from './handoff/types';
@@ -243,7 +244,8 @@ export class UnixSocketTransport extends EventEmitter {
     const claim = await claimSocket(request, binding, this.#maker instanceof NativeSocketMaker ? this.#maker : null);
     if (this.#closed || signal?.aborted) {
       // close() was called, or the signal fired, while we were setting up: undo, as close()
-      // cannot see the claim yet.
+      // cannot see the claim yet. Connections it held for the acceptor go with it.
+      dropEarlyConnections(claim.server);
       claim.server.close();
       claim.release();
       if (this.#closed) throw closedError(path);
@@ -279,12 +281,17 @@ export class UnixSocketTransport extends EventEmitter {
    * `close()` rejects it at once with `ERR_TRANSPORT_CLOSED`, the signal with an `AbortError`
    * (this transport keeps serving), either once the control socket is closed and its file
    * removed. Once a taker has answered ok the signal is let go: the listener is the taker's.
+   *
+   * File paths only: a transport on an abstract address (`unix:@name`) rejects with
+   * `ERR_HANDOFF` before anything is made or sent, and keeps serving (use a file path, or
+   * systemd's fd store: `handOffToSystemd()`).
    */
   async handOff(control: string, options: HandOffOptions = {}): Promise<void> {
     checkHandOffOptions(options);
     const { signal } = options;
     const aborted = (): AbortError => abortError(signal!, `handOff() on ${control}`);
     if (signal?.aborted) throw aborted();
+    refuseAbstractHandOff(this.path);
     if (!this.#settings.binding) throw nativeRequired('handOff()', { unused: NATIVE_OFF });
     if (this.#state.is === 'claiming') await this.#state.claimed;
     if (signal?.aborted) throw aborted();
@@ -477,8 +484,11 @@ export class UnixSocketTransport extends EventEmitter {
    * `{ graceful: true, timeoutMs }` the listener stops and the file goes at once all the same,
    * but the connections may end by themselves: those still open after `timeoutMs` (default
    * 30000) are destroyed, and close() resolves once none is left. A plain `close()` during a
-   * graceful one destroys what is left at once. Either way, pending `connect()` calls and peer
-   * checks end at once (`ERR_TRANSPORT_CLOSED`), and a `handOff()` waiting for a taker rejects.
+   * graceful one destroys what is left at once. A graceful close keeps the process alive until
+   * it settles (`timeoutMs` at most), also after `unref()` (which concerns the listener) and
+   * when its connections would not (an `FdStream` nobody reads, an unref()'d socket). Either
+   * way, pending `connect()` calls and peer checks end at once (`ERR_TRANSPORT_CLOSED`), and a
+   * `handOff()` waiting for a taker rejects.
    */
   close(options?: CloseOptions): Promise<void> {
     let limit: number | null;
@@ -508,7 +518,9 @@ export class UnixSocketTransport extends EventEmitter {
   /**
    * Lets the process exit while this transport listens and nothing else keeps it alive, as
    * `net.Server#unref`. Also before listen(): the listener starts unreferenced. The socket file
-   * is still removed when the process exits (the exit hook never keeps it alive). Returns this.
+   * is still removed when the process exits (the exit hook never keeps it alive). Connections
+   * are not affected, nor is a graceful `close()`, which keeps the process alive until it
+   * settles. Returns this.
    */
   unref(): this {
     this.#unrefed = true;
@@ -549,10 +561,14 @@ export class UnixSocketTransport extends EventEmitter {
     this.emit('close');
   }
 
-  /** A graceful close: connections end by themselves, or are destroyed at the time limit. */
+  /**
+   * A graceful close: connections end by themselves, or are destroyed at the time limit. The
+   * timer is referenced, unref() or not: a connection does not always keep the process alive
+   * (an FdStream nobody reads has no active handle, nor has an unref()'d socket), and the
+   * process must not exit with close() unsettled. It holds the process `limit` ms at most.
+   */
   async #drain(limit: number): Promise<void> {
-    // Unreferenced: the connections themselves keep the process alive while they last.
-    const timer = setTimeout(() => this.#connections.destroyAll(), limit).unref();
+    const timer = setTimeout(() => this.#connections.destroyAll(), limit);
     try {
       await this.#connections.empty();
     } finally {
