@@ -4,6 +4,8 @@
  * Interop with Go's x509/tls and with pyvider is in goplugin-modern and pyvider-interop.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { goplugin, root } from './kit';
@@ -74,8 +76,113 @@ describe('generateAutoMtlsCert', () => {
       const err = await new Promise<Error | null>((resolve) => bad.waitForReady(Date.now() + 1500, (e) => resolve(e ?? null)));
       expect(err).not.toBe(null);
       bad.close();
+      // Nor can one with a certificate of its own: the plugin pins the host's exact certificate.
+      const other = gp.generateAutoMtlsCert();
+      const stranger = new grpc.Client(
+        `unix:${p.address}`,
+        grpc.credentials.createSsl(Buffer.from(cert.toString()), Buffer.from(other.keyPem), Buffer.from(other.certPem), {
+          checkServerIdentity: () => undefined,
+        }),
+      );
+      const refused = await new Promise<Error | null>((resolve) => stranger.waitForReady(Date.now() + 1500, (e) => resolve(e ?? null)));
+      expect(refused).not.toBe(null);
+      stranger.close();
+      await p.ping(); // the host itself still gets in
     } finally {
       await p.kill();
+    }
+  });
+});
+
+describe('pinned TLS (no trust store: the exact certificate decides)', () => {
+  const pinned: typeof import('../src/goplugin/pinned-tls') = require('../dist/goplugin/pinned-tls.js');
+  const server = gp.generateAutoMtlsCert();
+  const client = gp.generateAutoMtlsCert();
+
+  /** One real handshake over a Unix socket pair; what the server side decided and the client saw. */
+  async function handshake(clientCert: { certPem: string; keyPem: string }, expectedByServer: Buffer, check?: (t: import('node:tls').TLSSocket) => void) {
+    const { createServer, connect } = await import('node:net');
+    const dir = mkdtempSync(join(tmpdir(), 'plugsock-pin-'));
+    const path = join(dir, 's');
+    const context = pinned.pinnedServerContext(server.certPem, server.keyPem);
+    let verdict: Promise<string>;
+    const srv = createServer((s) => {
+      verdict = new Promise((resolve) =>
+        pinned.acceptPinnedTls(
+          s,
+          context,
+          expectedByServer,
+          (t) => {
+            check?.(t);
+            t.end('ok');
+            resolve('accepted');
+          },
+          (err) => resolve(`refused: ${err.message}`),
+        ),
+      );
+    });
+    await new Promise<void>((r) => srv.listen(path, r));
+    try {
+      const sock = connect(path);
+      await new Promise((r) => sock.once('connect', r));
+      const t = await pinned.connectPinnedTls(sock, { ...clientCert, expected: server.certDer, servername: 'localhost' });
+      const got = await new Promise<string>((resolve) => {
+        let data = '';
+        t.on('data', (d) => (data += d));
+        t.on('close', () => resolve(data));
+        t.on('error', () => {});
+      });
+      return { server: await verdict!, client: got };
+    } finally {
+      srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('accepts exactly the expected client certificate, and the connection carries data', async () => {
+    expect(await handshake(client, client.certDer)).toEqual({ server: 'accepted', client: 'ok' });
+  });
+
+  it("refuses any other certificate, though the client proved it holds that one's key", async () => {
+    const other = gp.generateAutoMtlsCert();
+    const r = await handshake(other, client.certDer);
+    expect(r.server).toBe('refused: client rejected: the certificate presented is not the expected one');
+    expect(r.client).toBe('');
+  });
+
+  it('refuses the expected certificate outside its validity window', async () => {
+    let why: string | null = 'unset';
+    await handshake(client, client.certDer, (t) => {
+      why = pinned.pinMismatch(t, client.certDer, Date.now() + 31 * 365 * 86400_000);
+    });
+    expect(why).toMatch(/^the certificate is not valid now/);
+  });
+
+  it('the client side refuses a server whose certificate is not the pinned one (ERR_TLS_PEER)', async () => {
+    const { createServer, connect } = await import('node:net');
+    const dir = mkdtempSync(join(tmpdir(), 'plugsock-pin-'));
+    const path = join(dir, 's');
+    const context = pinned.pinnedServerContext(server.certPem, server.keyPem);
+    const srv = createServer((s) =>
+      pinned.acceptPinnedTls(
+        s,
+        context,
+        client.certDer,
+        () => {},
+        () => {},
+      ),
+    );
+    await new Promise<void>((r) => srv.listen(path, r));
+    try {
+      const sock = connect(path);
+      await new Promise((r) => sock.once('connect', r));
+      const stranger = gp.generateAutoMtlsCert();
+      await expect(gp.wrapMutualTls(sock, { serverCertPem: stranger.certPem, certPem: client.certPem, keyPem: client.keyPem })).rejects.toMatchObject({
+        code: 'ERR_TLS_PEER',
+      });
+    } finally {
+      srv.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -2,11 +2,12 @@
  * grpc-js channel credentials whose every connection is opened by plugsock (with a peer
  * check) and, for AutoMTLS, wrapped in mutual TLS pinned to one certificate.
  */
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
 import { GoPluginErrorCodes } from './errors';
+import { connectPinnedTls } from './pinned-tls';
 
 /**
  * The default largest gRPC message, received and sent, on both sides: 256 MiB, what Terraform
@@ -75,36 +76,25 @@ export class VerifiedUnixCredentials extends grpc.ChannelCredentials {
   }
 }
 
-/** Client side of go-plugin's AutoMTLS on an already connected socket. */
-export function wrapMutualTls(socket: Socket, o: MutualTlsOptions): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const expected = pemToDer(o.serverCertPem);
-    const t = tlsConnect({
-      socket,
-      ca: o.serverCertPem,
-      cert: o.certPem,
-      key: o.keyPem,
+/**
+ * Client side of go-plugin's AutoMTLS on an already connected socket: the server must present
+ * exactly `serverCertPem` (pinned, see pinned-tls.ts), else ERR_TLS_PEER.
+ */
+export async function wrapMutualTls(socket: Socket, o: MutualTlsOptions): Promise<TLSSocket> {
+  try {
+    return await connectPinnedTls(socket, {
+      certPem: o.certPem,
+      keyPem: o.keyPem,
+      expected: pemToDer(o.serverCertPem),
       servername: o.servername ?? 'localhost',
-      ALPNProtocols: ['h2'],
-      minVersion: 'TLSv1.2',
     });
-    t.once('secureConnect', () => {
-      const peer = t.getPeerX509Certificate();
-      if (!t.authorized || !peer?.raw.equals(expected)) {
-        t.destroy();
-        reject(
-          new TransportError(
-            GoPluginErrorCodes.TLS_PEER,
-            `AutoMTLS: the server did not present the certificate from its handshake (${t.authorizationError ?? 'certificate differs'}).`,
-          ),
-        );
-        return;
-      }
-      t.removeListener('error', reject);
-      resolve(t);
-    });
-    t.once('error', reject);
-  });
+  } catch (err) {
+    if ((err as { code?: string }).code !== undefined) throw err; // a TLS or system error, as before
+    throw new TransportError(
+      GoPluginErrorCodes.TLS_PEER,
+      `AutoMTLS: the server did not present the certificate from its handshake (${(err as Error).message}).`,
+    );
+  }
 }
 
 function pemToDer(pem: string): Buffer {

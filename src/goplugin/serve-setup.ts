@@ -3,9 +3,10 @@
  * with the host, the socket, the handshake line, the server's credentials and its shutdown
  * options.
  */
-import { randomInt } from 'node:crypto';
+import { X509Certificate, randomInt } from 'node:crypto';
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
+import type { SecureContext } from 'node:tls';
+import type * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import type { PeerPolicy } from '../peer';
 import type { PluginBroker } from './broker';
@@ -15,6 +16,7 @@ import { GoPluginErrorCodes } from './errors';
 import { buildHandshakeLine } from './handshake';
 import type { PluginLogger } from './log';
 import type { PluginMtls } from './mtls';
+import { pinnedServerContext } from './pinned-tls';
 import { cannotServe } from './serve-lifetime';
 
 /** Registers the plugin's own services on the gRPC server for the negotiated version. */
@@ -121,9 +123,19 @@ export function printHandshake(
   return line;
 }
 
-/** AutoMTLS (go-plugin server.go): TLS that requires the host's certificate. */
-export function serverCredentials(mtls: PluginMtls | null): grpc.ServerCredentials {
-  return mtls
-    ? grpc.ServerCredentials.createSsl(Buffer.from(mtls.hostCertPem), [{ private_key: Buffer.from(mtls.keyPem), cert_chain: Buffer.from(mtls.certPem) }], true)
-    : grpc.ServerCredentials.createInsecure();
+/**
+ * AutoMTLS (go-plugin server.go): TLS that requires the host's certificate. plugsock makes the
+ * TLS itself (pinned-tls.ts: no trust store to build) and hands grpc-js the TLS socket, so the
+ * gRPC server itself serves h2 on what it is given; null without AutoMTLS.
+ */
+export interface ServerTls {
+  /** Our certificate and key, loaded once. */
+  context: SecureContext;
+  /** PLUGIN_CLIENT_CERT's DER: the only client certificate accepted. */
+  hostDer: Buffer;
+}
+
+export function serverTls(mtls: PluginMtls | null): ServerTls | null {
+  if (!mtls) return null;
+  return { context: pinnedServerContext(mtls.certPem, mtls.keyPem), hostDer: new X509Certificate(mtls.hostCertPem).raw };
 }

@@ -13,10 +13,11 @@ import type { HostPolicy } from './host-pin';
 import { HostWatch } from './host-watch';
 import { createPluginLogger, formatLogLine } from './log';
 import { pluginMtls } from './mtls';
+import { acceptPinnedTls } from './pinned-tls';
 import type { ConnInfo } from './proto';
 import type { ReattachConfig } from './reattach';
 import { ServeLifetime, cannotServe, type ShutdownReason } from './serve-lifetime';
-import { listener, negotiate, printHandshake, serverCredentials, shutdownOptions, type NegotiateOptions, type RegisterServices } from './serve-setup';
+import { listener, negotiate, printHandshake, serverTls, shutdownOptions, type NegotiateOptions, type RegisterServices } from './serve-setup';
 import { addGoPluginServices } from './services';
 import { StdioPump } from './stdio';
 
@@ -216,7 +217,7 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   const host = HostWatch.resolve({ ...options, debug });
   const transport = listener(env, options.mode, host.peer);
   const mtls = env.clientCert && !debug && (options.autoMTLS ?? true) ? pluginMtls(env.clientCert) : null;
-  const credentials = serverCredentials(mtls);
+  const tls = serverTls(mtls);
 
   const server = new grpc.Server({ ...messageSizeOptions(), ...options.serverOptions });
   const life = new ServeLifetime({ ownProcess, debug, onShutdown: options.onShutdown, shutdownTimeoutMs, log });
@@ -232,10 +233,21 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   });
   await register(server, appVersion, { broker: broker.pluginBroker });
 
-  const injector = server.createConnectionInjector(credentials);
+  // With AutoMTLS the TLS is ours (serverTls): grpc-js is given the pinned TLS socket.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   transport.on('connection', (socket: PeerSocket) => {
     host.connected(socket);
-    injector.injectConnection(socket);
+    if (!tls) return injector.injectConnection(socket);
+    acceptPinnedTls(
+      socket,
+      tls.context,
+      tls.hostDer,
+      (secure) => injector.injectConnection(secure),
+      (err, hungUp) => {
+        if (hungUp) log.debug(`plugsock: AutoMTLS: ${err.message}`);
+        else log.warn(`plugsock: AutoMTLS: connection refused: ${err.message}`);
+      },
+    );
   });
   transport.on('peerRejected', (cred, reason) => host.refused(cred, reason, transport.path, log));
   transport.on('error', (err) => log.error('plugsock: accept failed', { error: err }));
