@@ -170,7 +170,9 @@ async function main() {
   const spr = (c) => (c.spread ? ` ±${Math.round(c.spread * 100)}%` : '');
   console.log(`fd passing (1 fd + 1 byte per message, receiver closes each), ${fdCount} fds, median of ${reps} interleaved repetitions`);
   console.log(`  C reference        ${fmtNum(fdsRow.net.median)} fds/s${spr(fdsRow.net)}`);
-  console.log(`  plugsock FdStream  ${fmtNum(fdsRow.native.median)} fds/s${spr(fdsRow.native)}  (${fdsRow.ratio.toFixed(2)}x C${ci(fdsRow)}; target >= ${fdsRow.target}x)`);
+  console.log(
+    `  plugsock FdStream  ${fmtNum(fdsRow.native.median)} fds/s${spr(fdsRow.native)}  (${fdsRow.ratio.toFixed(2)}x C${ci(fdsRow)}; target >= ${fdsRow.target}x)`,
+  );
   console.log(`stream throughput, ${mb} MB in 64 KiB writes`);
   console.log(`  plain net          ${fmtNum(streamRow.net.median)} MB/s${spr(streamRow.net)}`);
   console.log(
