@@ -253,7 +253,7 @@ describe('startPlugin({ startTimeoutMs }) without a signal', () => {
     expect(await timersSettle(timers)).toBeLessThanOrEqual(timers);
   }, 20_000);
 
-  it('startTimeoutMs that no timer can hold is ERR_INVALID_OPTION, before anything is spawned', async () => {
+  it('startTimeoutMs or killGraceMs that no timer can hold is ERR_INVALID_OPTION, before anything is spawned', async () => {
     for (const startTimeoutMs of [0, -1, 2 ** 31, Number.NaN, Number.POSITIVE_INFINITY, '5000']) {
       await expect(
         gp.startPlugin({ command: process.execPath, args: [STALL, 'silent'], ...COOKIE, startTimeoutMs: startTimeoutMs as number }),
@@ -261,6 +261,14 @@ describe('startPlugin({ startTimeoutMs }) without a signal', () => {
         code: 'ERR_INVALID_OPTION',
         message: expect.stringContaining('startTimeoutMs must be a number of ms from 1 to 2147483647'),
       });
+    }
+    for (const killGraceMs of [-1, 2 ** 31, Number.NaN, '100']) {
+      await expect(gp.startPlugin({ command: process.execPath, args: [STALL, 'silent'], ...COOKIE, killGraceMs: killGraceMs as number })).rejects.toMatchObject(
+        {
+          code: 'ERR_INVALID_OPTION',
+          message: expect.stringContaining('killGraceMs must be a number of ms from 0 to 2147483647'),
+        },
+      );
     }
     expect(readdirSync(tmp)).toEqual([]);
   });

@@ -158,6 +158,27 @@ describe('pinned TLS (no trust store: the exact certificate decides)', () => {
     expect(why).toMatch(/^the certificate is not valid now/);
   });
 
+  it('the client side gives up on a server that accepts and never answers the handshake', async () => {
+    const { createServer, connect } = await import('node:net');
+    const dir = mkdtempSync(join(tmpdir(), 'plugsock-pin-'));
+    const path = join(dir, 's');
+    const held: import('node:net').Socket[] = [];
+    const srv = createServer((s) => held.push(s)); // accepts, reads nothing, says nothing
+    await new Promise<void>((r) => srv.listen(path, r));
+    try {
+      const sock = connect(path);
+      await new Promise((r) => sock.once('connect', r));
+      await expect(
+        pinned.connectPinnedTls(sock, { certPem: client.certPem, keyPem: client.keyPem, expected: server.certDer, servername: 'localhost' }, 300),
+      ).rejects.toBeInstanceOf(pinned.TlsHandshakeTimeout);
+      expect(sock.destroyed).toBe(true);
+    } finally {
+      for (const s of held) s.destroy();
+      srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the client side refuses a server whose certificate is not the pinned one (ERR_TLS_PEER)', async () => {
     const { createServer, connect } = await import('node:net');
     const dir = mkdtempSync(join(tmpdir(), 'plugsock-pin-'));

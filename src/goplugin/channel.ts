@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
 import { GoPluginErrorCodes } from './errors';
-import { connectPinnedTls } from './pinned-tls';
+import { TlsHandshakeTimeout, connectPinnedTls } from './pinned-tls';
 
 /**
  * The default largest gRPC message, received and sent, on both sides: 256 MiB, what Terraform

@@ -40,7 +40,7 @@ export interface StartPluginOptions {
    * (go-plugin's StartTimeout, which bounds its handshake line).
    */
   startTimeoutMs?: number;
-  /** How long kill() waits after the Shutdown RPC before SIGKILL. Default 2000 (as go-plugin). */
+  /** How long kill() waits after the Shutdown RPC before SIGKILL: 0 to 2³¹−1 ms, default 2000 (as go-plugin). */
   killGraceMs?: number;
   /**
    * Directory passed as PLUGIN_UNIX_SOCKET_DIR. Default: a fresh private (0700) directory that
@@ -126,7 +126,8 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
   checkOptionKeys(options, START_PLUGIN_OPTION_KEYS, '');
   const signal = checkSignal(options.signal, 'startPlugin');
   if (signal?.aborted) throw abortError(signal, `startPlugin of plugin ${options.command}`);
-  const startTimeoutMs = checkStartTimeout(options.startTimeoutMs);
+  const startTimeoutMs = checkDelay('startTimeoutMs', options.startTimeoutMs, 60000, 1);
+  const graceMs = checkDelay('killGraceMs', options.killGraceMs, 2000, 0);
   const versions = options.versions ?? [1];
   const verifyPeer = peerCheck(options.verifyPeer);
   // AutoMTLS: our certificate goes to the plugin; the plugin's comes back in the handshake.
@@ -166,7 +167,6 @@ export async function startPlugin(options: StartPluginOptions): Promise<PluginPr
     }
     // In the caller's socketDir, what kill() may remove: the socket the child is seen to serve.
     sockets.confirm(handshake.address, child.isOwn);
-    const graceMs = options.killGraceMs ?? 2000;
     if (channels.pluginStart.hasSubscribers) publishStart(options, child.pid!, handshake.appVersion, handshake.address, tls !== null, durationMs);
     return pluginProcess({
       what,
@@ -212,11 +212,11 @@ async function endLaunched(
   sockets.release();
 }
 
-/** `startTimeoutMs`, checked: a setTimeout delay (a larger one would fire at once). */
-function checkStartTimeout(ms: number | undefined): number {
-  const v = ms ?? 60000;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > 2 ** 31 - 1) {
-    throw new TransportError(ErrorCodes.INVALID_OPTION, `startPlugin: startTimeoutMs must be a number of ms from 1 to 2147483647, got ${String(ms)}.`);
+/** A delay option, checked before anything is spawned: a setTimeout delay (a larger one would fire at once). */
+function checkDelay(name: string, ms: number | undefined, fallback: number, min: number): number {
+  const v = ms ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > 2 ** 31 - 1) {
+    throw new TransportError(ErrorCodes.INVALID_OPTION, `startPlugin: ${name} must be a number of ms from ${min} to 2147483647, got ${String(ms)}.`);
   }
   return v;
 }

@@ -15,6 +15,9 @@ import { X509Certificate } from 'node:crypto';
 import { type SecureContext, type TLSSocket, TLSSocket as ServerTlsSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 
+/** A TLS handshake that did not complete within its time limit. */
+export class TlsHandshakeTimeout extends Error {}
+
 /** Node's TLS handshake limit for a tls.Server (handshakeTimeout): a peer that stalls is cut off. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 120_000;
 
@@ -69,7 +72,7 @@ export function acceptPinnedTls(
     onRefused(err, hungUp);
   };
   // Unref'd: the socket holds the process while it is open; closed, it ends this (onClose).
-  const timer = setTimeout(() => fail(new Error(`the TLS handshake did not complete within ${timeoutMs} ms`)), timeoutMs).unref();
+  const timer = setTimeout(() => fail(new TlsHandshakeTimeout(`the TLS handshake did not complete within ${timeoutMs} ms`)), timeoutMs).unref();
   // A host's probe (startPlugin's) hangs up right after its side of the handshake: not a refusal.
   const onClose = () => fail(new Error('the connection closed during the TLS handshake'), true);
   t.once('secure', () => {
@@ -88,8 +91,16 @@ export function acceptPinnedTls(
   t.once('close', onClose);
 }
 
-/** Client side: TLS >= 1.2, ALPN h2, our certificate, the server's pinned to `expected` (DER). */
-export function connectPinnedTls(socket: Socket, o: { certPem: string; keyPem: string; expected: Buffer; servername: string }): Promise<TLSSocket> {
+/**
+ * Client side: TLS >= 1.2, ALPN h2, our certificate, the server's pinned to `expected` (DER).
+ * Bounded by `timeoutMs`: a server that accepts and never answers is cut off (the connections
+ * grpc-js opens after startPlugin's first one have no other limit of ours).
+ */
+export function connectPinnedTls(
+  socket: Socket,
+  o: { certPem: string; keyPem: string; expected: Buffer; servername: string },
+  timeoutMs = TLS_HANDSHAKE_TIMEOUT_MS,
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const t = tlsConnect({
       socket,
@@ -102,16 +113,21 @@ export function connectPinnedTls(socket: Socket, o: { certPem: string; keyPem: s
       ALPNProtocols: ['h2'],
       minVersion: 'TLSv1.2',
     });
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      t.destroy();
+      socket.destroy();
+      reject(err);
+    };
+    // Unref'd: the connection holds the process while it is open.
+    const timer = setTimeout(() => fail(new TlsHandshakeTimeout(`the TLS handshake did not complete within ${timeoutMs} ms`)), timeoutMs).unref();
     t.once('secureConnect', () => {
+      clearTimeout(timer);
       const why = pinMismatch(t, o.expected);
-      if (why !== null) {
-        t.destroy();
-        reject(new Error(why));
-        return;
-      }
-      t.removeListener('error', reject);
+      if (why !== null) return fail(new Error(why));
+      t.removeListener('error', fail);
       resolve(t);
     });
-    t.once('error', reject);
+    t.once('error', fail);
   });
 }
