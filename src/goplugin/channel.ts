@@ -90,6 +90,7 @@ export async function wrapMutualTls(socket: Socket, o: MutualTlsOptions): Promis
     });
   } catch (err) {
     if ((err as { code?: string }).code !== undefined) throw err; // a TLS or system error, as before
+    if (err instanceof TlsHandshakeTimeout) throw new TransportError(GoPluginErrorCodes.TLS_PEER, `AutoMTLS: ${err.message}.`);
     throw new TransportError(
       GoPluginErrorCodes.TLS_PEER,
       `AutoMTLS: the server did not present the certificate from its handshake (${(err as Error).message}).`,
