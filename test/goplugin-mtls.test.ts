@@ -5,8 +5,10 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { goplugin, root } from './kit';
 
@@ -99,14 +101,36 @@ describe('pinned TLS (no trust store: the exact certificate decides)', () => {
   const server = gp.generateAutoMtlsCert();
   const client = gp.generateAutoMtlsCert();
 
-  /** One real handshake over a Unix socket pair; what the server side decided and the client saw. */
-  async function handshake(clientCert: { certPem: string; keyPem: string }, expectedByServer: Buffer, check?: (t: import('node:tls').TLSSocket) => void) {
-    const { createServer, connect } = await import('node:net');
+  /**
+   * A Unix-socket server handing each accepted socket to `onConnection`, and a client socket
+   * connected to it, for `use`; everything (server, accepted sockets, directory) goes after.
+   */
+  async function withConnection<T>(onConnection: (s: Socket) => void, use: (client: Socket) => Promise<T>): Promise<T> {
     const dir = mkdtempSync(join(tmpdir(), 'plugsock-pin-'));
     const path = join(dir, 's');
-    const context = pinned.pinnedServerContext(server.certPem, server.keyPem);
-    let verdict: Promise<string>;
+    const accepted: Socket[] = [];
     const srv = createServer((s) => {
+      accepted.push(s);
+      onConnection(s);
+    });
+    await new Promise<void>((r) => srv.listen(path, r));
+    try {
+      const sock = connect(path);
+      await new Promise((r) => sock.once('connect', r));
+      return await use(sock);
+    } finally {
+      for (const s of accepted) s.destroy();
+      srv.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const context = pinned.pinnedServerContext(server.certPem, server.keyPem);
+
+  /** One real handshake: what the server side decided and what the client read. */
+  async function handshake(clientCert: { certPem: string; keyPem: string }, expectedByServer: Buffer, check?: (t: TLSSocket) => void) {
+    let verdict: Promise<string> | undefined;
+    const onConnection = (s: Socket) => {
       verdict = new Promise((resolve) =>
         pinned.acceptPinnedTls(
           s,
@@ -120,11 +144,8 @@ describe('pinned TLS (no trust store: the exact certificate decides)', () => {
           (err) => resolve(`refused: ${err.message}`),
         ),
       );
-    });
-    await new Promise<void>((r) => srv.listen(path, r));
-    try {
-      const sock = connect(path);
-      await new Promise((r) => sock.once('connect', r));
+    };
+    return withConnection(onConnection, async (sock) => {
       const t = await pinned.connectPinnedTls(sock, { ...clientCert, expected: server.certDer, servername: 'localhost' });
       const got = await new Promise<string>((resolve) => {
         let data = '';
@@ -133,10 +154,7 @@ describe('pinned TLS (no trust store: the exact certificate decides)', () => {
         t.on('error', () => {});
       });
       return { server: await verdict!, client: got };
-    } finally {
-      srv.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }
 
   it('accepts exactly the expected client certificate, and the connection carries data', async () => {
@@ -159,51 +177,34 @@ describe('pinned TLS (no trust store: the exact certificate decides)', () => {
   });
 
   it('the client side gives up on a server that accepts and never answers the handshake', async () => {
-    const { createServer, connect } = await import('node:net');
-    const dir = mkdtempSync(join(tmpdir(), 'plugsock-pin-'));
-    const path = join(dir, 's');
-    const held: import('node:net').Socket[] = [];
-    const srv = createServer((s) => held.push(s)); // accepts, reads nothing, says nothing
-    await new Promise<void>((r) => srv.listen(path, r));
-    try {
-      const sock = connect(path);
-      await new Promise((r) => sock.once('connect', r));
-      await expect(
-        pinned.connectPinnedTls(sock, { certPem: client.certPem, keyPem: client.keyPem, expected: server.certDer, servername: 'localhost' }, 300),
-      ).rejects.toBeInstanceOf(pinned.TlsHandshakeTimeout);
-      expect(sock.destroyed).toBe(true);
-    } finally {
-      for (const s of held) s.destroy();
-      srv.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // The server accepts, reads nothing, says nothing.
+    await withConnection(
+      () => {},
+      async (sock) => {
+        await expect(
+          pinned.connectPinnedTls(sock, { certPem: client.certPem, keyPem: client.keyPem, expected: server.certDer, servername: 'localhost' }, 300),
+        ).rejects.toBeInstanceOf(pinned.TlsHandshakeTimeout);
+        expect(sock.destroyed).toBe(true);
+      },
+    );
   });
 
   it('the client side refuses a server whose certificate is not the pinned one (ERR_TLS_PEER)', async () => {
-    const { createServer, connect } = await import('node:net');
-    const dir = mkdtempSync(join(tmpdir(), 'plugsock-pin-'));
-    const path = join(dir, 's');
-    const context = pinned.pinnedServerContext(server.certPem, server.keyPem);
-    const srv = createServer((s) =>
-      pinned.acceptPinnedTls(
-        s,
-        context,
-        client.certDer,
-        () => {},
-        () => {},
-      ),
+    const stranger = gp.generateAutoMtlsCert();
+    await withConnection(
+      (s) =>
+        pinned.acceptPinnedTls(
+          s,
+          context,
+          client.certDer,
+          () => {},
+          () => {},
+        ),
+      async (sock) => {
+        await expect(gp.wrapMutualTls(sock, { serverCertPem: stranger.certPem, certPem: client.certPem, keyPem: client.keyPem })).rejects.toMatchObject({
+          code: 'ERR_TLS_PEER',
+        });
+      },
     );
-    await new Promise<void>((r) => srv.listen(path, r));
-    try {
-      const sock = connect(path);
-      await new Promise((r) => sock.once('connect', r));
-      const stranger = gp.generateAutoMtlsCert();
-      await expect(gp.wrapMutualTls(sock, { serverCertPem: stranger.certPem, certPem: client.certPem, keyPem: client.keyPem })).rejects.toMatchObject({
-        code: 'ERR_TLS_PEER',
-      });
-    } finally {
-      srv.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });
