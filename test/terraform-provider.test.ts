@@ -8,7 +8,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CtyValue, decodeDynamicValue, isUnknown, toDynamicValue, unknown } from '../src/terraform/cty';
@@ -366,6 +366,27 @@ describe('stored state, import and what is not implemented', () => {
   });
 });
 
+describe('start-up', () => {
+  // grpc-js costs a start ~10 ms to load (its client, resolvers and balancers come with its
+  // server); a provider answers on plugsock's own HTTP/2 server and must never load it.
+  it('a provider serves GetProviderSchema without loading @grpc/grpc-js', async () => {
+    const preload = join(dir, 'loaded-grpc.cjs');
+    const report = join(dir, 'loaded-grpc.json');
+    writeFileSync(
+      preload,
+      `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('@grpc')))));`,
+    );
+    const p = await goplugin.startPlugin({ command: process.execPath, args: ['--require', preload, join(dir, 'fixture.cjs')], versions: [6], ...COOKIE });
+    try {
+      const res = await call(clientOf(p, 6), 'GetProviderSchema');
+      expect(Object.keys(res.resource_schemas)).toEqual(['fx_thing']);
+    } finally {
+      await p.kill(); // the host's Shutdown: the provider exits 0, and its exit hook writes the report
+    }
+    expect(JSON.parse(readFileSync(report, 'utf8'))).toEqual([]);
+  });
+});
+
 describe('serveProvider checks its definition and options before serving', () => {
   const file = { schema: { attributes: { a: { type: 'string', required: true } } }, create() {}, read: () => null, delete() {} };
   it.each([
@@ -385,6 +406,9 @@ describe('serveProvider checks its definition and options before serving', () =>
       { protocolVersions: [5, 6] },
       /protocol 5 cannot carry/,
     ],
+    // The provider's server is plugsock's (no grpc-js): it takes the two message-size keys only.
+    [{}, { serverOptions: { 'grpc.keepalive_time_ms': 1000 } }, /serverOptions: unknown key "grpc\.keepalive_time_ms"/],
+    [{}, { serverOptions: { 'grpc.max_receive_message_length': 1.5 } }, /whole number of bytes/],
   ])('%#: refused with ERR_INVALID_OPTION', async (def, options, message) => {
     await expect(serveProvider(def as any, { ownProcess: false, ...options } as any)).rejects.toMatchObject({
       code: 'ERR_INVALID_OPTION',

@@ -4,11 +4,13 @@
  * same peer check and AutoMTLS as its own socket. Knocks (multiplexed sub-connections) are
  * refused.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
 import type { PeerPolicy } from '../peer';
 import { UnixSocketTransport } from '../transport';
-import { VerifiedUnixCredentials, messageSizeOptions, type MutualTlsOptions } from './channel';
+import type { MutualTlsOptions } from './channel';
+import { grpcJs } from './grpc-js';
+import { messageSizeOptions } from './message-size';
 import { GoPluginErrorCodes } from './errors';
 import type { PluginMtls } from './mtls';
 import type { ConnInfo } from './proto';
@@ -101,8 +103,10 @@ export class Broker {
     }
     const mtls = this.mtls;
     const tlsOptions: MutualTlsOptions | null = mtls ? { serverCertPem: mtls.hostCertPem, certPem: mtls.certPem, keyPem: mtls.keyPem } : null;
+    // channel.ts extends grpc-js's classes: loaded here, by the plugins that dial, not at start-up.
+    const { VerifiedUnixCredentials } = await import('./channel');
     const creds = new VerifiedUnixCredentials(() => this.#connector.connect(info.address, { peer: this.peer }), tlsOptions);
-    const ch = new grpc.Channel(`unix:${info.address}`, creds, { ...messageSizeOptions(), ...o.channelOptions });
+    const ch = new (grpcJs().Channel)(`unix:${info.address}`, creds, { ...messageSizeOptions(), ...o.channelOptions });
     this.#channels.add(ch);
     return ch;
   }

@@ -194,6 +194,8 @@ export interface PluginMtls {
   handshakeField: string;
   /** PLUGIN_CLIENT_CERT: the only certificate the plugin accepts from a client. */
   hostCertPem: string;
+  /** The same certificate, DER. */
+  hostDer: Buffer;
 }
 
 /**
@@ -201,9 +203,9 @@ export interface PluginMtls {
  * host's (throws ERR_INVALID_ENV for a malformed PLUGIN_CLIENT_CERT).
  */
 export function pluginMtls(hostCertPem: string): PluginMtls {
-  parseClientCertPem(hostCertPem); // clear error for a malformed PLUGIN_CLIENT_CERT
+  const hostDer = parseClientCertPem(hostCertPem).raw; // clear error for a malformed PLUGIN_CLIENT_CERT
   const own = generateAutoMtlsCert();
-  return { certPem: own.certPem, keyPem: own.keyPem, handshakeField: own.handshakeField, hostCertPem };
+  return { certPem: own.certPem, keyPem: own.keyPem, handshakeField: own.handshakeField, hostCertPem, hostDer };
 }
 
 /** The public key of a certificate (used in tests and for pinning). */

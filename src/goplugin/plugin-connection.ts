@@ -10,7 +10,8 @@ import { ErrorCodes, TransportError } from '../errors';
 import type { PeerCredentials } from '../peer';
 import { UnixSocketTransport } from '../transport';
 import { abortError, onAbort, raceAbort } from './abort';
-import { VerifiedUnixCredentials, messageSizeOptions, wrapMutualTls, type MutualTlsOptions } from './channel';
+import { VerifiedUnixCredentials, wrapMutualTls, type MutualTlsOptions } from './channel';
+import { messageSizeOptions } from './message-size';
 import { GoPluginErrorCodes } from './errors';
 
 /** The process that must serve the socket (a launched child, or the pid of a reattach config). */

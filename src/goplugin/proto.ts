@@ -6,7 +6,8 @@
  * health/v1/health.proto. Message objects have the shape @grpc/proto-loader gives them
  * (camelCase, enums as names, defaults filled in), so callers can use either.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { grpcJs } from './grpc-js';
 import { Writer, asBytes, asVarint, enumName, enumNumber, readFields } from './wire';
 
 export const SERVING_STATUSES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
@@ -135,35 +136,58 @@ function method<Req, Res>(
   };
 }
 
-function load() {
-  const client = (name: string, methods: grpc.ServiceDefinition) => grpc.makeGenericClientConstructor(methods, name);
+function define() {
   return {
     /** `plugin.GRPCController`: Shutdown. */
-    controller: client('plugin.GRPCController', {
+    controller: {
       Shutdown: method('/plugin.GRPCController/Shutdown', empty, empty),
-    }),
+    },
     /** `plugin.GRPCStdio`: StreamStdio. */
-    stdio: client('plugin.GRPCStdio', {
+    stdio: {
       // go-plugin's request type is google.protobuf.Empty: the same (empty) wire bytes.
       StreamStdio: method('/plugin.GRPCStdio/StreamStdio', empty, stdioData, { responseStream: true }),
-    }),
+    },
     /** `plugin.GRPCBroker`: StartStream. */
-    broker: client('plugin.GRPCBroker', {
+    broker: {
       StartStream: method('/plugin.GRPCBroker/StartStream', connInfo, connInfo, { requestStream: true, responseStream: true }),
-    }),
+    },
     /** `grpc.health.v1.Health`: Check and Watch. */
-    health: client('grpc.health.v1.Health', {
+    health: {
       Check: method('/grpc.health.v1.Health/Check', healthRequest, healthResponse),
       Watch: method('/grpc.health.v1.Health/Watch', healthRequest, healthResponse, { responseStream: true }),
-    }),
-  };
+    },
+  } satisfies Record<string, grpc.ServiceDefinition>;
 }
 
-let cached: ReturnType<typeof load> | undefined;
+const SERVICE_NAMES = { controller: 'plugin.GRPCController', stdio: 'plugin.GRPCStdio', broker: 'plugin.GRPCBroker', health: 'grpc.health.v1.Health' } as const;
 
-/** Client constructors (their `.service` is the server-side definition). */
-export function goPluginServices() {
-  return (cached ??= load());
+/** grpc-js client constructors of go-plugin's own services. */
+export interface GoPluginClients {
+  /** `plugin.GRPCController`: Shutdown. */
+  controller: grpc.ServiceClientConstructor;
+  /** `plugin.GRPCStdio`: StreamStdio. */
+  stdio: grpc.ServiceClientConstructor;
+  /** `plugin.GRPCBroker`: StartStream. */
+  broker: grpc.ServiceClientConstructor;
+  /** `grpc.health.v1.Health`: Check and Watch. */
+  health: grpc.ServiceClientConstructor;
+}
+
+let definitions: ReturnType<typeof define> | undefined;
+let clients: GoPluginClients | undefined;
+
+/** The service definitions, for servers (no grpc-js needed). */
+export function goPluginServiceDefinitions() {
+  return (definitions ??= define());
+}
+
+/** grpc-js client constructors (their `.service` is the server-side definition). */
+export function goPluginServices(): GoPluginClients {
+  if (clients) return clients;
+  const defs = goPluginServiceDefinitions();
+  const make = (key: keyof typeof SERVICE_NAMES) => grpcJs().makeGenericClientConstructor(defs[key], SERVICE_NAMES[key]);
+  clients = { controller: make('controller'), stdio: make('stdio'), broker: make('broker'), health: make('health') };
+  return clients;
 }
 
 /** The codecs, for tests that compare them with a protobuf runtime's. */

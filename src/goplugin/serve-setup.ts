@@ -3,7 +3,7 @@
  * with the host, the socket, the handshake line, the server's credentials and its shutdown
  * options.
  */
-import { X509Certificate, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
@@ -20,15 +20,15 @@ import { pinnedServerContext } from './pinned-tls';
 import { cannotServe } from './serve-lifetime';
 
 /** Registers the plugin's own services on the gRPC server for the negotiated version. */
-export type RegisterServices = (server: grpc.Server, appVersion: number, context: { broker: PluginBroker }) => void | Promise<void>;
+export type RegisterServices<Server = grpc.Server> = (server: Server, appVersion: number, context: { broker: PluginBroker }) => void | Promise<void>;
 
 /** The options negotiate() reads (see ServePluginOptions). */
-export interface NegotiateOptions {
+export interface NegotiateOptions<Server = grpc.Server> {
   magicCookieKey: string;
   magicCookieValue: string;
-  versions?: Record<number, RegisterServices>;
+  versions?: Record<number, RegisterServices<Server>>;
   protocolVersion?: number;
-  register?: RegisterServices;
+  register?: RegisterServices<Server>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -41,12 +41,12 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 1500;
  * go-plugin environment and the version agreed with the host (see negotiateVersion: without
  * PLUGIN_PROTOCOL_VERSIONS, as when started by hand, the plugin's lowest version).
  */
-export function negotiate(
-  options: NegotiateOptions,
+export function negotiate<Server>(
+  options: NegotiateOptions<Server>,
   ownProcess: boolean,
   debug: boolean,
   log: PluginLogger,
-): { env: PluginEnv; appVersion: number; register: RegisterServices } {
+): { env: PluginEnv; appVersion: number; register: RegisterServices<Server> } {
   const processEnv = options.env ?? process.env;
   if (!debug) {
     if (!options.magicCookieKey || !options.magicCookieValue) {
@@ -60,7 +60,7 @@ export function negotiate(
       cannotServe(ownProcess, MAGIC_COOKIE_MESSAGE, new TransportError(GoPluginErrorCodes.BAD_COOKIE, MAGIC_COOKIE_MESSAGE.replace(/\n/g, ' ').trim()));
     }
   }
-  const versions = new Map<number, RegisterServices>();
+  const versions = new Map<number, RegisterServices<Server>>();
   for (const [k, fn] of Object.entries(options.versions ?? {})) versions.set(Number(k), fn);
   if (options.register) versions.set(options.protocolVersion ?? 1, options.register);
   if (versions.size === 0) {
@@ -137,5 +137,5 @@ export interface ServerTls {
 
 export function serverTls(mtls: PluginMtls | null): ServerTls | null {
   if (!mtls) return null;
-  return { context: pinnedServerContext(mtls.certPem, mtls.keyPem), hostDer: new X509Certificate(mtls.hostCertPem).raw };
+  return { context: pinnedServerContext(mtls.certPem, mtls.keyPem), hostDer: mtls.hostDer };
 }

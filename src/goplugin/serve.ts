@@ -1,23 +1,26 @@
 /**
  * Plugin side: serve a go-plugin compatible gRPC plugin from Node over UnixSocketTransport.
  */
-import * as grpc from '@grpc/grpc-js';
+import type { Duplex } from 'node:stream';
+import type * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
 import type { PeerPolicy } from '../peer';
 import type { UnixSocketTransport, PeerSocket } from '../transport';
 import { Broker, type PluginBroker } from './broker';
-import { messageSizeOptions } from './channel';
 import { asyncDispose } from './dispose';
 import type { HostPolicy } from './host-pin';
+import { grpcJs } from './grpc-js';
 import { HostWatch } from './host-watch';
+import { type GrpcServiceHost, Http2GrpcServer, type Http2GrpcServerOptions } from './http2-server';
 import { createPluginLogger, formatLogLine } from './log';
-import { pluginMtls } from './mtls';
+import { messageSizeOptions } from './message-size';
+import { type PluginMtls, pluginMtls } from './mtls';
 import { acceptPinnedTls } from './pinned-tls';
 import type { ConnInfo } from './proto';
 import type { ReattachConfig } from './reattach';
 import { ServeLifetime, cannotServe, type ShutdownReason } from './serve-lifetime';
-import { listener, negotiate, printHandshake, serverTls, shutdownOptions, type NegotiateOptions, type RegisterServices } from './serve-setup';
+import { listener, negotiate, printHandshake, serverTls, shutdownOptions, type NegotiateOptions, type RegisterServices, type ServerTls } from './serve-setup';
 import { addGoPluginServices } from './services';
 import { StdioPump } from './stdio';
 
@@ -159,16 +162,19 @@ export const SERVE_PLUGIN_OPTION_KEYS = optionKeys<ServePluginOptions>({
   shutdownTimeoutMs: true,
 });
 
-/** A plugin being served, as `servePlugin` resolves it once the handshake line is printed. */
-export interface ServedPlugin {
+/**
+ * A plugin being served, as `servePlugin` resolves it once the handshake line is printed.
+ * `Server` is grpc-js's Server for servePlugin, plugsock's Http2GrpcServer for serveProvider.
+ */
+export interface ServedPlugin<Server = grpc.Server> {
   /** The negotiated app protocol version. */
   readonly appVersion: number;
   /** Absolute socket path. */
   readonly address: string;
   /** The handshake line (without newline), as printed; in debug mode it is not printed. */
   readonly handshakeLine: string;
-  /** The grpc-js server the services were added to. */
-  readonly server: grpc.Server;
+  /** The gRPC server the services were added to. */
+  readonly server: Server;
   /** The transport listening on the plugin's socket (its peer policy admits the host only). */
   readonly transport: UnixSocketTransport;
   /** Messages the host sent on the broker stream (service id -> where the host serves it). */
@@ -207,6 +213,43 @@ export interface ServedPlugin {
  */
 export async function servePlugin(options: ServePluginOptions): Promise<ServedPlugin> {
   checkOptionKeys(options, SERVE_PLUGIN_OPTION_KEYS, '');
+  return serveOn(options, grpcJsServer(options.serverOptions));
+}
+
+/** A gRPC server that is handed the plugin's connections, and how to stop it. */
+export interface PluginServer<Server> {
+  server: Server;
+  inject(connection: Duplex): void;
+  stop(): void;
+}
+
+/** grpc-js's server (servePlugin's): every grpc-js API is there for the plugin's services. */
+function grpcJsServer(serverOptions: grpc.ServerOptions | undefined): PluginServer<grpc.Server> {
+  const grpc = grpcJs();
+  const server = new grpc.Server({ ...messageSizeOptions(), ...serverOptions });
+  // With AutoMTLS the TLS is ours (serverTls): grpc-js is given the pinned TLS socket.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return {
+    server,
+    inject: (connection) => injector.injectConnection(connection),
+    stop() {
+      server.forceShutdown();
+      injector.destroy();
+    },
+  };
+}
+
+/** plugsock's own server on node:http2 (serveProvider's): no grpc-js to load at start-up. */
+export function http2Server(serverOptions: Http2GrpcServerOptions | undefined): PluginServer<Http2GrpcServer> {
+  const server = new Http2GrpcServer({ ...messageSizeOptions(), ...serverOptions });
+  return { server, inject: (connection) => server.injectConnection(connection), stop: () => server.forceShutdown() };
+}
+
+/** servePlugin on the given server (options already checked). */
+export async function serveOn<Server extends GrpcServiceHost>(
+  options: Omit<ServePluginOptions, 'versions' | 'register' | 'serverOptions'> & NegotiateOptions<Server>,
+  plugin: PluginServer<Server>,
+): Promise<ServedPlugin<Server>> {
   const ownProcess = options.ownProcess ?? true;
   const debug = options.debug ?? false;
   if (typeof debug !== 'boolean') throw new TransportError(ErrorCodes.INVALID_OPTION, `servePlugin: debug must be a boolean, got ${typeof debug}.`);
@@ -217,9 +260,11 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   const host = HostWatch.resolve({ ...options, debug });
   const transport = listener(env, options.mode, host.peer);
   const mtls = env.clientCert && !debug && (options.autoMTLS ?? true) ? pluginMtls(env.clientCert) : null;
-  const tls = serverTls(mtls);
+  // The TLS context is made right after the handshake line (below), or by the first connection.
+  let tls: ServerTls | null = null;
+  const serverTlsNow = (m: PluginMtls): ServerTls => (tls ??= serverTls(m)!);
 
-  const server = new grpc.Server({ ...messageSizeOptions(), ...options.serverOptions });
+  const { server } = plugin;
   const life = new ServeLifetime({ ownProcess, debug, onShutdown: options.onShutdown, shutdownTimeoutMs, log });
   const stdio = new StdioPump();
   const broker = new Broker(host.peer, mtls);
@@ -233,16 +278,15 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
   });
   await register(server, appVersion, { broker: broker.pluginBroker });
 
-  // With AutoMTLS the TLS is ours (serverTls): grpc-js is given the pinned TLS socket.
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   transport.on('connection', (socket: PeerSocket) => {
     host.connected(socket);
-    if (!tls) return injector.injectConnection(socket);
+    if (!mtls) return plugin.inject(socket);
+    const { context, hostDer } = serverTlsNow(mtls);
     acceptPinnedTls(
       socket,
-      tls.context,
-      tls.hostDer,
-      (secure) => injector.injectConnection(secure),
+      context,
+      hostDer,
+      (secure) => plugin.inject(secure),
       (err, hungUp) => {
         if (hungUp) log.debug(`plugsock: AutoMTLS: ${err.message}`);
         else log.warn(`plugsock: AutoMTLS: connection refused: ${err.message}`);
@@ -259,12 +303,14 @@ export async function servePlugin(options: ServePluginOptions): Promise<ServedPl
     services.end();
     stdio.end();
     await broker.close();
-    server.forceShutdown();
-    injector.destroy();
+    plugin.stop();
     await transport.close();
   });
 
   const handshakeLine = printHandshake(debug ? null : (options.handshakeOut ?? process.stdout), appVersion, transport.path, mtls, env);
+  // Made now, while the host reads the line and dials (~4 ms that the plugin would otherwise wait
+  // for; building the context takes ~3 ms), not before the line.
+  if (mtls) serverTlsNow(mtls);
   host.start(log, life);
   // After the handshake: route stdio into the GRPCStdio stream (in debug mode the terminal keeps it).
   if (options.captureStdout ?? !debug) stdio.capture(process.stdout, 'STDOUT');

@@ -3,9 +3,11 @@
  * grpc.health.v1.Health (go-plugin's Ping), plugin.GRPCController (Shutdown), plugin.GRPCStdio
  * and plugin.GRPCBroker. Their definitions are in proto.ts.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { Broker } from './broker';
-import { HEALTH_SERVICE_NAME, goPluginServices, type ConnInfo, type StdioData } from './proto';
+import { GrpcStatus } from './grpc-status';
+import type { GrpcServiceHost } from './http2-server';
+import { HEALTH_SERVICE_NAME, goPluginServiceDefinitions, type ConnInfo, type StdioData } from './proto';
 import type { StdioPump } from './stdio';
 
 export interface GoPluginServiceParts {
@@ -18,14 +20,14 @@ export interface GoPluginServiceParts {
 }
 
 /** Adds go-plugin's services to `server`; end() ends the streams they hold open. */
-export function addGoPluginServices(server: grpc.Server, parts: GoPluginServiceParts): { end(): void } {
-  const services = goPluginServices();
+export function addGoPluginServices(server: GrpcServiceHost, parts: GoPluginServiceParts): { end(): void } {
+  const services = goPluginServiceDefinitions();
   const healthWatchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  server.addService(services.health.service, {
+  server.addService(services.health, {
     Check(call: grpc.ServerUnaryCall<{ service: string }, unknown>, cb: grpc.sendUnaryData<unknown>) {
       const name = call.request.service;
       if (name === '' || name === HEALTH_SERVICE_NAME) cb(null, { status: parts.stopping() ? 'NOT_SERVING' : 'SERVING' });
-      else cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${name}` });
+      else cb({ code: GrpcStatus.NOT_FOUND, details: `unknown service ${name}` });
     },
     Watch(call: grpc.ServerWritableStream<{ service: string }, unknown>) {
       const name = call.request.service;
@@ -34,19 +36,19 @@ export function addGoPluginServices(server: grpc.Server, parts: GoPluginServiceP
       call.on('cancelled', () => healthWatchers.delete(call));
     },
   });
-  server.addService(services.controller.service, {
+  server.addService(services.controller, {
     Shutdown(_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) {
       cb(null, {});
       // Let the response go out before the server stops (go-plugin stops at once; hosts ignore the result).
       setTimeout(() => parts.shutdown(), 10);
     },
   });
-  server.addService(services.stdio.service, {
+  server.addService(services.stdio, {
     StreamStdio(call: grpc.ServerWritableStream<unknown, StdioData>) {
       parts.stdio.attach(call);
     },
   });
-  server.addService(services.broker.service, {
+  server.addService(services.broker, {
     StartStream(call: grpc.ServerDuplexStream<ConnInfo, ConnInfo>) {
       parts.broker.serveStream(call);
     },

@@ -3,9 +3,10 @@
  * when asked, stderr) after the handshake goes into the stream, queued (bounded) until the host
  * opens it. Host side: the stream read into a callback.
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
 import { GoPluginErrorCodes } from './errors';
+import { GrpcStatus } from './grpc-status';
 import type { StdioData } from './proto';
 
 const STDIO_BUFFER_LIMIT = 1 << 20;
@@ -105,7 +106,7 @@ export function receiveStdio(client: grpc.Client, what: string, onData: (channel
     const call = (client as any).StreamStdio({}) as grpc.ClientReadableStream<StdioData>;
     call.on('data', (d: StdioData) => onData(d.channel === 'STDERR' ? 'stderr' : 'stdout', d.data));
     call.on('error', (err: grpc.ServiceError) => {
-      if (err.code === grpc.status.CANCELLED || err.code === grpc.status.UNAVAILABLE) resolve();
+      if (err.code === GrpcStatus.CANCELLED || err.code === GrpcStatus.UNAVAILABLE) resolve();
       else reject(new TransportError(GoPluginErrorCodes.PLUGIN_CALL, `StreamStdio of ${what} failed: ${err.message}`, { cause: err }));
     });
     call.on('end', () => resolve());

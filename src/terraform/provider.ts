@@ -2,10 +2,14 @@
  * Serving a Terraform provider written in TypeScript: `serveProvider(definition)` is the
  * provider's main. It is servePlugin (go-plugin) with Terraform's magic cookie, offering
  * protocols 6 and 5 (Terraform picks the highest both speak), serving the `Provider` service
- * built from the definition (definition.ts says how to write one).
+ * built from the definition (definition.ts says how to write one). It answers on plugsock's own
+ * gRPC server on node:http2 (goplugin/http2-server.ts), not grpc-js's: grpc-js is never loaded,
+ * which is ~10 ms of each of the 3-5 starts per Terraform command.
  */
 import { ErrorCodes, TransportError } from '../errors';
-import { type ServePluginOptions, type ServedPlugin, SERVE_PLUGIN_OPTION_KEYS, servePlugin } from '../goplugin/serve';
+import type { Http2GrpcServer, Http2GrpcServerOptions } from '../goplugin/http2-server';
+import { type ServePluginOptions, type ServedPlugin, SERVE_PLUGIN_OPTION_KEYS, http2Server, serveOn } from '../goplugin/serve';
+import type { RegisterServices } from '../goplugin/serve-setup';
 import { reattachEnv } from '../goplugin/reattach';
 import { checkOptionKeys } from '../options';
 import { compileProvider } from './compile';
@@ -15,7 +19,7 @@ import { addProviderService } from './rpc';
 import { ProviderRuntime } from './runtime';
 
 /** The servePlugin options a provider may set (the cookie and the versions are Terraform's). */
-type PassedThrough = Omit<ServePluginOptions, 'magicCookieKey' | 'magicCookieValue' | 'versions' | 'protocolVersion' | 'register'>;
+type PassedThrough = Omit<ServePluginOptions, 'magicCookieKey' | 'magicCookieValue' | 'versions' | 'protocolVersion' | 'register' | 'serverOptions'>;
 
 /** Options of `serveProvider`: servePlugin's (see there), less what Terraform fixes, plus the protocols. */
 export interface ServeProviderOptions extends PassedThrough {
@@ -32,6 +36,12 @@ export interface ServeProviderOptions extends PassedThrough {
    * with that variable set and it uses this process instead of starting the provider.
    */
   address?: string;
+  /**
+   * The largest message received and sent, in bytes (default 256 MiB each way, as Terraform):
+   * `{ 'grpc.max_receive_message_length': n, 'grpc.max_send_message_length': n }` (-1: no
+   * limit). The provider's server is plugsock's, not grpc-js's: other keys are ERR_INVALID_OPTION.
+   */
+  serverOptions?: Http2GrpcServerOptions;
 }
 
 const RESERVED = new Set(['magicCookieKey', 'magicCookieValue', 'versions', 'protocolVersion', 'register']);
@@ -48,9 +58,9 @@ export const SERVE_PROVIDER_OPTION_KEYS: readonly string[] = Object.freeze([
  * once the handshake line is printed. Run it as the main of an executable named
  * `terraform-provider-<name>`; see examples/terraform-provider.
  */
-export async function serveProvider(provider: ProviderDefinition<any, any>, options: ServeProviderOptions = {}): Promise<ServedPlugin> {
+export async function serveProvider(provider: ProviderDefinition<any, any>, options: ServeProviderOptions = {}): Promise<ServedPlugin<Http2GrpcServer>> {
   checkOptionKeys(options, SERVE_PROVIDER_OPTION_KEYS, '');
-  const { protocolVersions, address, ...rest } = options;
+  const { protocolVersions, address, serverOptions, ...rest } = options;
   if (address !== undefined && (typeof address !== 'string' || address.trim() === '')) {
     throw new TransportError(
       ErrorCodes.INVALID_OPTION,
@@ -68,10 +78,11 @@ export async function serveProvider(provider: ProviderDefinition<any, any>, opti
   // Debug mode has no host to negotiate with (go-plugin would take the lowest): serve the highest.
   const servedVersions = rest.debug ? [Math.max(...offered) as ProtocolVersion] : offered;
   const runtime = new ProviderRuntime(compiled);
-  const versions: ServePluginOptions['versions'] = {};
+  const versions: Record<number, RegisterServices<Http2GrpcServer>> = {};
   // The negotiated version's descriptor is the only one loaded.
   for (const v of servedVersions) versions[v] = (server) => addProviderService(server, terraformProtocol(v), runtime);
-  const served = await servePlugin({ ...rest, magicCookieKey: TERRAFORM_MAGIC_COOKIE_KEY, magicCookieValue: TERRAFORM_MAGIC_COOKIE_VALUE, versions });
+  const server = http2Server(serverOptions);
+  const served = await serveOn({ ...rest, magicCookieKey: TERRAFORM_MAGIC_COOKIE_KEY, magicCookieValue: TERRAFORM_MAGIC_COOKIE_VALUE, versions }, server);
   runtime.log.debug('serving the provider', { protocol: served.appVersion, address: served.address });
   if (rest.debug) {
     const env = reattachEnv({ [address ?? 'registry.terraform.io/<namespace>/<name>']: served.reattachConfig });

@@ -6,7 +6,9 @@
  * what a provider written with this module cannot do is answered as terraform-plugin-go
  * answers it, with an ERROR diagnostic (unary) or UNIMPLEMENTED (streams).
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { GrpcStatus } from '../goplugin/grpc-status';
+import type { GrpcServiceHost } from '../goplugin/http2-server';
 import type { ProtocolVersion, TerraformProtocol } from './protocol';
 import { toDynamicValue } from './cty';
 import { completeObject, firstUnknown } from './planning';
@@ -48,7 +50,7 @@ const UNSUPPORTED = [
 const SERVER_CAPABILITIES = { plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false, generate_resource_config: false };
 
 /** Adds the Provider service of `protocol`, served by `rt`, to `server`. */
-export function addProviderService(server: grpc.Server, protocol: TerraformProtocol, rt: ProviderRuntime): void {
+export function addProviderService(server: GrpcServiceHost, protocol: TerraformProtocol, rt: ProviderRuntime): void {
   const handlers: Record<string, Handler | undefined> = { ...providerHandlers(rt, protocol.version), ...resourceHandlers(rt) };
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(protocol.provider)) {
@@ -66,14 +68,14 @@ function unary(name: string, handler: Handler, rt: ProviderRuntime): grpc.handle
       (err: unknown) => {
         // The handlers turn a provider's errors into diagnostics; this is a fault of our own.
         rt.log.error(`${name} failed`, { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-        callback({ code: grpc.status.INTERNAL, details: `${name}: ${err instanceof Error ? err.message : String(err)}` });
+        callback({ code: GrpcStatus.INTERNAL, details: `${name}: ${err instanceof Error ? err.message : String(err)}` });
       },
     );
   };
 }
 
 function unimplemented(name: string, method: grpc.MethodDefinition<any, any>): grpc.UntypedHandleCall {
-  const error = { code: grpc.status.UNIMPLEMENTED, details: `ProviderServer does not implement ${name}` };
+  const error = { code: GrpcStatus.UNIMPLEMENTED, details: `ProviderServer does not implement ${name}` };
   if (method.responseStream) return (call: grpc.ServerWritableStream<any, any>) => call.emit('error', error);
   return (_call: unknown, callback: grpc.sendUnaryData<any>) => callback(error);
 }
