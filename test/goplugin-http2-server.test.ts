@@ -14,7 +14,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type GrpcError, Http2GrpcServer, type ServerCall } from '../src/goplugin/http2-server';
+import { type GrpcError, Http2GrpcServer, MAX_CONCURRENT_CALLS, type ServerCall } from '../src/goplugin/http2-server';
 import { removeDir, tempDir } from './kit/dirs';
 
 const KiB = 1024;
@@ -394,6 +394,25 @@ describe('Http2GrpcServer with the grpc-js client over a Unix socket', () => {
       server.addService({ Unary: SVC.Unary }, {});
       expect(codeOf(() => server.addService({ Again: SVC.Unary }, {}))).toBe('ERR_INVALID_OPTION');
     });
+  });
+
+  it(`at most MAX_CONCURRENT_CALLS (${MAX_CONCURRENT_CALLS}) calls run at once on a connection; the client queues the rest, and they run as others end`, async () => {
+    const held: Cb[] = [];
+    const { client: c } = await serve({
+      Unary(_call: ServerCall, cb: Cb) {
+        held.push(cb);
+      },
+    });
+    const total = MAX_CONCURRENT_CALLS + 12;
+    const calls = Array.from({ length: total }, (_, i) => unary(c, SVC.Unary, i));
+    await until(() => held.length === MAX_CONCURRENT_CALLS, `${MAX_CONCURRENT_CALLS} handlers running`);
+    await new Promise((r) => setTimeout(r, 100)); // the others are queued, not on their way
+    expect(held.length).toBe(MAX_CONCURRENT_CALLS);
+    for (const cb of held.splice(0, 12)) cb(null, 'done');
+    await until(() => held.length === MAX_CONCURRENT_CALLS, 'the 12 queued calls to run in the freed places');
+    for (const cb of held.splice(0)) cb(null, 'done');
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r.value === 'done')).toHaveLength(total);
   });
 
   it("forceShutdown() ends open connections: the server-side call sees 'cancelled', the client a non-OK status", async () => {

@@ -55,6 +55,11 @@ interface Route {
 }
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_STATUS } = http2.constants;
+/**
+ * Calls at once on one connection. Terraform makes at most `-parallelism` (default 10) at once,
+ * plus its two long-lived streams (GRPCStdio, GRPCBroker).
+ */
+export const MAX_CONCURRENT_CALLS = 128;
 const GRPC_CONTENT_TYPE = /^application\/grpc([+;]|$)/;
 const EMPTY = Buffer.alloc(0);
 
@@ -82,8 +87,11 @@ export class Http2GrpcServer implements GrpcServiceHost {
     this.#maxReceive = sizeOption(options, 'grpc.max_receive_message_length');
     this.#maxSend = sizeOption(options, 'grpc.max_send_message_length');
     // No limit on the session's buffered memory (grpc-js's default too): a 256 MiB message may
-    // be in flight, and the only peer is the host the transport admitted.
-    this.#h2 = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER });
+    // be in flight, and the only peer is the host the transport admitted. What bounds it is the
+    // number of calls at once on a connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): a host
+    // that wants more waits for one to end (grpc-go and Node's http2 client queue them), and
+    // each call buffers at most one message of at most the receive limit.
+    this.#h2 = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER, settings: { maxConcurrentStreams: MAX_CONCURRENT_CALLS } });
     this.#h2.on('session', (session) => {
       this.#sessions.add(session);
       session.on('close', () => this.#sessions.delete(session));
