@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type GrpcError, Http2GrpcServer, MAX_CONCURRENT_CALLS, type ServerCall } from '../src/goplugin/http2-server';
 import { removeDir, tempDir } from './kit/dirs';
+import { until } from './kit/processes';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -69,15 +70,6 @@ function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
 /** The first `event` of `emitter`, bounded. */
 function nextEvent(emitter: NodeJS.EventEmitter, event: string, ms = 5000): Promise<unknown[]> {
   return within(new Promise<unknown[]>((resolve) => emitter.once(event, (...args: unknown[]) => resolve(args))), `'${event}'`, ms);
-}
-
-/** Resolves when `check()` holds, polling; fails after `ms`. */
-async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A value that a handler hands to the test (its ServerCall, typically). */
@@ -334,7 +326,7 @@ describe('Http2GrpcServer with the grpc-js client over a Unix socket', () => {
     expect(Date.now() - t0).toBeLessThan(3000);
     const { call, cb } = await within(started.promise, 'the handler');
     // Ended either by the server's own grpc-timeout timer or by the client's RST_STREAM.
-    await until(() => call.done, 'the server-side call to end');
+    await until(() => call.done, 5000); // the server-side call ends
     expect(() => cb(null, 'too late')).not.toThrow();
     expect(call.write('too late')).toBe(false);
   });
@@ -405,11 +397,11 @@ describe('Http2GrpcServer with the grpc-js client over a Unix socket', () => {
     });
     const total = MAX_CONCURRENT_CALLS + 12;
     const calls = Array.from({ length: total }, (_, i) => unary(c, SVC.Unary, i));
-    await until(() => held.length === MAX_CONCURRENT_CALLS, `${MAX_CONCURRENT_CALLS} handlers running`);
+    await until(() => held.length === MAX_CONCURRENT_CALLS, 5000); // the first 128 run
     await new Promise((r) => setTimeout(r, 100)); // the others are queued, not on their way
     expect(held.length).toBe(MAX_CONCURRENT_CALLS);
     for (const cb of held.splice(0, 12)) cb(null, 'done');
-    await until(() => held.length === MAX_CONCURRENT_CALLS, 'the 12 queued calls to run in the freed places');
+    await until(() => held.length === MAX_CONCURRENT_CALLS, 5000); // the 12 queued calls run in the freed places
     for (const cb of held.splice(0)) cb(null, 'done');
     const results = await Promise.all(calls);
     expect(results.filter((r) => r.value === 'done')).toHaveLength(total);

@@ -407,8 +407,13 @@ describe('serveProvider checks its definition and options before serving', () =>
       /protocol 5 cannot carry/,
     ],
     // The provider's server is plugsock's (no grpc-js): it takes the two message-size keys only.
-    [{}, { serverOptions: { 'grpc.keepalive_time_ms': 1000 } }, /serverOptions: unknown key "grpc\.keepalive_time_ms"/],
+    [
+      {},
+      { serverOptions: { 'grpc.keepalive_time_ms': 1000 } },
+      /unknown option serverOptions\.grpc\.keepalive_time_ms; the known keys of serverOptions are grpc\.max_receive_message_length, grpc\.max_send_message_length/,
+    ],
     [{}, { serverOptions: { 'grpc.max_receive_message_length': 1.5 } }, /whole number of bytes/],
+    [{}, { serverOptions: 'big' }, /serverOptions must be an object, got string/],
   ])('%#: refused with ERR_INVALID_OPTION', async (def, options, message) => {
     await expect(serveProvider(def as any, { ownProcess: false, ...options } as any)).rejects.toMatchObject({
       code: 'ERR_INVALID_OPTION',

@@ -18,6 +18,7 @@ import * as http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { MethodDefinition, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
+import { checkOptionKeys } from '../options';
 import { GrpcStatus } from './grpc-status';
 
 /** The message-size options this server takes, with grpc-js's names (bytes). */
@@ -75,17 +76,15 @@ export class Http2GrpcServer implements GrpcServiceHost {
   readonly #maxSend: number;
   readonly #h2: http2.Http2Server;
 
-  constructor(options: Http2GrpcServerOptions = {}) {
-    for (const key of Object.keys(options)) {
-      if (!(OPTION_KEYS as readonly string[]).includes(key)) {
-        throw new TransportError(
-          ErrorCodes.INVALID_OPTION,
-          `serverOptions: unknown key ${JSON.stringify(key)}; this server takes ${OPTION_KEYS.join(' and ')}.`,
-        );
-      }
-    }
-    this.#maxReceive = sizeOption(options, 'grpc.max_receive_message_length');
-    this.#maxSend = sizeOption(options, 'grpc.max_send_message_length');
+  /**
+   * `options` are checked (unknown keys and bad sizes are ERR_INVALID_OPTION), then laid over
+   * `defaults` (serveProvider's: 256 MiB each way); without either, sizes are unlimited.
+   */
+  constructor(options: Http2GrpcServerOptions = {}, defaults: Http2GrpcServerOptions = {}) {
+    checkOptionKeys(options, OPTION_KEYS, 'serverOptions');
+    const given = { ...defaults, ...options };
+    this.#maxReceive = sizeOption(given, 'grpc.max_receive_message_length');
+    this.#maxSend = sizeOption(given, 'grpc.max_send_message_length');
     // No limit on the session's buffered memory (grpc-js's default too): a 256 MiB message may
     // be in flight, and the only peer is the host the transport admitted. What bounds it is the
     // number of calls at once on a connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): a host

@@ -241,7 +241,7 @@ function grpcJsServer(serverOptions: grpc.ServerOptions | undefined): PluginServ
 
 /** plugsock's own server on node:http2 (serveProvider's): no grpc-js to load at start-up. */
 export function http2Server(serverOptions: Http2GrpcServerOptions | undefined): PluginServer<Http2GrpcServer> {
-  const server = new Http2GrpcServer({ ...messageSizeOptions(), ...serverOptions });
+  const server = new Http2GrpcServer(serverOptions, messageSizeOptions());
   return { server, inject: (connection) => server.injectConnection(connection), stop: () => server.forceShutdown() };
 }
 
