@@ -122,7 +122,8 @@ export function closeAll(fds: readonly number[]): void {
  *   (it may hold bytes written before it), so the fds belong to the last payload that starts in
  *   it. The listener owns the fds and must close them. Without an `'fds'` listener they are
  *   closed at once. Pairing by chunk holds for `'data'` in flowing mode; `read()` in paused mode
- *   may merge chunks.
+ *   may merge chunks, and with no `'data'` listener the bytes of one read wake-up go out as one
+ *   chunk, after their fds (a `'data'` listener added meanwhile pairs from the next message on).
  * - `'fdsTruncated' (err: FdsTruncatedError)`: code `ERR_FDS_TRUNCATED`. The kernel could not
  *   deliver all fds of a message (the receiver hit RLIMIT_NOFILE, say). The fds that did arrive
  *   are closed, the bytes are still delivered, the stream stays open. This is deliberately not
@@ -424,8 +425,6 @@ export class FdStream<Peer = unknown> extends Duplex {
         fds = count === 1 ? [meta[fdAt]] : Array.from(meta.subarray(fdAt, fdAt + count));
         fdAt += count;
       }
-      const chunk = start === 0 && end === bytes.length ? bytes : Buffer.from(ab, base + start, end - start);
-      start = end;
       try {
         if (count !== 0 && channels.fdsReceived.hasSubscribers) {
           const truncated = count < 0;
@@ -438,6 +437,11 @@ export class FdStream<Peer = unknown> extends Duplex {
       } catch (err) {
         failure = this.failedListener(failure, err);
       }
+      // Only 'data' shows where a chunk ends (read() merges chunks), so with no 'data' listener
+      // the batch's messages go in one chunk: a push per message costs more than its recvmsg.
+      if (i + 1 < n && this.listenerCount('data') === 0) continue;
+      const chunk = start === 0 && end === bytes.length ? bytes : Buffer.from(ab, base + start, end - start);
+      start = end;
       try {
         // Every message of the batch is already read: push them all, then stop reading.
         if (!this.push(chunk) && this.reading && this.channel) {

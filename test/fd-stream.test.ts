@@ -301,6 +301,83 @@ describe('FdStream batches (many messages per read wake-up)', () => {
     await stop();
   });
 
+  it("a 'data' listener added by an 'fds' listener mid-batch gets each later fd right before the chunk its bytes end", async () => {
+    // With no 'data' listener a batch's bytes wait to go out in one chunk; the moment one is
+    // added, chunks end at fd messages again, with nothing of the batch queued ahead of them.
+    const [a, b, stop] = await pair();
+    binding.socketSetSendBufferSize(a.fd, 4 * 1024 * 1024);
+    const total = 200;
+    const attachAt = 30; // inside the first wake-up's batch (64 messages)
+    const labels = Array.from({ length: total }, (_, i) => `<${i}>`);
+    const sends = labels.map((label) => {
+      const memfd = memfdCreate(label);
+      writeSync(memfd, label);
+      return a.sendFds([memfd], Buffer.from(label)).finally(() => closeSync(memfd));
+    });
+    await Promise.all(sends);
+    const got: string[] = [];
+    let pending: string | null = null;
+    let text = '';
+    const mispaired: string[] = [];
+    const onData = (d: Buffer) => {
+      const chunk = d.toString();
+      text += chunk;
+      if (pending !== null && !chunk.endsWith(pending)) mispaired.push(`fd of ${pending} before chunk ${chunk}`);
+      pending = null;
+    };
+    b.on('fds', (fds: number[]) => {
+      const buf = Buffer.alloc(16);
+      const label = buf.toString('utf8', 0, readSync(fds[0], buf, 0, 16, 0));
+      closeSync(fds[0]);
+      got.push(label);
+      if (got.length === attachAt) b.on('data', onData);
+      if (got.length < attachAt) return;
+      if (pending !== null) mispaired.push(`fd of ${label} while ${pending} waited for its chunk`);
+      pending = label;
+    });
+    b.resume(); // flowing, bytes discarded until the 'data' listener comes
+    a.end();
+    await new Promise((r) => b.on('end', r));
+    expect(mispaired).toEqual([]);
+    expect(got).toEqual(labels);
+    expect(labels.join('').endsWith(text)).toBe(true);
+    expect(text.endsWith(labels.slice(attachAt - 1).join(''))).toBe(true);
+    await settle(a, b);
+    await stop();
+  });
+
+  it("with no 'data' listener, read() gets every byte in order and every fd arrives, in order", async () => {
+    const [a, b, stop] = await pair();
+    binding.socketSetSendBufferSize(a.fd, 4 * 1024 * 1024);
+    const labels = Array.from({ length: 500 }, (_, i) => `[${i}]`);
+    let expected = '';
+    const sends: Promise<void>[] = [];
+    for (const [i, label] of labels.entries()) {
+      expected += label;
+      if (i % 7 === 3) {
+        a.write(label);
+        continue;
+      }
+      const memfd = memfdCreate(label);
+      writeSync(memfd, label);
+      sends.push(a.sendFds([memfd], Buffer.from(label)).finally(() => closeSync(memfd)));
+    }
+    await Promise.all(sends);
+    const got: string[] = [];
+    b.on('fds', (fds: number[]) => {
+      const buf = Buffer.alloc(16);
+      got.push(buf.toString('utf8', 0, readSync(fds[0], buf, 0, 16, 0)));
+      closeSync(fds[0]);
+    });
+    a.end();
+    let text = '';
+    for await (const chunk of b) text += chunk.toString();
+    expect(text).toBe(expected);
+    expect(got).toEqual(labels.filter((_, i) => i % 7 !== 3));
+    await settle(a, b);
+    await stop();
+  });
+
   it('chunks handed out are never written to again: 16 MB kept until the end match what was sent', async () => {
     const [a, b, stop] = await pair();
     const pattern = Buffer.alloc(16 * 1024 * 1024);
