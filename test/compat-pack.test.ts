@@ -325,7 +325,7 @@ describe('npm install <tarball>', () => {
     expect(r.goplugin).toBe('plugsock/dist/goplugin/index.js');
   });
 
-  it('its TypeScript declarations compile in a strict consumer (nodenext, bundler, node10)', async () => {
+  it('its TypeScript declarations compile in a strict consumer (nodenext, bundler, node10), and a Terraform provider compiles without @grpc/grpc-js installed', async () => {
     if (skip) return;
     const project = await installed('A');
     const types = join(project, 'types');
@@ -333,7 +333,9 @@ describe('npm install <tarball>', () => {
     // @types/node is the consumer's business; lend it the repo's.
     writeFileSync(join(types, 'tsconfig.base.json'), JSON.stringify({ compilerOptions: { typeRoots: [join(root, 'node_modules', '@types')] } }));
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const configs = ['tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.node10.json'];
+    // Project A installed plugsock alone: no @grpc/grpc-js (an optional peer), as a provider has it.
+    expect(existsSync(join(project, 'node_modules', '@grpc', 'grpc-js'))).toBe(false);
+    const configs = ['tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.node10.json', 'provider.tsconfig.json'];
     const results = await Promise.all(
       configs.map(async (c) => {
         // Point each config at the lent @types, keep everything else as committed.

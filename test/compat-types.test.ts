@@ -10,7 +10,7 @@ import { cannotRun, root } from './kit';
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 describe('TypeScript declarations in a strict consumer', () => {
-  for (const config of ['tsconfig.json', 'tsconfig.bundler.json']) {
+  for (const config of ['tsconfig.json', 'tsconfig.bundler.json', 'provider.tsconfig.json']) {
     it(`test/types/${config} compiles`, () => {
       if (!existsSync(tsc) && cannotRun('typescript is not installed')) return;
       if (!existsSync(join(root, 'dist', 'index.d.ts')) && cannotRun('dist/ not built: run npm run build:ts')) return;

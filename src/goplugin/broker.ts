@@ -4,6 +4,8 @@
  * same peer check and AutoMTLS as its own socket. Knocks (multiplexed sub-connections) are
  * refused.
  */
+// biome-ignore lint/suspicious/noTsIgnore: in the published .d.ts; @ts-expect-error would fail wherever grpc-js is installed
+/** @ts-ignore grpc-js is an optional peer: without it (a Terraform provider needs none) these types are `any` rather than an error. */
 import type * as grpc from '@grpc/grpc-js';
 import { TransportError } from '../errors';
 import type { PeerPolicy } from '../peer';

@@ -6,6 +6,8 @@
  * health/v1/health.proto. Message objects have the shape @grpc/proto-loader gives them
  * (camelCase, enums as names, defaults filled in), so callers can use either.
  */
+// biome-ignore lint/suspicious/noTsIgnore: in the published .d.ts; @ts-expect-error would fail wherever grpc-js is installed
+/** @ts-ignore grpc-js is an optional peer: without it (a Terraform provider needs none) these types are `any` rather than an error. */
 import type * as grpc from '@grpc/grpc-js';
 import { grpcJs } from './grpc-js';
 import { Writer, asBytes, asVarint, enumName, enumNumber, readFields } from './wire';

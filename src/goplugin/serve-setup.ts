@@ -6,6 +6,8 @@
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { SecureContext } from 'node:tls';
+// biome-ignore lint/suspicious/noTsIgnore: in the published .d.ts; @ts-expect-error would fail wherever grpc-js is installed
+/** @ts-ignore grpc-js is an optional peer: without it (a Terraform provider needs none) these types are `any` rather than an error. */
 import type * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import type { PeerPolicy } from '../peer';

@@ -2,6 +2,8 @@
  * Plugin side: serve a go-plugin compatible gRPC plugin from Node over UnixSocketTransport.
  */
 import type { Duplex } from 'node:stream';
+// biome-ignore lint/suspicious/noTsIgnore: in the published .d.ts; @ts-expect-error would fail wherever grpc-js is installed
+/** @ts-ignore grpc-js is an optional peer: without it (a Terraform provider needs none) these types are `any` rather than an error. */
 import type * as grpc from '@grpc/grpc-js';
 import { ErrorCodes, TransportError } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
