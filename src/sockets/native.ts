@@ -42,7 +42,7 @@ export class NativeSocketMaker implements SocketMaker {
     // the probing that adopting a foreign fd costs (new net.Socket({ fd }) stats and inspects
     // it). Only longer paths, which Node would truncate, need the addon's O_PATH connect.
     // Not an async function: the short path, every connection's, gets no promise layer more.
-    if (fitsSunPath(path)) return netConnect(path, this.allowHalfOpen, options.onread, true);
+    if (fitsSunPath(path)) return netConnect(path, this.allowHalfOpen, options.onread, options.paused === true);
     let fd: number;
     try {
       fd = this.binding.socketConnect(path);
@@ -51,7 +51,7 @@ export class NativeSocketMaker implements SocketMaker {
     }
     // pauseOnCreate (honoured by net.Socket, absent from its typings): nothing is read before
     // the transport has checked the peer.
-    const socketOptions = { fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen, onread: options.onread, pauseOnCreate: true };
+    const socketOptions = { fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen, onread: options.onread, pauseOnCreate: options.paused === true };
     try {
       return Promise.resolve(new net.Socket(socketOptions as net.SocketConstructorOpts));
     } catch (err) {

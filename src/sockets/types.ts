@@ -7,6 +7,8 @@ import type * as net from 'node:net';
 export interface MakerConnectOptions {
   /** Node's reuse-one-buffer read path (`net.OnReadOpts`). */
   onread?: net.OnReadOpts;
+  /** Come back paused (where the maker can), for a peer check to run before any byte is read. */
+  paused?: boolean;
 }
 
 /** The options of a connect() that has none: one shared object, not one per connection. */
@@ -16,8 +18,8 @@ export interface SocketMaker {
   readonly kind: 'native' | 'net';
   /**
    * One connection attempt; rejects with the system error (ENOENT, ECONNREFUSED, EAGAIN, EACCES...).
-   * Where the maker can, the socket comes back paused (not reading) so a peer check can run
-   * first; the transport resumes it.
+   * With `options.paused`, where the maker can, the socket comes back paused (not reading) so
+   * a peer check can run first; the transport resumes it.
    */
   connect(path: string, options?: MakerConnectOptions): Promise<net.Socket>;
   /** Serves on a listening fd that came from elsewhere (a hand-off). */
