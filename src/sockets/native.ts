@@ -51,7 +51,14 @@ export class NativeSocketMaker implements SocketMaker {
     }
     // pauseOnCreate (honoured by net.Socket, absent from its typings): nothing is read before
     // the transport has checked the peer.
-    const socketOptions = { fd, readable: true, writable: true, allowHalfOpen: this.allowHalfOpen, onread: options.onread, pauseOnCreate: options.paused === true };
+    const socketOptions = {
+      fd,
+      readable: true,
+      writable: true,
+      allowHalfOpen: this.allowHalfOpen,
+      onread: options.onread,
+      pauseOnCreate: options.paused === true,
+    };
     try {
       return Promise.resolve(new net.Socket(socketOptions as net.SocketConstructorOpts));
     } catch (err) {
