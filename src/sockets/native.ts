@@ -49,8 +49,8 @@ export class NativeSocketMaker implements SocketMaker {
     } catch (err) {
       return Promise.reject(err);
     }
-    // pauseOnCreate (honoured by net.Socket, absent from its typings): nothing is read before
-    // the transport has checked the peer.
+    // pauseOnCreate (honoured by net.Socket, absent from its typings), with `paused`: nothing is
+    // read before the transport has checked the peer.
     const socketOptions = {
       fd,
       readable: true,
