@@ -19,6 +19,7 @@ import {
   transportsPerTest,
   waitForLine,
 } from './kit';
+import { until } from './kit/processes';
 
 const { UnixSocketTransport, TransportError, ConnectionTimeoutError } = plugsock;
 
@@ -293,6 +294,47 @@ describe.each(modes)('UnixSocketTransport (%s)', (mode: Mode) => {
     await server.close();
     await Promise.all(ended);
     expect(accepted.every((s) => s.destroyed)).toBe(true);
+  });
+
+  it('close() ends every connection still open, on both sides, whichever closed before it (the newest, two neighbours between, the oldest)', async () => {
+    const server = make({ path: join(dir(), 'some-closed.sock') });
+    const accepted: Array<import('node:net').Socket> = [];
+    server.on('connection', (s) => {
+      s.on('error', () => {});
+      accepted.push(s);
+    });
+    await server.listen();
+    const client = make();
+    const sockets: Array<import('node:net').Socket> = [];
+    for (let i = 0; i < 6; i++) {
+      sockets.push(await client.connect(server.path));
+      await until(() => accepted.length === i + 1);
+    }
+    // Closed from the client (accepted in the same order), one at a time: the newest, one
+    // between, then its older neighbour, then the oldest.
+    for (const i of [5, 3, 2, 0]) {
+      const left = server.connectionCount - 1;
+      sockets[i]!.destroy();
+      await until(() => server.connectionCount === left);
+    }
+    expect(client.connectionCount).toBe(2);
+    const open = [1, 4];
+    await server.close();
+    await until(() => open.every((i) => sockets[i]!.closed), 5000);
+    expect(open.map((i) => accepted[i]!.destroyed)).toEqual([true, true]);
+    await until(() => server.connectionCount === 0); // each leaves the count at its 'close'
+    // And the client's own close() ends what it still tracks (the sockets the server closed).
+    const more = make({ path: join(dir(), 'some-closed-2.sock') });
+    await more.listen();
+    const mine = [];
+    for (let i = 0; i < 4; i++) mine.push(await client.connect(more.path));
+    mine[3]!.destroy();
+    mine[1]!.destroy();
+    await until(() => client.connectionCount === 2);
+    await client.close();
+    await until(() => client.connectionCount === 0, 5000);
+    expect([mine[0]!.destroyed, mine[2]!.destroyed]).toEqual([true, true]);
+    await more.close();
   });
 
   it('connect() with onread delivers every byte into one reused buffer, without data events', async () => {
