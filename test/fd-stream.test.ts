@@ -55,6 +55,19 @@ async function settle(...streams: FdStream[]): Promise<void> {
   );
 }
 
+/** Sends `label` with a memfd holding the same label (closed here once sent). */
+function sendLabelled(stream: FdStream, label: string): Promise<void> {
+  const memfd = memfdCreate(label);
+  writeSync(memfd, label);
+  return stream.sendFds([memfd], Buffer.from(label)).finally(() => closeSync(memfd));
+}
+
+/** What a received memfd of sendLabelled() holds. */
+function labelOf(fd: number): string {
+  const buf = Buffer.alloc(16);
+  return buf.toString('utf8', 0, readSync(fd, buf, 0, 16, 0));
+}
+
 /** Spawns the peer fixture; resolves with the accepted FdStream and the child's JSON result. */
 async function startPeer(mode: string, args: string[] = [], prefix: string[] = []) {
   const sockPath = join(dir(), `${mode}.sock`);
@@ -255,10 +268,8 @@ describe('FdStream batches (many messages per read wake-up)', () => {
         a.write(label); // plain bytes between fd messages: they join the next fd message's chunk
         continue;
       }
-      const memfd = memfdCreate(label);
-      writeSync(memfd, label);
       fdMessages++;
-      sends.push(a.sendFds([memfd], Buffer.from(label)).finally(() => closeSync(memfd)));
+      sends.push(sendLabelled(a, label));
     }
     await Promise.all(sends);
     // Loop iterations, counted by a chain of immediates (the check phase follows every poll).
@@ -282,8 +293,7 @@ describe('FdStream batches (many messages per read wake-up)', () => {
       const chunk = d.toString();
       text += chunk;
       if (pending === null) return;
-      const buf = Buffer.alloc(16);
-      const label = buf.toString('utf8', 0, readSync(pending[0], buf, 0, 16, 0));
+      const label = labelOf(pending[0]);
       closeSync(pending[0]);
       pending = null;
       if (!chunk.endsWith(label)) mispaired.push(`fd of ${label} before chunk ${chunk}`);
@@ -309,12 +319,7 @@ describe('FdStream batches (many messages per read wake-up)', () => {
     const total = 200;
     const attachAt = 30; // inside the first wake-up's batch (64 messages)
     const labels = Array.from({ length: total }, (_, i) => `<${i}>`);
-    const sends = labels.map((label) => {
-      const memfd = memfdCreate(label);
-      writeSync(memfd, label);
-      return a.sendFds([memfd], Buffer.from(label)).finally(() => closeSync(memfd));
-    });
-    await Promise.all(sends);
+    await Promise.all(labels.map((label) => sendLabelled(a, label)));
     const got: string[] = [];
     let pending: string | null = null;
     let text = '';
@@ -326,8 +331,7 @@ describe('FdStream batches (many messages per read wake-up)', () => {
       pending = null;
     };
     b.on('fds', (fds: number[]) => {
-      const buf = Buffer.alloc(16);
-      const label = buf.toString('utf8', 0, readSync(fds[0], buf, 0, 16, 0));
+      const label = labelOf(fds[0]);
       closeSync(fds[0]);
       got.push(label);
       if (got.length === attachAt) b.on('data', onData);
@@ -358,15 +362,12 @@ describe('FdStream batches (many messages per read wake-up)', () => {
         a.write(label);
         continue;
       }
-      const memfd = memfdCreate(label);
-      writeSync(memfd, label);
-      sends.push(a.sendFds([memfd], Buffer.from(label)).finally(() => closeSync(memfd)));
+      sends.push(sendLabelled(a, label));
     }
     await Promise.all(sends);
     const got: string[] = [];
     b.on('fds', (fds: number[]) => {
-      const buf = Buffer.alloc(16);
-      got.push(buf.toString('utf8', 0, readSync(fds[0], buf, 0, 16, 0)));
+      got.push(labelOf(fds[0]));
       closeSync(fds[0]);
     });
     a.end();
