@@ -4,7 +4,8 @@
 #     (libFuzzer + ASan + UBSan, real socketpair; fuzz/fdpass_recv_fuzz.cc)
 #  2. the go-plugin handshake parser (V8 block coverage loop, fuzz/handshake-fuzz.cjs)
 # Needs clang with libFuzzer (Debian: clang-14 libclang-rt-14-dev) and a built dist/.
-# Findings are saved under $PLUGSOCK_FUZZ_OUT (default: a temp dir, printed). Exit 1 on any.
+# Findings are saved under $PLUGSOCK_FUZZ_OUT (default: a temp dir, printed, removed when there
+# is no finding). Exit 1 on any.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 budget=${PLUGSOCK_FUZZ_SECONDS:-30}
@@ -32,5 +33,11 @@ echo "== fuzz: go-plugin handshake parser (${budget}s)"
 node fuzz/handshake-fuzz.cjs --time="$budget" --corpus="$out/handshake-corpus" --crashes="$out/crashes" 2>&1 | grep -v '^#' | sed 's/^/  /'
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-[ $status -eq 0 ] && echo "fuzz: no finding" || echo "fuzz: FINDINGS (see $out)"
+if [ $status -eq 0 ]; then
+  # Nothing found: nothing to keep, unless PLUGSOCK_FUZZ_OUT named the place (to grow a corpus).
+  [ -n "${PLUGSOCK_FUZZ_OUT:-}" ] || rm -rf "$out"
+  echo "fuzz: no finding"
+else
+  echo "fuzz: FINDINGS (see $out)"
+fi
 exit $status

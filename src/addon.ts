@@ -80,6 +80,7 @@ export interface Binding {
   dirMake?(path: string, mode: number): number;
   dirRemoveAt?(parentFd: number, name: string, dirFd: number): boolean;
   dirStatAt?(dirFd: number, name: string): { dev: bigint; ino: bigint; mode: number; uid: number; gid: number } | null;
+  dirScan?(path: string, prefix: string, maxScanned: number): string[];
 }
 
 /** socketInspect's answer (native/systemd.cc). */

@@ -299,7 +299,7 @@ describe('argument checks', () => {
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it.runIf(isLinux)('claimRelease, dirOpen, dirMake, dirRemoveAt and dirStatAt reject bad arguments with TypeError', () => {
+  it.runIf(isLinux)('claimRelease, dirOpen, dirMake, dirRemoveAt, dirStatAt and dirScan reject bad arguments with TypeError', () => {
     const dir = freshDir();
     fs.mkdirSync(path.join(dir, 'keep'));
     const made = path.join(dir, 'made');
@@ -348,6 +348,15 @@ describe('argument checks', () => {
         [[d, ''], 'name'],
         [[d, 'keep/x'], 'name'],
         [[d, 'n'.repeat(256)], 'name'],
+      ]);
+      expectTypeErrors(addon.dirScan as (...a: unknown[]) => unknown, [
+        [[3, 'p', 1], 'path'],
+        [['', 'p', 1], 'path'],
+        [[dir, '', 1], 'name'],
+        [[dir, 'a/b', 1], 'name'],
+        [[dir, 'p'], 'maxScanned'],
+        [[dir, 'p', -1], 'maxScanned'],
+        [[dir, 'p', 1.5], 'maxScanned'],
       ]);
       addon.fdClose(sub);
     });
@@ -985,7 +994,7 @@ describe.runIf(isLinux)('claimRelease', () => {
   });
 });
 
-describe.runIf(isLinux)('dirOpen, dirMake, dirRemoveAt, dirStatAt', () => {
+describe.runIf(isLinux)('dirOpen, dirMake, dirRemoveAt, dirStatAt, dirScan', () => {
   it('dirOpen follows a symlinked directory once (like /var/run -> /run)', () => {
     const real = freshDir();
     const link = real + '-link';
@@ -1078,6 +1087,26 @@ describe.runIf(isLinux)('dirOpen, dirMake, dirRemoveAt, dirStatAt', () => {
     expect(e.code).toBe('ENOTDIR');
     expect(e.syscall).toBe('fstatat');
     fs.closeSync(fileFd);
+  });
+
+  it('dirScan lists the directories named with the prefix, among the first maxScanned entries, and holds no fd after', () => {
+    const dir = freshDir();
+    for (const n of ['px-a', 'px-b', 'px-c', 'other', 'p']) fs.mkdirSync(path.join(dir, n));
+    fs.writeFileSync(path.join(dir, 'px-file'), '');
+    fs.symlinkSync(path.join(dir, 'px-a'), path.join(dir, 'px-link'));
+    const fds = fs.readdirSync('/proc/self/fd').length;
+    expect(addon.dirScan(dir, 'px-', 100).sort()).toEqual(['px-a', 'px-b', 'px-c']);
+    // Bounded by entries read, whatever their names: readdir's own order decides which.
+    const order = fs.readdirSync(dir).slice(0, 4);
+    expect(addon.dirScan(dir, 'px-', 4).sort()).toEqual(order.filter((n) => /^px-[abc]$/.test(n)).sort());
+    expect(addon.dirScan(dir, 'px-', 0)).toEqual([]);
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(fds);
+    const missing = caught(() => addon.dirScan(path.join(dir, 'missing'), 'px-', 10));
+    expect(missing.code).toBe('ENOENT');
+    expect(missing.syscall).toBe('open');
+    const notDir = caught(() => addon.dirScan(path.join(dir, 'px-file'), 'px-', 10));
+    expect(notDir.code).toBe('ENOTDIR');
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(fds);
   });
 });
 

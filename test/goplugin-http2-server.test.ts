@@ -435,6 +435,8 @@ describe('Http2GrpcServer with the grpc-js client over a Unix socket', () => {
 
 interface RawAnswer {
   httpStatus: number;
+  /** The response's header names, pseudo-headers included. */
+  headerNames: string[];
   grpcStatus?: number;
   grpcMessage?: string;
 }
@@ -449,13 +451,14 @@ function raw(path: string, headers: http2.OutgoingHttpHeaders, body: Buffer): Pr
   return within(
     new Promise<RawAnswer>((resolve, reject) => {
       const req = session.request({ ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers', ...headers });
-      const answer: RawAnswer = { httpStatus: 0 };
+      const answer: RawAnswer = { httpStatus: 0, headerNames: [] };
       const take = (h: http2.IncomingHttpHeaders) => {
         if (h['grpc-status'] !== undefined) answer.grpcStatus = Number(h['grpc-status']);
         if (h['grpc-message'] !== undefined) answer.grpcMessage = String(h['grpc-message']);
       };
       req.on('response', (h) => {
         answer.httpStatus = Number(h[':status']);
+        answer.headerNames = Object.keys(h);
         take(h); // Trailers-Only: the status is in the only HEADERS frame
       });
       req.on('trailers', take);
@@ -541,5 +544,16 @@ describe('Http2GrpcServer on the wire (node:http2 client)', () => {
     expect((await raw(path, { ':path': SVC.Unary.path, 'content-type': 'application/grpc+proto' }, frame(json(1)))).grpcStatus).toBe(grpc.status.OK);
     expect((await raw(path, { ':path': SVC.Unary.path, 'content-type': 'application/grpcx' }, frame(json(1)))).httpStatus).toBe(415);
     expect(handled).toBe(1);
+  });
+
+  it('answers carry only the headers gRPC defines: no date (as grpc-go and grpc-js servers)', async () => {
+    const ok = await raw(path, { ':path': SVC.Unary.path }, frame(json(1)));
+    expect(ok.grpcStatus).toBe(grpc.status.OK);
+    expect(ok.headerNames.sort()).toEqual([':status', 'content-type', 'grpc-accept-encoding']);
+    // Trailers-Only (an error before any message) and a 415 have no date either.
+    const failed = await raw(path, { ':path': SVC.Unary.path }, Buffer.alloc(0));
+    expect(failed.grpcStatus).toBe(grpc.status.INTERNAL);
+    expect(failed.headerNames).not.toContain('date');
+    expect((await raw(path, { ':method': 'GET', ':path': SVC.Unary.path }, Buffer.alloc(0))).headerNames).not.toContain('date');
   });
 });

@@ -43,6 +43,21 @@ describe('the line', () => {
     expect(goTimestamp(nowMicros())).toMatch(GO_LAYOUT);
   });
 
+  it('goTimestamp writes any instant of years 0-9999 as the UTC ISO date with six fractional digits', () => {
+    const iso = (us: number) => {
+      const s = Math.floor(us / 1e6);
+      return `${new Date(s * 1000).toISOString().slice(0, 19)}.${String(us - s * 1e6).padStart(6, '0')}Z`;
+    };
+    const first = -62_167_219_200e6; // 0000-01-01T00:00:00Z
+    const last = Date.UTC(9999, 11, 31, 23, 59, 59) * 1000 + 999_999;
+    const edges = [first, 0, 1, 999_999, 1e6, Date.UTC(2049, 11, 31, 23, 59, 59) * 1000 + 999_999, Date.UTC(2000, 1, 29) * 1000, last];
+    for (const us of edges) expect(goTimestamp(us)).toBe(iso(us));
+    for (let i = 0; i < 5000; i++) {
+      const us = Math.floor(first + Math.random() * (last - first));
+      expect(goTimestamp(us)).toBe(iso(us));
+    }
+  });
+
   it('makes fields JSON-safe: errors as their message (as hclog), bigints, cycles, buffers; reserved keys renamed; undefined dropped', () => {
     const { log, parsed } = collecting({ name: 'p' });
     const cyc: Record<string, unknown> = { x: 1 };

@@ -15,7 +15,15 @@ import fc from 'fast-check';
 import * as protobuf from 'protobufjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TransportError } from '../src/errors';
-import { type FieldDescriptor, MAX_DEPTH, type MessageType, type ProtoDescriptor, compileMessages, decodeMessage } from '../src/terraform/protobuf';
+import {
+  type FieldDescriptor,
+  MAX_DEPTH,
+  type MessageType,
+  type ProtoDescriptor,
+  compileMessages,
+  decodeMessage,
+  messageTypes,
+} from '../src/terraform/protobuf';
 import { encodeMessage } from '../src/terraform/protobuf-encode';
 import { TERRAFORM_MAGIC_COOKIE_KEY, TERRAFORM_MAGIC_COOKIE_VALUE, type TerraformProtocol, terraformProtocol } from '../src/terraform/protocol';
 import { cannotRun, distPath, root, scratchDirs, tempDirEach } from './kit';
@@ -477,6 +485,37 @@ describe('terraformProtocol', () => {
     // streaming methods say so
     expect(terraformProtocol(6).provider.ListResource).toMatchObject({ requestStream: false, responseStream: true });
     expect(terraformProtocol(6).provider.WriteStateBytes).toMatchObject({ requestStream: true, responseStream: false });
+  });
+
+  it('compiles a message type when first used, with every type it refers to, recursive ones included', (ctx) => {
+    needScript(ctx);
+    const d = JSON.parse(readFileSync(join(root, 'generated', 'tfplugin6.json'), 'utf8')) as ProtoDescriptor;
+    const type = messageTypes(d);
+    expect(type.compiled.size).toBe(0);
+    const response = type('tfplugin6.GetProviderSchema.Response')!;
+    // What a provider's start needs, and no more: the schema types, not the other RPCs' messages.
+    const names = [...type.compiled.keys()];
+    expect(names).toEqual(expect.arrayContaining(['tfplugin6.Schema', 'tfplugin6.Schema.Block', 'tfplugin6.Schema.NestedBlock', 'tfplugin6.Diagnostic']));
+    expect(names).not.toContain('tfplugin6.ApplyResourceChange.Request');
+    expect(names.length).toBeLessThan(Object.keys(d.messages).length / 2);
+    // Every message field of what was compiled is linked, and to the same object each time.
+    for (const t of type.compiled.values()) for (const f of t.fields) if (f.type === 'message') expect(f.message).toBe(type.compiled.get(f.message!.name));
+    expect(type('tfplugin6.GetProviderSchema.Response')).toBe(response);
+    const block = type('tfplugin6.Schema.Block')!;
+    const nested = block.fields.find((f) => f.name === 'block_types')!.message!;
+    expect(nested.fields.find((f) => f.name === 'block')!.message).toBe(block);
+    expect(type('tfplugin6.NoSuchThing')).toBeUndefined();
+    expect(type('__proto__')).toBeUndefined();
+    // The same types as compiling them all at once.
+    const all = compileMessages(d);
+    const shape = (t: MessageType) => t.fields.map((f) => [f.name, f.no, f.tag, f.message?.name ?? null]);
+    for (const [name, t] of type.compiled) expect(shape(t)).toEqual(shape(all.get(name)!));
+    // A broken reference is reported when the type that holds it is first used.
+    const broken = structuredClone(d) as unknown as { messages: Record<string, { fields: FieldDescriptor[] }> };
+    broken.messages['tfplugin6.Diagnostic']!.fields[3] = { ...broken.messages['tfplugin6.Diagnostic']!.fields[3]!, ref: 'tfplugin6.Gone' };
+    const lazy = messageTypes(broken as unknown as ProtoDescriptor);
+    expect(lazy('tfplugin6.StopProvider.Request')).toBeDefined();
+    expect(expectCode(() => lazy('tfplugin6.Diagnostic'), 'ERR_TERRAFORM_PROTOCOL').message).toMatch(/no message type tfplugin6.Gone/);
   });
 
   for (const v of VERSIONS) {

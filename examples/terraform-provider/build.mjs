@@ -4,7 +4,8 @@
  *
  *   bin/terraform-provider-localfile   the executable: a few lines that load lib/provider.js
  *                                      with V8's code cache
- *   bin/lib/provider.js                provider.ts, plugsock and @grpc/grpc-js in one CommonJS file
+ *   bin/lib/provider.js                provider.ts and plugsock in one CommonJS file, already in
+ *                                      Node's module wrapper (function (exports, require, ...))
  *   bin/lib/provider.js.cache          V8's code cache for it, written at build time
  *   bin/build/Release/plugsock.node    plugsock's native addon, and
  *   bin/generated/tfplugin{5,6}.json   Terraform's protocol descriptors: plugsock looks for both
@@ -25,7 +26,7 @@
  * The tests and bench/terraform.mjs import `buildProvider` from here.
  */
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -50,7 +51,8 @@ let cachedData;
 try {
   cachedData = readFileSync(file + '.cache');
 } catch {}
-const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+// The file is already in Node's module wrapper: Module.wrap() would copy its ~0.3 MB once more.
+const script = new Script(readFileSync(file, 'utf8'), { filename: file, cachedData });
 const cacheOut = process.env.PLUGSOCK_BUILD_CODE_CACHE;
 if (cacheOut) process.once('exit', () => writeFileSync(cacheOut, script.createCachedData()));
 const mod = new Module(file, module);
@@ -108,7 +110,7 @@ export async function buildProvider(outfile = DEFAULT_OUT, { codeCache = true } 
     logLevel: 'warning',
   });
   const bundle = join(dir, 'lib', 'provider.js');
-  put(bundle, result.outputFiles[0].contents);
+  put(bundle, Module.wrap(result.outputFiles[0].text));
   // The addon node-gyp-build would load for plugsock here (a prebuild or build/Release).
   const addon = createRequire(join(root, 'package.json'))('node-gyp-build').resolve(root);
   put(join(dir, 'build', 'Release', 'plugsock.node'), readFileSync(addon), 0o755);

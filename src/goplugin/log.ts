@@ -9,7 +9,7 @@
  */
 import { ErrorCodes, TransportError } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
-import { writeUncaptured } from './stdio';
+import { writeStd } from './std-write';
 
 /** hclog's levels, lowest first. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
@@ -108,7 +108,7 @@ export function createPluginLogger(options: PluginLoggerOptions = {}): PluginLog
     throw new TransportError(ErrorCodes.INVALID_OPTION, 'createPluginLogger: out must have a write(line) method.');
   }
   const level = options.level ?? levelFromString(levelEnv ? (options.env ?? process.env)[levelEnv] : undefined) ?? 'trace';
-  const write = out ? (line: string) => out.write(line) : (line: string) => writeUncaptured(process.stderr, line);
+  const write = out ? (line: string) => out.write(line) : (line: string) => writeStd('stderr', line);
   return makeLogger(name, level, write);
 }
 
@@ -167,10 +167,16 @@ export function nowMicros(): number {
 
 /** A time in Go's `2006-01-02T15:04:05.000000Z07:00` layout, in UTC: `2026-12-07T13:33:00.123456Z`. */
 export function goTimestamp(micros: number = nowMicros()): string {
+  // From the UTC fields: toISOString()'s first call costs ~0.2 ms of a plugin's start.
   const seconds = Math.floor(micros / 1e6);
   const frac = micros - seconds * 1e6;
-  return `${new Date(seconds * 1000).toISOString().slice(0, 19)}.${String(frac).padStart(6, '0')}Z`;
+  const d = new Date(seconds * 1000);
+  const year = d.getUTCFullYear();
+  if (year < 0 || year > 9999) return `${d.toISOString().slice(0, 19)}.${String(frac).padStart(6, '0')}Z`;
+  return `${String(year).padStart(4, '0')}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}T${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}.${String(frac).padStart(6, '0')}Z`;
 }
+
+const two = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
 
 /** One hclog JSON line (with its newline), at most MAX_LOG_LINE_BYTES long. */
 export function formatLogLine(level: LogLevel, message: string, fields: LogFields = {}, module = '', micros: number = nowMicros()): string {

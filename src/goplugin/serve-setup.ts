@@ -15,6 +15,7 @@ import type { PluginBroker } from './broker';
 import { UnixSocketTransport } from '../transport';
 import { MAGIC_COOKIE_MESSAGE, checkMagicCookie, negotiateVersion, readPluginEnv, resolveGroup, type PluginEnv } from './env';
 import { GoPluginErrorCodes } from './errors';
+import { writeStd } from './std-write';
 import { buildHandshakeLine } from './handshake';
 import type { PluginLogger } from './log';
 import type { PluginMtls } from './mtls';
@@ -104,10 +105,11 @@ export function listener(env: PluginEnv, mode: number | undefined, peer: PeerPol
 
 /**
  * The handshake line; a 7th field (no multiplexing) only when the host set PLUGIN_MULTIPLEX_GRPC.
- * Printed to `out` unless null (debug mode: no host reads it, as in go-plugin's test mode).
+ * Printed to `out`: the process's stdout (std-write.ts), the caller's stream, or nowhere (null:
+ * debug mode, where no host reads it, as in go-plugin's test mode).
  */
 export function printHandshake(
-  out: { write(s: string): unknown } | null,
+  out: { write(s: string): unknown } | 'stdout' | null,
   appVersion: number,
   address: string,
   mtls: PluginMtls | null,
@@ -121,7 +123,8 @@ export function printHandshake(
     serverCert: mtls?.handshakeField ?? null,
     ...(env.multiplexSet ? { multiplex: false } : {}),
   });
-  out?.write(`${line}\n`);
+  if (out === 'stdout') writeStd('stdout', `${line}\n`);
+  else out?.write(`${line}\n`);
   return line;
 }
 

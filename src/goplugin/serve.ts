@@ -105,7 +105,7 @@ export interface ServePluginOptions extends NegotiateOptions {
   mode?: number;
   /** Environment to read (default `process.env`). */
   env?: NodeJS.ProcessEnv;
-  /** Where the handshake line goes (default `process.stdout`). */
+  /** Where the handshake line goes (default: the process's stdout, fd 1). */
   handshakeOut?: {
     /** Called once with the handshake line, newline included. */
     write(s: string): unknown;
@@ -309,7 +309,7 @@ export async function serveOn<Server extends GrpcServiceHost>(
     await transport.close();
   });
 
-  const handshakeLine = printHandshake(debug ? null : (options.handshakeOut ?? process.stdout), appVersion, transport.path, mtls, env);
+  const handshakeLine = printHandshake(debug ? null : (options.handshakeOut ?? 'stdout'), appVersion, transport.path, mtls, env);
   // Made now, while the host reads the line and dials (~4 ms that the plugin would otherwise wait
   // for; building the context takes ~3 ms), not before the line.
   if (mtls) serverTlsNow(mtls);

@@ -18,7 +18,7 @@ const uncapturedWrites = new WeakMap<NodeJS.WriteStream, NodeJS.WriteStream['wri
  * Writes to `stream` itself (the pipe go-plugin hosts read) even while a StdioPump captures it:
  * log lines must reach the host's log parser, which does not read GRPCStdio.
  */
-export function writeUncaptured(stream: NodeJS.WriteStream, text: string): void {
+export function writeUncaptured(stream: NodeJS.WriteStream, text: string | Uint8Array): void {
   (uncapturedWrites.get(stream) ?? stream.write).call(stream, text);
 }
 

@@ -22,12 +22,11 @@ export class NativeSocketMaker implements SocketMaker {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        // The backlog as listen()'s second argument: net ignores `backlog` in an { fd } options
-        // object and listens again with 511, which would undo the claim's own listen(backlog).
-        server.listen({ fd }, backlog, () => {
+        server.once('listening', () => {
           server.off('error', reject);
           resolve();
         });
+        listenOnFd(server, fd, backlog);
       });
     } catch (err) {
       // listen({ fd }) failed before libuv took the fd over.
@@ -66,4 +65,24 @@ export class NativeSocketMaker implements SocketMaker {
       return Promise.reject(err);
     }
   }
+}
+
+/** net's own step that makes a server listen on a handle it creates: (address, port, type, backlog, fd). */
+type ListenOnHandle = (address: null, port: null, addressType: null, backlog: number, fd: number) => void;
+
+/**
+ * Makes `server` listen on `fd`, a socket the claim bound and put in listen(backlog); emits
+ * 'listening' or 'error' as listen() does.
+ *
+ * Not through server.listen({ fd }): every listen() goes through net's cluster routing, which
+ * loads node:cluster on first use (~1 ms of every plugin's start, a go-plugin host's wait), and
+ * in a cluster worker sends the fd's number to the primary to listen on, where it is not this
+ * socket. `_listen2` is the step listen() ends in for a primary (net keeps that name for code
+ * that wraps it, Node 0.x to 24); where it is missing, listen() is used. The backlog is passed
+ * along: net would otherwise listen again with 511 and undo the claim's own listen(backlog).
+ */
+function listenOnFd(server: net.Server, fd: number, backlog: number): void {
+  const listen2 = (server as net.Server & { _listen2?: ListenOnHandle })._listen2;
+  if (typeof listen2 === 'function') listen2.call(server, null, null, null, backlog, fd);
+  else server.listen({ fd }, backlog);
 }

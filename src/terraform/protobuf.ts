@@ -113,44 +113,71 @@ const ZEROS: Record<string, unknown> = { string: '', bool: false, bytes: EMPTY, 
 
 /** Every message type of a descriptor, by full name. */
 export function compileMessages(d: ProtoDescriptor): Map<string, MessageType> {
-  const types = new Map<string, MessageType>();
-  const pending: [Field, string][] = [];
-  for (const [name, m] of Object.entries(d.messages)) {
-    const fields = m.fields.map((f): Field => {
-      if (!(f.type in WIRE) || !Number.isInteger(f.no) || f.no < 1 || f.no > 65535) throw invalid(`${name}.${f.name}`);
-      const wire = WIRE[f.type];
-      const field: Field = {
-        name: f.name,
-        no: f.no,
-        type: f.type,
-        wire,
-        tag: f.no * 8 + (f.packed || f.key ? LEN : wire),
-        tagSize: varintSize(f.no * 8),
-        repeated: f.repeated === true,
-        packed: f.packed === true && wire !== LEN,
-        key: f.key ?? null,
-        presence: f.oneof !== undefined || f.optional === true,
-        siblings: [],
-        message: null,
-        zero: f.type in ZEROS ? ZEROS[f.type] : 0,
-      };
-      if (field.key !== null && !MAP_KEYS.has(field.key)) throw invalid(`${name}.${f.name}: map key type ${field.key}`);
-      if (f.type === 'message') pending.push([field, f.ref ?? '']);
-      return field;
-    });
-    for (const [i, f] of fields.entries()) {
-      const group = m.fields[i]!.oneof;
-      if (group !== undefined) f.siblings = fields.filter((g, j) => g !== f && m.fields[j]!.oneof === group);
+  const type = messageTypes(d);
+  for (const name of Object.keys(d.messages)) type(name);
+  return type.compiled;
+}
+
+/** A descriptor's message types compiled on first use: `type(fullName)`, undefined when absent. */
+export interface MessageTypes {
+  (fullName: string): MessageType | undefined;
+  /** Those compiled so far, by full name. */
+  readonly compiled: Map<string, MessageType>;
+}
+
+/**
+ * The message types of `d`, each compiled (with the types its fields refer to) the first time it
+ * is asked for. A provider's start answers one call (GetProviderSchema) of ~50 RPC messages: the
+ * rest is compiled when the host first sends one, which saved ~0.5 MB of allocations per start.
+ */
+export function messageTypes(d: ProtoDescriptor): MessageTypes {
+  const compiled = new Map<string, MessageType>();
+  const type = (name: string): MessageType | undefined => {
+    const done = compiled.get(name);
+    if (done !== undefined || !Object.hasOwn(d.messages, name)) return done;
+    const pending: [Field, string][] = [];
+    const t = compileType(name, d.messages[name]!, pending);
+    // In the map before its references are followed: recursive types end here.
+    compiled.set(name, t);
+    for (const [field, ref] of pending) {
+      field.message = type(ref) ?? null;
+      if (field.message === null) throw invalid(`${field.name}: no message type ${ref} in the descriptor`);
     }
-    const byNumber: (Field | undefined)[] = [];
-    for (const f of fields) byNumber[f.no] = f;
-    types.set(name, { name, fields, byNumber });
+    return t;
+  };
+  return Object.assign(type, { compiled });
+}
+
+function compileType(name: string, m: ProtoDescriptor['messages'][string], pending: [Field, string][]): MessageType {
+  const fields = m.fields.map((f): Field => {
+    if (!(f.type in WIRE) || !Number.isInteger(f.no) || f.no < 1 || f.no > 65535) throw invalid(`${name}.${f.name}`);
+    const wire = WIRE[f.type];
+    const field: Field = {
+      name: f.name,
+      no: f.no,
+      type: f.type,
+      wire,
+      tag: f.no * 8 + (f.packed || f.key ? LEN : wire),
+      tagSize: varintSize(f.no * 8),
+      repeated: f.repeated === true,
+      packed: f.packed === true && wire !== LEN,
+      key: f.key ?? null,
+      presence: f.oneof !== undefined || f.optional === true,
+      siblings: [],
+      message: null,
+      zero: f.type in ZEROS ? ZEROS[f.type] : 0,
+    };
+    if (field.key !== null && !MAP_KEYS.has(field.key)) throw invalid(`${name}.${f.name}: map key type ${field.key}`);
+    if (f.type === 'message') pending.push([field, f.ref ?? '']);
+    return field;
+  });
+  for (const [i, f] of fields.entries()) {
+    const group = m.fields[i]!.oneof;
+    if (group !== undefined) f.siblings = fields.filter((g, j) => g !== f && m.fields[j]!.oneof === group);
   }
-  for (const [field, ref] of pending) {
-    field.message = types.get(ref) ?? null;
-    if (field.message === null) throw invalid(`${field.name}: no message type ${ref} in the descriptor`);
-  }
-  return types;
+  const byNumber: (Field | undefined)[] = [];
+  for (const f of fields) byNumber[f.no] = f;
+  return { name, fields, byNumber };
 }
 
 function invalid(what: string): Error {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../addon';
 import { ErrorCodes, TransportError } from '../errors';
 import { TerraformErrorCodes, terraformError } from './errors';
-import { type MessageType, type ProtoDescriptor, compileMessages, decodeMessage } from './protobuf';
+import { type MessageType, type ProtoDescriptor, decodeMessage, messageTypes } from './protobuf';
 import { encodeMessage } from './protobuf-encode';
 
 /** Terraform's plugin protocol versions: 5 (Terraform 0.12+) and 6 (Terraform 1.0+). */
@@ -86,26 +86,31 @@ function readDescriptor(version: ProtocolVersion): ProtoDescriptor {
 
 function makeProtocol(version: ProtocolVersion, d: ProtoDescriptor): TerraformProtocol {
   const pkg = d.package as TerraformProtocol['package'];
-  const types = compileMessages(d);
-  const byName = new Map<string, MessageType>(types);
-  for (const [name, t] of types) if (name.startsWith(`${pkg}.`)) byName.set(name.slice(pkg.length + 1), t);
+  const compiled = messageTypes(d);
+  // A name relative to the package, or a full one; compiled on first use.
   const type = (name: string): MessageType => {
-    const t = byName.get(name);
+    const t = compiled(`${pkg}.${name}`) ?? compiled(name);
     if (t === undefined) throw terraformError(TerraformErrorCodes.PROTOCOL, `${pkg} has no message type ${name}.`);
     return t;
   };
   const provider: Record<string, grpc.MethodDefinition<any, any>> = {};
   for (const m of d.services[`${pkg}.Provider`]!.methods) {
-    const request = type(m.requestType);
-    const response = type(m.responseType);
+    // Checked now, compiled when the method is first used.
+    for (const name of [m.requestType, m.responseType]) {
+      if (!Object.hasOwn(d.messages, name)) throw terraformError(TerraformErrorCodes.PROTOCOL, `${pkg} has no message type ${name}.`);
+    }
+    let request: MessageType | undefined;
+    let response: MessageType | undefined;
+    const req = () => (request ??= type(m.requestType));
+    const res = () => (response ??= type(m.responseType));
     provider[m.name] = {
       path: `/${pkg}.Provider/${m.name}`,
       requestStream: m.requestStream,
       responseStream: m.responseStream,
-      requestSerialize: (value: object) => encodeMessage(request, value),
-      requestDeserialize: (bytes: Buffer) => decodeMessage(request, bytes),
-      responseSerialize: (value: object) => encodeMessage(response, value),
-      responseDeserialize: (bytes: Buffer) => decodeMessage(response, bytes),
+      requestSerialize: (value: object) => encodeMessage(req(), value),
+      requestDeserialize: (bytes: Buffer) => decodeMessage(req(), bytes),
+      responseSerialize: (value: object) => encodeMessage(res(), value),
+      responseDeserialize: (bytes: Buffer) => decodeMessage(res(), bytes),
       originalName: m.name[0]!.toLowerCase() + m.name.slice(1),
     };
   }
