@@ -2,10 +2,24 @@
 // either closed or handed to JavaScript with release().
 #pragma once
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #include <utility>
 
 namespace plugsock {
+
+// close(2) without glibc's cancellation-point wrapper, which brackets the call with two atomic
+// updates of the thread's cancellation state (~5% of the user time of a receiver that closes
+// one fd per message). Nothing here is ever cancelled; libuv closes fds this way too.
+inline int CloseFd(int fd) {
+#ifdef __linux__
+  return static_cast<int>(::syscall(SYS_close, fd));
+#else
+  return ::close(fd);
+#endif
+}
 
 class Fd {
  public:
@@ -30,7 +44,7 @@ class Fd {
   void reset(int fd = -1) {
     if (fd_ >= 0) {
       // close() may fail with EINTR; on Linux the fd is released regardless, so never retry.
-      ::close(fd_);
+      CloseFd(fd_);
     }
     fd_ = fd;
   }

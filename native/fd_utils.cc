@@ -50,7 +50,7 @@ Napi::Value FdClose(const Napi::CallbackInfo& info) {
   int fd = -1;
   if (!ArgInt(info, 0, "fd", 0, 2147483647.0, &fd)) return env.Undefined();
   // EINTR still released the fd (Linux); reporting it would invite a double close.
-  if (::close(fd) != 0 && errno != EINTR) return ThrowErrno(env, errno, "close");
+  if (CloseFd(fd) != 0 && errno != EINTR) return ThrowErrno(env, errno, "close");
   return env.Undefined();
 }
 
