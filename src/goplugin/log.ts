@@ -9,7 +9,7 @@
  */
 import { ErrorCodes, TransportError } from '../errors';
 import { checkOptionKeys, optionKeys } from '../options';
-import { writeStd } from './std-write';
+import { writeUncaptured } from './stdio';
 
 /** hclog's levels, lowest first. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
@@ -108,7 +108,7 @@ export function createPluginLogger(options: PluginLoggerOptions = {}): PluginLog
     throw new TransportError(ErrorCodes.INVALID_OPTION, 'createPluginLogger: out must have a write(line) method.');
   }
   const level = options.level ?? levelFromString(levelEnv ? (options.env ?? process.env)[levelEnv] : undefined) ?? 'trace';
-  const write = out ? (line: string) => out.write(line) : (line: string) => writeStd('stderr', line);
+  const write = out ? (line: string) => out.write(line) : (line: string) => writeUncaptured(process.stderr, line);
   return makeLogger(name, level, write);
 }
 

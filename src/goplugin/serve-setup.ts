@@ -15,7 +15,7 @@ import type { PluginBroker } from './broker';
 import { UnixSocketTransport } from '../transport';
 import { MAGIC_COOKIE_MESSAGE, checkMagicCookie, negotiateVersion, readPluginEnv, resolveGroup, type PluginEnv } from './env';
 import { GoPluginErrorCodes } from './errors';
-import { writeStd } from './std-write';
+import { writeStdout } from './stdout-write';
 import { buildHandshakeLine } from './handshake';
 import type { PluginLogger } from './log';
 import type { PluginMtls } from './mtls';
@@ -105,7 +105,7 @@ export function listener(env: PluginEnv, mode: number | undefined, peer: PeerPol
 
 /**
  * The handshake line; a 7th field (no multiplexing) only when the host set PLUGIN_MULTIPLEX_GRPC.
- * Printed to `out`: the process's stdout (std-write.ts), the caller's stream, or nowhere (null:
+ * Printed to `out`: the process's stdout (stdout-write.ts), the caller's stream, or nowhere (null:
  * debug mode, where no host reads it, as in go-plugin's test mode).
  */
 export function printHandshake(
@@ -123,7 +123,7 @@ export function printHandshake(
     serverCert: mtls?.handshakeField ?? null,
     ...(env.multiplexSet ? { multiplex: false } : {}),
   });
-  if (out === 'stdout') writeStd('stdout', `${line}\n`);
+  if (out === 'stdout') writeStdout(`${line}\n`);
   else out?.write(`${line}\n`);
   return line;
 }
