@@ -24,6 +24,34 @@ describe.runIf(process.platform === 'linux')('listen() on the claimed fd', () =>
     expect(socketFilesUnder(dir())).toEqual([]);
   });
 
+  it("Node's net.server.listen trace sees one start and one end for the listener", async () => {
+    const child = runNode(
+      `
+      const dc = require('node:diagnostics_channel');
+      const seen = [];
+      const trace = dc.tracingChannel('net.server.listen');
+      trace.subscribe({
+        start() {}, end() {}, asyncStart: (m) => seen.push(['asyncStart', m.server.constructor.name]),
+        asyncEnd: (m) => seen.push(['asyncEnd', m.server.constructor.name, m.server.listening]), error: (m) => seen.push(['error', m.error.message]),
+      });
+      const { UnixSocketTransport } = plugsock;
+      (async () => {
+        const server = new UnixSocketTransport({ path: process.argv[1], native: 'require' });
+        await server.listen();
+        await server.close();
+        console.log(JSON.stringify(seen));
+      })();
+      `,
+      { args: [join(dir(), 't.sock')], timeoutMs: 20_000 },
+    );
+    const result = await child.done;
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual([
+      ['asyncStart', 'Server'],
+      ['asyncEnd', 'Server', true],
+    ]);
+  });
+
   it('does not load node:cluster (listen, connect, close)', async () => {
     const child = runNode(
       `
