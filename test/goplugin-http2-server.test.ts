@@ -349,6 +349,17 @@ describe('Http2GrpcServer with the grpc-js client over a Unix socket', () => {
       expect(error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     });
 
+    it('responses around the size where a message stops being copied behind its prefix (64 KiB) arrive byte for byte', async () => {
+      const { client: c } = await serve(echoBytes);
+      for (const size of [0, 1, 64 * KiB - 5, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1, 3 * 64 * KiB + 7]) {
+        const value = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) value[i] = (i * 7 + size) & 0xff;
+        const { value: got, error } = await unary(c, SVC.Bytes, value);
+        expect(error, `size ${size}`).toBeUndefined();
+        expect(got.equals(value), `size ${size}`).toBe(true);
+      }
+    });
+
     it('with no options, a 64 MiB request and a 64 MiB response both go through (no limit in the class itself)', async () => {
       const unlimited = { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 };
       const { client: c } = await serve(echoBytes, undefined, unlimited);

@@ -64,6 +64,8 @@ const { HTTP2_HEADER_PATH, HTTP2_HEADER_METHOD, HTTP2_HEADER_CONTENT_TYPE, HTTP2
  * option node:http2's compatibility API passes to respond() for the same (Node 20 to 24).
  */
 const NO_DATE = { sendDate: false } as http2.ServerStreamResponseOptions;
+/** A message up to this size is copied behind its prefix; a larger one is written beside it. */
+const COPY_MAX = 64 * 1024;
 /**
  * Calls at once on one connection. Terraform makes at most `-parallelism` (default 10) at once,
  * plus its two long-lived streams (GRPCStdio, GRPCBroker).
@@ -302,11 +304,24 @@ export class ServerCall extends EventEmitter {
       return false;
     }
     this.#respond();
-    const prefix = Buffer.allocUnsafe(5);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(bytes.length, 1);
-    this.stream.write(prefix);
-    return this.stream.write(bytes);
+    const n = bytes.length;
+    // The 5-byte prefix (flag 0, big-endian length) and the message in one write: a small one
+    // copied behind the prefix, a large one corked with it (one writev, no copy).
+    const framed = Buffer.allocUnsafe(n <= COPY_MAX ? 5 + n : 5);
+    framed[0] = 0;
+    framed[1] = n >>> 24;
+    framed[2] = (n >>> 16) & 0xff;
+    framed[3] = (n >>> 8) & 0xff;
+    framed[4] = n & 0xff;
+    if (n <= COPY_MAX) {
+      bytes.copy(framed, 5);
+      return this.stream.write(framed);
+    }
+    this.stream.cork();
+    this.stream.write(framed);
+    const more = this.stream.write(bytes);
+    this.stream.uncork();
+    return more;
   }
 
   /** Ends the call with status OK. */
@@ -348,7 +363,8 @@ export class ServerCall extends EventEmitter {
       { [HTTP2_HEADER_STATUS]: 200, [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc', 'grpc-accept-encoding': 'identity' },
       { waitForTrailers: true, ...NO_DATE },
     );
-    this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.#trailers ?? { 'grpc-status': String(GrpcStatus.OK), 'grpc-message': '' }));
+    // on(), not once(): 'wantTrailers' comes once per stream, and once() wraps the listener.
+    this.stream.on('wantTrailers', () => this.stream.sendTrailers(this.#trailers ?? { 'grpc-status': String(GrpcStatus.OK), 'grpc-message': '' }));
   }
 }
 
