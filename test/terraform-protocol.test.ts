@@ -516,6 +516,8 @@ describe('terraformProtocol', () => {
     const lazy = messageTypes(broken as unknown as ProtoDescriptor);
     expect(lazy('tfplugin6.StopProvider.Request')).toBeDefined();
     expect(expectCode(() => lazy('tfplugin6.Diagnostic'), 'ERR_TERRAFORM_PROTOCOL').message).toMatch(/no message type tfplugin6.Gone/);
+    expect(expectCode(() => lazy('tfplugin6.Diagnostic'), 'ERR_TERRAFORM_PROTOCOL').message).toMatch(/no message type tfplugin6.Gone/);
+    expect(lazy.compiled.has('tfplugin6.Diagnostic')).toBe(false);
   });
 
   for (const v of VERSIONS) {

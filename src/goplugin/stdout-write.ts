@@ -19,11 +19,11 @@ export function writeStdout(text: string): void {
     const bytes = Buffer.from(text, 'utf8');
     let done = 0;
     try {
-      while (done < bytes.length) done += writeSync(1, bytes, done);
-      return;
+      for (let n = 1; done < bytes.length && n > 0; done += n) n = writeSync(1, bytes, done);
     } catch {
       // EAGAIN, EPIPE, EBADF: the stream queues, or reports, the rest.
     }
+    if (done === bytes.length) return;
     rest = bytes.subarray(done);
   }
   writeUncaptured(process.stdout, rest);

@@ -139,9 +139,15 @@ export function messageTypes(d: ProtoDescriptor): MessageTypes {
     const t = compileType(name, d.messages[name]!, pending);
     // In the map before its references are followed: recursive types end here.
     compiled.set(name, t);
-    for (const [field, ref] of pending) {
-      field.message = type(ref) ?? null;
-      if (field.message === null) throw invalid(`${field.name}: no message type ${ref} in the descriptor`);
+    try {
+      for (const [field, ref] of pending) {
+        field.message = type(ref) ?? null;
+        if (field.message === null) throw invalid(`${field.name}: no message type ${ref} in the descriptor`);
+      }
+    } catch (err) {
+      // Not left half-linked: asking again throws again.
+      compiled.delete(name);
+      throw err;
     }
     return t;
   };
