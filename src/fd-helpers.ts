@@ -10,6 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { addon } from './addon';
 import { ErrorCodes, TransportError, nativeRequired } from './errors';
 import { closeAll } from './fd-stream';
+import { listenOnFd } from './sockets/listen-fd';
 
 /** What `fdKind()` finds an fd to be (from fstat's file type; `'file'` is a regular file or memfd). */
 export type FdKind = 'file' | 'fifo' | 'socket' | 'directory' | 'character' | 'block' | 'other';
@@ -82,10 +83,12 @@ export function fdToServer(fd: number, options: net.ServerOpts = {}, connectionL
       reject(err);
     };
     server.once('error', onError);
-    server.listen({ fd }, () => {
+    server.once('listening', () => {
       server.off('error', onError);
       resolve(server);
     });
+    // Also in a cluster worker: net's listen({ fd }) would hand the fd's number to the primary.
+    listenOnFd(server, fd);
   });
 }
 

@@ -2,7 +2,8 @@
  * A native-mode listener takes its socket from the claim as an fd. net's listen({ fd }) routes
  * through node:cluster: it loaded that module in every process (~1 ms of each plugin start), and
  * in a cluster worker it asked the primary to listen on the worker's fd number (bind EINVAL, or
- * worse, another socket of the primary's). plugsock hands the fd to net's listening step itself.
+ * worse, another socket of the primary's). plugsock hands the fd to net's listening step itself
+ * (src/sockets/listen-fd.ts), in the transport and in fdToServer().
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +51,15 @@ describe.runIf(process.platform === 'linux')('listen() on the claimed fd', () =>
       ['asyncStart', 'Server'],
       ['asyncEnd', 'Server', true],
     ]);
+  });
+
+  it('fdToServer() in a cluster worker serves on the worker’s own socket', async () => {
+    const result = await run(process.execPath, [FIXTURE, root, dir(), 'fdToServer'], { timeoutMs: 20_000 });
+    expect(result.stderr).toBe('');
+    const out = JSON.parse(result.stdout) as { workerPid?: number; served?: number; error?: string };
+    expect(out.error).toBeUndefined();
+    expect(out.served).toBe(out.workerPid);
+    expect(result.code).toBe(0);
   });
 
   it('does not load node:cluster (listen, connect, close)', async () => {

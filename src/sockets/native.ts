@@ -3,10 +3,10 @@
  * paths of any length are adopted by libuv, so bytes flow through Node's own stream machinery
  * (the addon adds nothing per byte).
  */
-import { tracingChannel } from 'node:diagnostics_channel';
 import * as net from 'node:net';
 import type { Binding } from '../addon';
 import { fitsSunPath } from '../path';
+import { listenOnFd } from './listen-fd';
 import { netConnect } from './net';
 import { type MakerConnectOptions, NO_MAKER_OPTIONS, type SocketMaker } from './types';
 
@@ -66,33 +66,4 @@ export class NativeSocketMaker implements SocketMaker {
       return Promise.reject(err);
     }
   }
-}
-
-/** net's own step that makes a server listen on a handle it creates: (address, port, type, backlog, fd). */
-type ListenOnHandle = (address: null, port: null, addressType: null, backlog: number, fd: number) => void;
-
-/** Node's trace of listen(): listen() publishes asyncStart, its last step (`_listen2`) asyncEnd or error. */
-const listenTrace = tracingChannel<'net.server.listen', { server: net.Server; options?: object }>('net.server.listen');
-
-/**
- * Makes `server` listen on `fd`, a socket the claim bound and put in listen(backlog); emits
- * 'listening' or 'error' as listen() does.
- *
- * Not through server.listen({ fd }): every listen() goes through net's cluster routing, which
- * loads node:cluster on first use (~1 ms of every plugin's start, a go-plugin host's wait), and
- * in a cluster worker sends the fd's number to the primary to listen on, where it is not this
- * socket. `_listen2` is the step listen() ends in for a primary (net keeps that name for code
- * that wraps it, Node 0.x to 24); where it is missing, listen() is used. The backlog is passed
- * along: net would otherwise listen again with 511 and undo the claim's own listen(backlog).
- * Node's `net.server.listen` trace sees the same start and end as for listen().
- */
-function listenOnFd(server: net.Server, fd: number, backlog: number): void {
-  const listen2 = (server as net.Server & { _listen2?: ListenOnHandle })._listen2;
-  if (typeof listen2 !== 'function') {
-    server.listen({ fd }, backlog);
-    return;
-  }
-  // What listen() would have published first, so a tracer sees the start of the end it gets.
-  if (listenTrace.asyncStart.hasSubscribers) listenTrace.asyncStart.publish({ server, options: { fd, backlog } });
-  listen2.call(server, null, null, null, backlog, fd);
 }
