@@ -22,6 +22,7 @@
 import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { ErrorCodes, TransportError } from '../errors';
 import { GoPluginErrorCodes } from './errors';
+import { goTimestamp } from './log';
 
 /** A certificate and key as go-plugin's AutoMTLS makes them (see generateAutoMtlsCert). */
 export interface AutoMtlsCert {
@@ -83,13 +84,13 @@ function oid(dotted: string): Buffer {
 
 /**
  * RFC 5280: UTCTime (YYMMDDHHMMSSZ) through 2049, GeneralizedTime (YYYYMMDDHHMMSSZ) from 2050.
- * Built from the UTC fields: toISOString() and a regex to strip it cost ~0.3 ms of each start.
+ * Cut from goTimestamp's `YYYY-MM-DDTHH:MM:SS.ffffffZ`, made from the UTC fields: toISOString()
+ * and a regex cost ~0.3 ms of each start.
  */
 function time(d: Date): Buffer {
-  const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
-  const year = d.getUTCFullYear();
-  const rest = `${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}Z`;
-  return year < 2050 ? tlv(0x17, Buffer.from(`${two(year % 100)}${rest}`, 'latin1')) : tlv(0x18, Buffer.from(`${year}${rest}`, 'latin1'));
+  const t = goTimestamp(d.getTime() * 1000);
+  const digits = `${t.slice(0, 4)}${t.slice(5, 7)}${t.slice(8, 10)}${t.slice(11, 13)}${t.slice(14, 16)}${t.slice(17, 19)}Z`;
+  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(digits.slice(2), 'latin1')) : tlv(0x18, Buffer.from(digits, 'latin1'));
 }
 
 const OID = {
