@@ -40,8 +40,12 @@ interface FakeOldSide {
   dev?: string;
   ino?: string;
   mode?: unknown;
-  /** honest: waits for ok, stops accepting, sends done. hangup: hangs up right after the offer. flood: 10 MB with no newline. */
-  behaviour: 'honest' | 'hangup' | 'flood';
+  /**
+   * honest: waits for ok, stops accepting, sends done. hangup: hangs up right after the offer.
+   * flood: 10 MB with no newline. slow: as honest, then keeps its control socket 500 ms before
+   * it closes it and hangs up (a busy old side), printing RELEASED.
+   */
+  behaviour: 'honest' | 'hangup' | 'flood' | 'slow';
 }
 
 /** A hand-off "old side" written by hand, serving one taker after another. */
@@ -53,11 +57,17 @@ async function startFakeOldSide(cfg: FakeOldSide) {
     const cfg = JSON.parse(process.argv[1]);
     (async () => {
       const server = net.createServer((s) => s.destroy());
-      await new Promise((r) => server.listen(cfg.listen, r));
+      // Bound under another name and linked at cfg.listen: Node's close() unlinks only the
+      // name it bound, and the file must stay for the successor (as a plugsock old side's does).
+      await new Promise((r) => server.listen(cfg.listen + '.bound', r));
+      fs.linkSync(cfg.listen + '.bound', cfg.listen);
       const fd = server._handle.fd;
       const control = new plugsock.UnixSocketTransport({ path: cfg.control, fdPassing: true, native: 'require' });
+      let handed = false;
       control.on('connection', async (stream) => {
         stream.on('error', () => {});
+        // After a hand-off there is no listener left to offer (a probe of the control socket).
+        if (handed) return stream.destroy();
         const name = cfg.name || cfg.listen;
         const st = fs.lstatSync(name, { bigint: true });
         const header = { plugsockHandOff: 1, path: name, mode: cfg.mode === undefined ? 0o600 : cfg.mode,
@@ -77,8 +87,16 @@ async function startFakeOldSide(cfg: FakeOldSide) {
           reply += d;
           if (!reply.includes('\\n')) return;
           if (reply.startsWith('ok\\n')) {
+            handed = true;
             server.close();
-            stream.end('done\\n');
+            if (cfg.behaviour === 'slow') {
+              stream.write('done\\n');
+              setTimeout(async () => {
+                await control.close();
+                stream.destroy();
+                console.log('RELEASED');
+              }, 500);
+            } else stream.end('done\\n');
             console.log('HANDED OFF');
           } else stream.destroy();
         });
@@ -213,6 +231,80 @@ describe('hand-off against hostile peers', () => {
     expect(r.exit).toBe(0);
     expect(r.codes).toEqual(Array(20).fill('ERR_HANDOFF'));
     expect(r.fdsAfter).toBe(r.fdsBefore);
+  }, 60_000);
+
+  it('the successor serves once the old side has given its control socket up: it offers the next hand-off on the same path at once', async () => {
+    const path = join(dir(), 'app.sock');
+    const control = join(dir(), 'app.control');
+    const fake = await startFakeOldSide({ listen: path, control, behaviour: 'slow' });
+    children.push(fake.child);
+    const released = waitForLine(fake.child, /^RELEASED$/);
+    // The example offers the next hand-off on `control` as soon as takeOver() resolves.
+    const b = startExample(path, control);
+    children.push(b.child);
+    const [, bPid] = await waitForLine(b.child, /^TOOK OVER unix:\S+ pid (\d+)/);
+    await released;
+    expect((await fake.done).code).toBe(0);
+    expect(await whoServes(path)).toBe(bPid);
+    const c = startExample(path, control);
+    children.push(c.child);
+    const [, how, cPid] = await waitForLine(c.child, /^(TOOK OVER|LISTENING) unix:\S+ pid (\d+)/);
+    expect(how, `the first successor could not offer on ${control}: ${b.stderr()}`).toBe('TOOK OVER');
+    expect((await b.done).code).toBe(0);
+    expect(b.stderr()).toBe('');
+    expect(await whoServes(path)).toBe(cPid);
+    c.child.kill('SIGTERM');
+    expect((await c.done).code).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    expect(existsSync(control)).toBe(false);
+  }, 60_000);
+
+  it('the old side removes its control socket before it hangs up on the successor, even when it is slow to (300 ms stall after each hang-up)', async () => {
+    const path = join(dir(), 'app.sock');
+    const control = join(dir(), 'app.control');
+    // The old side stalls right after every FdStream it destroys has hung up: were the control
+    // socket removed after that hang-up, the taker below would find it still there.
+    const stall = join(dir(), 'stall.cjs');
+    writeFileSync(
+      stall,
+      `const { FdStream } = require(${JSON.stringify(join(root, 'dist', 'fd-stream.js'))});
+       const destroy = FdStream.prototype.destroy;
+       FdStream.prototype.destroy = function (...args) {
+         const r = destroy.apply(this, args);
+         const until = Date.now() + 300; while (Date.now() < until);
+         return r;
+       };`,
+    );
+    const a = start(process.execPath, ['-r', stall, example, path, control], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(a.child);
+    await waitForLine(a.child, /^LISTENING /);
+    // A taker by hand: says ok to the offer, and looks for the control socket at the hang-up.
+    const taker = runNode(
+      `
+      const fs = require('fs');
+      const control = process.argv[1];
+      (async () => {
+        const t = new plugsock.UnixSocketTransport({ native: 'require' });
+        const s = await t.connect(control, { fdPassing: true, peer: { sameUser: true } });
+        s.on('fds', (fds) => fds.forEach((fd) => fs.closeSync(fd)));
+        let got = '';
+        s.on('data', (d) => {
+          if (!got.includes('\\n') && (got += d).includes('\\n')) s.write('ok\\n');
+          else got += d;
+        });
+        s.on('end', () => {
+          console.log('RESULT ' + JSON.stringify({ controlLeft: fs.existsSync(control), lines: got.split('\\n').slice(1) }));
+          t.close();
+        });
+      })();
+      `,
+      { args: [control] },
+    );
+    const [, json] = await waitForLine(taker.child, /^RESULT (.*)$/);
+    expect(JSON.parse(json)).toEqual({ controlLeft: false, lines: ['done', ''] });
+    expect((await taker.done).code).toBe(0);
+    expect((await a.done).code).toBe(0);
+    expect(a.stderr()).toBe('');
   }, 60_000);
 
   // What the lying header names, and the file that must survive the successor's close().

@@ -335,7 +335,10 @@ export class UnixSocketTransport extends EventEmitter {
 
   /**
    * Takes over the listener of a process that called `handOff(control)`, and resolves a
-   * transport that listens on it: same path, same socket, no client refused in between.
+   * transport that listens on it: same path, same socket, no client refused in between. It
+   * resolves once the old side has removed its control socket and hung up (at most 10 s after
+   * it confirmed that it stopped accepting), so this process may at once `handOff(control)` on
+   * the same path.
    *
    * Rejects with `ERR_HANDOFF`, every fd received closed and nothing served, when the other
    * side hangs up before the hand-off is complete, sends a line longer than 4 KiB, or sends

@@ -30,19 +30,29 @@ export async function offerListener(
     fdPassing: true,
   });
   const takers = new Takers(controlTransport);
+  let successor: PeerFdStream | null = null;
   try {
     await untilAborted(controlTransport.listen(), signal);
     for (;;) {
       const handed = await offerTo(await takers.next(signal), handing, signal);
-      if (handed) return handed;
+      if (handed) {
+        successor = handed.stream;
+        return { drained: handed.drained };
+      }
     }
   } finally {
+    // The control socket's name goes before the successor hears the hang-up that ends the
+    // hand-off: it serves from then on, and may at once offer the next hand-off on this path.
     await controlTransport.close();
+    successor?.destroy();
   }
 }
 
-/** One taker: the listener goes, and the reply decides. Null when this taker failed. */
-async function offerTo(stream: PeerFdStream, handing: Handing, signal: AbortSignal): Promise<{ drained: Promise<void> } | null> {
+/**
+ * One taker: the listener goes, and the reply decides. Null when this taker failed; else the
+ * taker's stream, `done` sent and still open (the caller hangs up), and the letGo() promise.
+ */
+async function offerTo(stream: PeerFdStream, handing: Handing, signal: AbortSignal): Promise<{ drained: Promise<void>; stream: PeerFdStream } | null> {
   let reply: string | null = null;
   try {
     await stream.sendFds([serverFd(handing.server)], encodeHandOff(handing));
@@ -58,8 +68,7 @@ async function offerTo(stream: PeerFdStream, handing: Handing, signal: AbortSign
   // The successor serves from here on: stop accepting, then tell it so.
   const drained = handing.letGo();
   await new Promise<void>((resolve) => stream.write('done\n', () => resolve()));
-  stream.destroy();
-  return { drained };
+  return { drained, stream };
 }
 
 /** Control connections in arrival order; each is an fdPassing stream whose errors are ours. */

@@ -9,9 +9,12 @@
  * 1. old -> new: one JSON line, sent with the listening socket (SCM_RIGHTS):
  *    `{"plugsockHandOff":1,"path":"/run/app.sock","mode":432,"dev":"…","ino":"…","confirm":1}`
  * 2. new -> old: `ok` (it will serve on the socket) or `failed`.
- * 3. old -> new, after `ok`: it stops accepting and gives the name up, then sends `done` and
- *    hangs up. A header without `confirm` (plugsock 0.1) means the hang-up itself is `done`.
- * Then the successor starts accepting: between the two, clients wait in the backlog.
+ * 3. old -> new, after `ok`: it stops accepting and leaves the socket's name to the successor,
+ *    sends `done`, removes its control socket, and only then hangs up. A header without
+ *    `confirm` (plugsock 0.1) means the hang-up itself is `done`.
+ * The successor starts accepting at the hang-up (at most HANDOFF_REPLY_MS after `done`): in
+ * between, clients wait in the backlog, and the control path is free for the successor's own
+ * handOff() once it resolves.
  *
  * The old side survives anything a taker does: a taker that hangs up, stalls, sends garbage or
  * answers anything but `ok` is dropped, and handOff() keeps serving and waits for the next one.
@@ -108,6 +111,28 @@ export function readLine(stream: Duplex, timeoutMs: number, signal?: AbortSignal
     stream.once('close', onHangUp);
     stream.once('error', onHangUp);
     // A 'data' listener alone does not restart a stream that an earlier readLine paused.
+    stream.resume();
+  });
+}
+
+/**
+ * Resolves once the other side has hung up, or after `timeoutMs`: never rejects. Whatever it
+ * still sends is dropped (flowing, no 'data' listener), so waiting costs no memory.
+ */
+export function hangUpOf(stream: Duplex, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.readableEnded || stream.destroyed) return resolve();
+    const finish = () => {
+      clearTimeout(timer);
+      stream.off('end', finish);
+      stream.off('close', finish);
+      stream.off('error', finish);
+      resolve();
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    stream.once('end', finish);
+    stream.once('close', finish);
+    stream.once('error', finish);
     stream.resume();
   });
 }
