@@ -3,7 +3,7 @@
  * without any X.509 dependency; and the handshake's 6th-field encoding (base64.RawStdEncoding).
  * Interop with Go's x509/tls and with pyvider is in goplugin-modern and pyvider-interop.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,25 @@ describe('generateAutoMtlsCert', () => {
     expect(p521.publicKey.asymmetricKeyDetails?.namedCurve).toBe('secp521r1');
     expect(p521.verify(p521.publicKey)).toBe(true);
     expect(() => gp.generateAutoMtlsCert({ curve: 'P-384' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+  });
+
+  it("encodes the key's SPKI and PKCS#8 exactly as node:crypto exports them, on both curves (100 keys each)", () => {
+    for (const curve of ['P-256', 'P-521'] as const) {
+      for (let i = 0; i < 100; i++) {
+        const cert = gp.generateAutoMtlsCert({ curve });
+        const key = createPrivateKey(cert.keyPem);
+        const certificate = new X509Certificate(cert.certPem);
+        // Re-exported by OpenSSL, the key is the same text: same structure, same number lengths.
+        expect(key.export({ type: 'pkcs8', format: 'pem' })).toBe(cert.keyPem);
+        expect(certificate.checkPrivateKey(key)).toBe(true);
+        expect(certificate.verify(certificate.publicKey)).toBe(true);
+        expect(
+          createPublicKey(key)
+            .export({ type: 'spki', format: 'der' })
+            .equals(certificate.publicKey.export({ type: 'spki', format: 'der' })),
+        ).toBe(true);
+      }
+    }
   });
 
   const c = gp.generateAutoMtlsCert();

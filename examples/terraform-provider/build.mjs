@@ -43,7 +43,8 @@ const LOADER = `#!/usr/bin/env node
 // Loads lib/provider.js with V8's code cache (made by build.mjs; see there).
 const { readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-const Module = require('node:module');
+// node:module's class, without loading node:module (which brings the ESM loader with it).
+const Module = module.constructor;
 const { Script } = require('node:vm');
 const dir = join(__dirname, 'lib');
 const file = join(dir, 'provider.js');

@@ -93,7 +93,13 @@ function time(d: Date): Buffer {
   return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(digits.slice(2), 'latin1')) : tlv(0x18, Buffer.from(digits, 'latin1'));
 }
 
+/** An EC point's uncompressed form (SEC1 2.3.3): 0x04, then x and y. */
+const EC_UNCOMPRESSED = Buffer.from([4]);
+
 const OID = {
+  ecPublicKey: '1.2.840.10045.2.1',
+  prime256v1: '1.2.840.10045.3.1.7',
+  secp521r1: '1.3.132.0.35',
   ecdsaWithSHA256: '1.2.840.10045.4.3.2',
   ecdsaWithSHA512: '1.2.840.10045.4.3.4',
   organization: '2.5.4.10',
@@ -122,8 +128,13 @@ export function generateAutoMtlsCert(options: { organization?: string; commonNam
     throw new TransportError(ErrorCodes.INVALID_OPTION, `curve must be 'P-256' or 'P-521', got ${JSON.stringify(curve)}.`);
   }
   const hash = curve === 'P-256' ? 'sha256' : 'sha512';
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: curve });
+  // The key's numbers as JWK, and its SPKI and PKCS#8 encoded here: export() to DER or PEM goes
+  // through OpenSSL 3's encoder lookup, ~0.6 ms of every plugin's start (twice the JWK way).
+  const jwk = privateKey.export({ format: 'jwk' });
+  const point = Buffer.concat([EC_UNCOMPRESSED, Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+  const keyAlgorithm = seq(oid(OID.ecPublicKey), oid(curve === 'P-256' ? OID.prime256v1 : OID.secp521r1));
+  const spki = seq(keyAlgorithm, bitString(point));
   const algorithm = seq(oid(curve === 'P-256' ? OID.ecdsaWithSHA256 : OID.ecdsaWithSHA512));
   const name = seq(set(seq(oid(OID.organization), utf8(options.organization ?? 'plugsock'))), set(seq(oid(OID.commonName), utf8(host))));
   const now = Date.now();
@@ -149,7 +160,9 @@ export function generateAutoMtlsCert(options: { organization?: string; commonNam
   const signature = sign(hash, tbs, privateKey); // DER ECDSA-Sig-Value
   const certDer = seq(tbs, algorithm, bitString(signature));
   const certPem = toPem('CERTIFICATE', certDer);
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  // PKCS#8 (RFC 5208) around SEC1's ECPrivateKey (RFC 5915), as export({ type: 'pkcs8' }) writes it.
+  const ecPrivateKey = seq(integer(Buffer.from([1])), octets(Buffer.from(jwk.d!, 'base64url')), tlv(0xa1, bitString(point)));
+  const keyPem = toPem('PRIVATE KEY', seq(integer(Buffer.from([0])), keyAlgorithm, octets(ecPrivateKey)));
   return { certPem, keyPem, certDer, handshakeField: toHandshakeField(certDer) };
 }
 
