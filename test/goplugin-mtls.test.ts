@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
+import { clientCertDer } from '../src/goplugin/mtls';
 import { goplugin, root } from './kit';
 
 const gp = goplugin;
@@ -38,6 +39,42 @@ describe('generateAutoMtlsCert', () => {
             .equals(certificate.publicKey.export({ type: 'spki', format: 'der' })),
         ).toBe(true);
       }
+    }
+  });
+
+  it("takes PLUGIN_CLIENT_CERT's DER without an X.509 parse: what go-plugin writes, byte for byte; anything else ERR_INVALID_ENV", () => {
+    for (const curve of ['P-256', 'P-521'] as const) {
+      const { certPem, certDer } = gp.generateAutoMtlsCert({ curve });
+      expect(clientCertDer(certPem).equals(certDer)).toBe(true);
+      expect(clientCertDer(certPem.replace(/\n/g, '\r\n')).equals(certDer)).toBe(true);
+      expect(clientCertDer(`\n  ${certPem}\n`).equals(certDer)).toBe(true);
+      expect(clientCertDer(certPem).equals(new X509Certificate(certPem).raw)).toBe(true);
+    }
+    const { certPem, certDer } = gp.generateAutoMtlsCert();
+    const pem = (der: Buffer, label = 'CERTIFICATE') =>
+      `-----BEGIN ${label}-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END ${label}-----\n`;
+    const outer = (body: Buffer) => Buffer.concat([Buffer.from([0x30, 0x82, body.length >> 8, body.length & 0xff]), body]);
+    const inner = certDer.subarray(4); // tbs, algorithm, signature
+    // Where the DER element at `at` ends (lengths of 1 or 2 bytes, as in these certificates).
+    const tlvEnd = (der: Buffer, at: number) =>
+      der[at + 1]! < 0x80 ? at + 2 + der[at + 1]! : at + 2 + (der[at + 1]! & 0x7f) + der.readUIntBE(at + 2, der[at + 1]! & 0x7f);
+    const bad: Array<[string, string]> = [
+      ['not a pem', 'not a pem'],
+      ['two blocks', certPem + certPem],
+      ['text after the block', `${certPem}trailing\n`],
+      ['another label', pem(certDer, 'PRIVATE KEY')],
+      ['base64 with a stray character', certPem.replace(/\n(?=[A-Za-z0-9])/, '\n*')],
+      ['truncated DER', pem(certDer.subarray(0, certDer.length - 1))],
+      ['a byte after the DER', pem(Buffer.concat([certDer, Buffer.from([0])]))],
+      ['a fourth element', pem(outer(Buffer.concat([inner, Buffer.from([0x05, 0x00])])))],
+      ['only two elements', pem(outer(inner.subarray(0, tlvEnd(inner, tlvEnd(inner, 0)))))],
+      ['an empty block', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n'],
+      ['a lying length', pem(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30, 0x00]))],
+    ];
+    for (const [what, text] of bad) {
+      expect(() => clientCertDer(text), what).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ENV', message: expect.stringMatching(/^PLUGIN_CLIENT_CERT is set but is not a PEM certificate/) }),
+      );
     }
   });
 
