@@ -11,7 +11,6 @@
  * roots takes ~25-40 ms of a provider's start (Terraform starts a provider 3-5 times per
  * command); an empty `ca` list skips the store.
  */
-import { X509Certificate } from 'node:crypto';
 import { type SecureContext, type TLSSocket, TLSSocket as ServerTlsSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 
@@ -23,13 +22,14 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 120_000;
 
 /** Why `socket`'s peer certificate is not `expected` (DER), or null when it is, and valid now. */
 export function pinMismatch(socket: TLSSocket, expected: Buffer, now = Date.now()): string | null {
-  const raw = socket.getPeerCertificate(false)?.raw;
+  // The legacy object carries the validity too (X509Certificate would parse the DER again, ~0.3 ms cold).
+  const peer = socket.getPeerCertificate(false);
+  const raw = peer?.raw;
   if (!raw || raw.length === 0) return 'no certificate was presented';
   if (!raw.equals(expected)) return 'the certificate presented is not the expected one';
-  const cert = new X509Certificate(raw);
-  if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) {
-    return `the certificate is not valid now (valid from ${cert.validFrom} to ${cert.validTo})`;
-  }
+  const from = Date.parse(peer.valid_from);
+  const to = Date.parse(peer.valid_to);
+  if (!(now >= from && now <= to)) return `the certificate is not valid now (valid from ${peer.valid_from} to ${peer.valid_to})`;
   return null;
 }
 
