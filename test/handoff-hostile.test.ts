@@ -8,7 +8,7 @@ import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expectCode, openFdCount, plugsock, root, runNode, start, tempDirEach, waitForLine } from './kit';
+import { expectCode, openFdCount, plugsock, root, runNode, type Started, start, tempDirEach, waitForLine } from './kit';
 
 const example = join(root, 'examples', 'handoff.mjs');
 
@@ -29,6 +29,20 @@ function whoServes(path: string): Promise<string> {
     });
     s.on('error', reject);
   });
+}
+
+/**
+ * `old` (examples/handoff.mjs) handed its listener to `next` (pid `nextPid`) and ended cleanly;
+ * `next` serves `path`, and on SIGTERM exits 0 having removed both files.
+ */
+async function expectHandedOver(old: Started, next: Started, nextPid: string, path: string, control: string): Promise<void> {
+  expect((await old.done).code).toBe(0);
+  expect(old.stderr()).toBe('');
+  expect(await whoServes(path)).toBe(nextPid);
+  next.child.kill('SIGTERM');
+  expect((await next.done).code).toBe(0);
+  expect(existsSync(path)).toBe(false);
+  expect(existsSync(control)).toBe(false);
 }
 
 interface FakeOldSide {
@@ -214,13 +228,7 @@ describe('hand-off against hostile peers', () => {
     const b = startExample(path, control);
     children.push(b.child);
     const [, bPid] = await waitForLine(b.child, /^TOOK OVER unix:\S+ pid (\d+)/);
-    expect((await a.done).code).toBe(0);
-    expect(a.stderr()).toBe('');
-    expect(await whoServes(path)).toBe(bPid);
-    b.child.kill('SIGTERM');
-    expect((await b.done).code).toBe(0);
-    expect(existsSync(path)).toBe(false);
-    expect(existsSync(control)).toBe(false);
+    await expectHandedOver(a, b, bPid, path, control);
   }, 60_000);
 
   it('an old side that hangs up before "ok": the successor survives with ERR_HANDOFF and leaks no fd', async () => {
@@ -250,13 +258,7 @@ describe('hand-off against hostile peers', () => {
     children.push(c.child);
     const [, how, cPid] = await waitForLine(c.child, /^(TOOK OVER|LISTENING) unix:\S+ pid (\d+)/);
     expect(how, `the first successor could not offer on ${control}: ${b.stderr()}`).toBe('TOOK OVER');
-    expect((await b.done).code).toBe(0);
-    expect(b.stderr()).toBe('');
-    expect(await whoServes(path)).toBe(cPid);
-    c.child.kill('SIGTERM');
-    expect((await c.done).code).toBe(0);
-    expect(existsSync(path)).toBe(false);
-    expect(existsSync(control)).toBe(false);
+    await expectHandedOver(b, c, cPid, path, control);
   }, 60_000);
 
   it('the old side removes its control socket before it hangs up on the successor, even when it is slow to (300 ms stall after each hang-up)', async () => {

@@ -43,8 +43,11 @@ export async function offerListener(
   } finally {
     // The control socket's name goes before the successor hears the hang-up that ends the
     // hand-off: it serves from then on, and may at once offer the next hand-off on this path.
-    await controlTransport.close();
-    successor?.destroy();
+    try {
+      await controlTransport.close();
+    } finally {
+      successor?.destroy();
+    }
   }
 }
 
