@@ -1,7 +1,7 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { expectCode, plugsock, root, runNode, start, tempDirEach, waitForLine } from './kit';
+import { expectCode, plugsock, root, runNode, start, tempDirEach, until, waitForLine } from './kit';
 
 const example = join(root, 'examples', 'handoff.mjs');
 
@@ -30,19 +30,26 @@ describe('listener hand-off between processes', () => {
             s.on('connect', () => s.write('who\\n'));
             s.on('data', (d) => { got += d; if (got.endsWith('\\n')) s.end(); });
             s.on('error', (e) => { errors.push(e.code); resolve(); });
-            s.on('close', () => { if (got) { seen[got.trim()] = (seen[got.trim()] || 0) + 1; n++; } else if (!errors.length) errors.push('EMPTY'); resolve(); });
+            s.on('close', () => {
+              const who = got.trim();
+              if (who && !seen[who]) console.log('SEEN ' + who); // the first answer from each process
+              if (who) { seen[who] = (seen[who] || 0) + 1; n++; } else if (!errors.length) errors.push('EMPTY');
+              resolve();
+            });
           });
         }
         console.log('RESULT ' + JSON.stringify({ n, seen, errors }));
       })();
     `);
-    await new Promise((r) => setTimeout(r, 300));
+    // Served by the first process before the second starts (however long the loop's process
+    // takes to start on a loaded machine).
+    await until(() => loop.stdout().includes(`SEEN ${aPid}\n`));
 
     const b = startServer(path, control);
     const [, bPid] = await waitForLine(b.child, /^TOOK OVER unix:\S+ pid (\d+)/);
     expect((await a.done).code).toBe(0);
-    // Keep the loop going against the new process alone for a while.
-    await new Promise((r) => setTimeout(r, 300));
+    // The loop goes on against the new process alone until it has been served by it.
+    await until(() => loop.stdout().includes(`SEEN ${bPid}\n`));
     loop.child.stdin!.end('stop\n');
     const [, json] = await waitForLine(loop.child, /^RESULT (.*)$/);
     await loop.done;

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Binding, loadAddon } from '../src/addon';
-import { cannotRun, distPath, expectCode, hasPython, plugsock, root, runNode, start, tempDirEach, waitForLine } from './kit';
+import { cannotRun, distPath, expectCode, hasPython, plugsock, root, runNode, start, tempDirEach, until, waitForLine } from './kit';
 
 const STANDIN = join(root, 'test', 'fixtures', 'systemd-standin.py');
 const SERVICE = join(root, 'test', 'fixtures', 'systemd-service.js');
@@ -301,19 +301,26 @@ describe.skipIf(!hasPython() && cannotRun('python3 is needed for the systemd sta
               let got = '';
               s.on('data', (d) => (got += d));
               s.on('error', (e) => { errors.push(e.code); });
-              s.on('close', () => { if (got) seen[got.trim()] = (seen[got.trim()] || 0) + 1; else if (!errors.length) errors.push('EMPTY'); resolve(); });
+              s.on('close', () => {
+                const who = got.trim();
+                if (who && !seen[who]) console.log('SEEN ' + who); // the first answer from each server
+                if (who) seen[who] = (seen[who] || 0) + 1; else if (!errors.length) errors.push('EMPTY');
+                resolve();
+              });
             });
           }
           console.log('RESULT ' + JSON.stringify({ seen, errors }));
         })();
       `);
-      await new Promise((r) => setTimeout(r, 300));
+      // The loop is served by the first server before it is restarted (however long the loop's
+      // process takes to start on a loaded machine).
+      await until(() => loop.stdout().includes(`SEEN ${first.pid}\n`));
       process.kill(first.pid, 'SIGTERM');
       expect(await sd.next((e) => e.event === 'notify' && e.message === 'FDSTORE=1\nFDNAME=web')).toBeTruthy();
       await sd.next((e) => e.event === 'exited' && e.pid === first.pid);
       const second = await sd.next((e) => e.service === 'ready' && e.pid !== first.pid);
       expect(second.path).toBe(path);
-      await new Promise((r) => setTimeout(r, 300));
+      await until(() => loop.stdout().includes(`SEEN ${second.pid}\n`));
       loop.child.stdin!.end('stop\n');
       const [, json] = await waitForLine(loop.child, /^RESULT (.*)$/);
       await loop.done;
