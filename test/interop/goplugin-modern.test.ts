@@ -9,7 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { firstLine, scratchDirs, start } from '../kit';
+import { firstLine, scratchDirs, start, until } from '../kit';
 import { COOKIE, NODE_PLUGIN, goV101, goV18, itWithPeers, loadGoPluginKit, run } from './peers';
 
 const { gp, kvPkg } = loadGoPluginKit();
@@ -57,7 +57,8 @@ describe('Node host launches the Go plugin (go-plugin v1.8)', () => {
     const dir = dirname(p.address);
     expect(dir.startsWith(join(tmpdir(), 'plugsock-gp-'))).toBe(true); // v1.8 honours PLUGIN_UNIX_SOCKET_DIR
     await exerciseKV(p, 5);
-    await new Promise((r) => setTimeout(r, 300));
+    // The plugin's output comes on its own stream: wait for its last line, however slow.
+    await until(() => stdio.join('').includes('put-err k004'));
     const all = stdio.join('');
     expect(all).toMatch(/stdout:kv-plugin\(go\): put k004/);
     expect(all).toMatch(/stderr:kv-plugin\(go\): put-err k004/);
