@@ -57,9 +57,10 @@ interface FakeOldSide {
   /**
    * honest: waits for ok, stops accepting, sends done. hangup: hangs up right after the offer.
    * flood: 10 MB with no newline. slow: as honest, then keeps its control socket 500 ms before
-   * it closes it and hangs up (a busy old side), printing RELEASED.
+   * it closes it and hangs up (a busy old side), printing RELEASED. stall: as honest, but never
+   * hangs up after done.
    */
-  behaviour: 'honest' | 'hangup' | 'flood' | 'slow';
+  behaviour: 'honest' | 'hangup' | 'flood' | 'slow' | 'stall';
 }
 
 /** A hand-off "old side" written by hand, serving one taker after another. */
@@ -103,7 +104,8 @@ async function startFakeOldSide(cfg: FakeOldSide) {
           if (reply.startsWith('ok\\n')) {
             handed = true;
             server.close();
-            if (cfg.behaviour === 'slow') {
+            if (cfg.behaviour === 'stall') stream.write('done\\n');
+            else if (cfg.behaviour === 'slow') {
               stream.write('done\\n');
               setTimeout(async () => {
                 await control.close();
@@ -259,6 +261,18 @@ describe('hand-off against hostile peers', () => {
     const [, how, cPid] = await waitForLine(c.child, /^(TOOK OVER|LISTENING) unix:\S+ pid (\d+)/);
     expect(how, `the first successor could not offer on ${control}: ${b.stderr()}`).toBe('TOOK OVER');
     await expectHandedOver(b, c, cPid, path, control);
+  }, 60_000);
+
+  it('an old side that never hangs up after "done" holds the successor 1 s at most, then it serves', async () => {
+    const control = join(dir(), 'c');
+    const fake = await startFakeOldSide({ listen: join(dir(), 'fake.sock'), control, behaviour: 'stall' });
+    children.push(fake.child);
+    const r = await successor(control, 1, false);
+    expect(r.exit).toBe(0);
+    expect(r.codes).toEqual(['ok']);
+    // takeOver() waited for the hang-up that never came (1 s), then the try's own 200 ms.
+    expect(r.slowestMs).toBeGreaterThanOrEqual(1000 + 200);
+    expect(r.slowestMs).toBeLessThan(6000);
   }, 60_000);
 
   it('the old side removes its control socket before it hangs up on the successor, even when it is slow to (300 ms stall after each hang-up)', async () => {

@@ -336,7 +336,7 @@ export class UnixSocketTransport extends EventEmitter {
   /**
    * Takes over the listener of a process that called `handOff(control)`, and resolves a
    * transport that listens on it: same path, same socket, no client refused in between. It
-   * resolves once the old side has removed its control socket and hung up (at most 10 s after
+   * resolves once the old side has removed its control socket and hung up (at most 1 s after
    * it confirmed that it stopped accepting), so this process may at once `handOff(control)` on
    * the same path.
    *

@@ -12,7 +12,7 @@ import type { TakeOverOptions } from '../options';
 import type { PeerFdStream } from '../types';
 import { NameCheck, checkListener } from './proof';
 import type { HandOffTransport, MakeTransport, Successor } from './types';
-import { HANDOFF_REPLY_MS, type HandOffHeader, decodeHandOff, handOffError, hangUpOf, ignore, readLine, writeLine } from './wire';
+import { HANDOFF_REPLY_MS, HANGUP_AFTER_DONE_MS, type HandOffHeader, decodeHandOff, handOffError, hangUpOf, ignore, readLine, writeLine } from './wire';
 
 /** How long the successor keeps an eye out for its own two probe connections (`NameCheck`). */
 const PROBE_SWALLOW_MS = 1000;
@@ -105,12 +105,12 @@ async function receiveOffer(stream: PeerFdStream, signal: AbortSignal | undefine
  * Step 3: the old side has stopped accepting. It says so with `done`, then gives its control
  * socket up and hangs up, or, for a plugsock 0.1 old side (no `confirm` in the header), just
  * hangs up. After `done` the listener is this side's whatever comes: the hang-up is awaited
- * (so the control path is free for this side's own handOff()), but not beyond the time limit.
+ * (so the control path is free for this side's own handOff()), for HANGUP_AFTER_DONE_MS at most.
  */
 async function doneOf(stream: PeerFdStream, confirm: boolean): Promise<void> {
   const line = await readLine(stream, HANDOFF_REPLY_MS);
   if (!confirm && line === null) return;
-  if (confirm && line === 'done') return hangUpOf(stream, HANDOFF_REPLY_MS);
+  if (confirm && line === 'done') return hangUpOf(stream, HANGUP_AFTER_DONE_MS);
   throw handOffError(
     line === null
       ? 'The process handing over hung up without confirming that it stopped accepting; it may still serve, so this one does not.'

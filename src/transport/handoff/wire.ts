@@ -12,7 +12,7 @@
  * 3. old -> new, after `ok`: it stops accepting and leaves the socket's name to the successor,
  *    sends `done`, removes its control socket, and only then hangs up. A header without
  *    `confirm` (plugsock 0.1) means the hang-up itself is `done`.
- * The successor starts accepting at the hang-up (at most HANDOFF_REPLY_MS after `done`): in
+ * The successor starts accepting at the hang-up (at most HANGUP_AFTER_DONE_MS after `done`): in
  * between, clients wait in the backlog, and the control path is free for the successor's own
  * handOff() once it resolves.
  *
@@ -27,6 +27,12 @@ import { normalizeUnixPath } from '../../path';
 
 /** How long either side waits for the other's next line. */
 export const HANDOFF_REPLY_MS = 10_000;
+/**
+ * How long the successor waits, after `done`, for the old side to hang up. The old side has
+ * stopped accepting by then, so clients wait in the backlog meanwhile: a short bound. An old
+ * side hangs up right after removing its control socket; one that does not is not waited for.
+ */
+export const HANGUP_AFTER_DONE_MS = 1000;
 /** The longest line either side reads (the header is a path and four numbers). */
 const MAX_LINE = 4096;
 
